@@ -1,0 +1,286 @@
+//! The vanilla RNN and its forward pass, in the column-vector notation of the
+//! literature.
+//!
+//! ```text
+//! a_t = W_xh x_t + W_hh h_{t-1} + b_h      pre-activation      (n_h)
+//! h_t = f(a_t)                             hidden state        (n_h)
+//! z_t = W_hy h_t + b_y                     output pre-activ.   (n_out)
+//! y_t = g(z_t)                             output              (n_out)
+//! L   = Σ_t ½ ‖y_t − target_t‖²            loss, summed over t = 1..=T
+//! ```
+//!
+//! # Time-index convention
+//! Time runs `t = 1..=T` as in the literature. A sequence is a matrix whose
+//! columns are time steps: `x_t`, `a_t`, `z_t`, `y_t` and `target_t` are
+//! **column `t - 1`** of their matrices, while the states `h_t` are **column
+//! `t`** of [`Trace::h`], whose column 0 is the initial state `h_0`. So
+//! `h_{t-1}` (what step `t` reads) and `a_t` share the column index `t - 1`.
+
+use nalgebra::{DMatrix, DVector};
+
+use crate::activation::Activation;
+
+/// The trainable quantities of the RNN, and equally the shape of its gradient.
+///
+/// Biases are optional: `None` means "zero and not trained", which is how the
+/// original question's bias-free network is represented exactly. The initial
+/// state `h_0` is part of the set because BPTT yields its gradient too.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Params {
+    /// Input-to-hidden weights, `n_h × n_in`.
+    pub w_xh: DMatrix<f64>,
+    /// Hidden-to-hidden (recurrent) weights, `n_h × n_h`.
+    pub w_hh: DMatrix<f64>,
+    /// Hidden-to-output weights, `n_out × n_h`.
+    pub w_hy: DMatrix<f64>,
+    /// Hidden bias, `n_h`, or `None` for none.
+    pub b_h: Option<DVector<f64>>,
+    /// Output bias, `n_out`, or `None` for none.
+    pub b_y: Option<DVector<f64>>,
+    /// Initial hidden state `h_0`, `n_h` (zeros by default).
+    pub h_0: DVector<f64>,
+}
+
+/// The gradient of the loss with respect to every field of [`Params`].
+pub type Gradients = Params;
+
+impl Params {
+    /// All-zero parameters of the given sizes, with or without biases.
+    pub fn zeros(n_in: usize, n_h: usize, n_out: usize, biases: bool) -> Self {
+        Params {
+            w_xh: DMatrix::zeros(n_h, n_in),
+            w_hh: DMatrix::zeros(n_h, n_h),
+            w_hy: DMatrix::zeros(n_out, n_h),
+            b_h: biases.then(|| DVector::zeros(n_h)),
+            b_y: biases.then(|| DVector::zeros(n_out)),
+            h_0: DVector::zeros(n_h),
+        }
+    }
+
+    /// Zeros shaped like `self` (same sizes, same biases present).
+    pub fn zeros_like(&self) -> Self {
+        Self::zeros(self.n_in(), self.n_h(), self.n_out(), false).with_biases_like(self)
+    }
+
+    fn with_biases_like(mut self, other: &Params) -> Self {
+        self.b_h = other.b_h.as_ref().map(|b| DVector::zeros(b.len()));
+        self.b_y = other.b_y.as_ref().map(|b| DVector::zeros(b.len()));
+        self
+    }
+
+    /// Input size `n_in`.
+    pub fn n_in(&self) -> usize {
+        self.w_xh.ncols()
+    }
+    /// Hidden size `n_h`.
+    pub fn n_h(&self) -> usize {
+        self.w_hh.nrows()
+    }
+    /// Output size `n_out`.
+    pub fn n_out(&self) -> usize {
+        self.w_hy.nrows()
+    }
+}
+
+/// A vanilla RNN: its parameters and its two nonlinearities.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rnn {
+    /// The trainable parameters.
+    pub params: Params,
+    /// The hidden nonlinearity `f`.
+    pub hidden: Activation,
+    /// The output nonlinearity `g`.
+    pub output: Activation,
+}
+
+/// Everything a forward pass computes that the backward pass needs.
+///
+/// Columns are time steps; see the [module docs](self) for the convention.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trace {
+    /// Hidden pre-activations `a_t`, `n_h × T` (column `t - 1`).
+    pub a: DMatrix<f64>,
+    /// Hidden states, `n_h × (T + 1)`: column 0 is `h_0`, column `t` is `h_t`.
+    pub h: DMatrix<f64>,
+    /// Output pre-activations `z_t`, `n_out × T` (column `t - 1`).
+    pub z: DMatrix<f64>,
+    /// Outputs `y_t`, `n_out × T` (column `t - 1`).
+    pub y: DMatrix<f64>,
+    /// `L = Σ_t ½ ‖y_t − target_t‖²`.
+    pub loss: f64,
+}
+
+impl Trace {
+    /// Sequence length `T`.
+    pub fn len(&self) -> usize {
+        self.a.ncols()
+    }
+    /// True for an empty sequence.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Rnn {
+    /// An RNN with the given parameters and nonlinearities.
+    pub fn new(params: Params, hidden: Activation, output: Activation) -> Self {
+        Rnn {
+            params,
+            hidden,
+            output,
+        }
+    }
+
+    /// Forward pass over a sequence.
+    ///
+    /// `x` is `n_in × T` and `targets` is `n_out × T` (columns are time steps).
+    ///
+    /// # Math
+    /// ```text
+    /// A = W_xh X (+ b_h 1ᵀ)                      all input terms, one product (n_h × T)
+    /// a_t = A[:, t-1] + W_hh h_{t-1},  h_t = f(a_t)      t = 1..=T, sequential
+    /// Z = W_hy H[:, 1..] (+ b_y 1ᵀ),  Y = g(Z)           one product (n_out × T)
+    /// L = Σ_t ½ ‖y_t − target_t‖²
+    /// ```
+    ///
+    /// # Panics
+    /// If the shapes of `x` or `targets` do not match the network (a programming
+    /// error; user files are validated before they reach this function).
+    pub fn forward(&self, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Trace {
+        let p = &self.params;
+        let t_len = x.ncols();
+        assert_eq!(x.nrows(), p.n_in(), "x must be n_in × T");
+        assert_eq!(
+            targets.shape(),
+            (p.n_out(), t_len),
+            "targets must be n_out × T"
+        );
+
+        let mut a = &p.w_xh * x;
+        if let Some(b_h) = &p.b_h {
+            a.column_iter_mut().for_each(|mut col| col += b_h);
+        }
+        let mut h = DMatrix::zeros(p.n_h(), t_len + 1);
+        h.set_column(0, &p.h_0);
+        for t in 1..=t_len {
+            // a_t = (W_xh x_t + b_h) + W_hh h_{t-1}
+            let (h_prev, mut h_rest) = h.columns_range_pair_mut(t - 1, t);
+            let mut a_t = a.column_mut(t - 1);
+            a_t.gemv(1.0, &p.w_hh, &h_prev, 1.0);
+            h_rest.zip_apply(&a_t, |h_t, a_t| *h_t = self.hidden.apply(a_t));
+        }
+
+        let mut z = &p.w_hy * h.columns(1, t_len);
+        if let Some(b_y) = &p.b_y {
+            z.column_iter_mut().for_each(|mut col| col += b_y);
+        }
+        let y = z.map(|z| self.output.apply(z));
+        let loss = 0.5 * (&y - targets).norm_squared();
+        Trace { a, h, z, y, loss }
+    }
+
+    /// `L = Σ_t ½ ‖y_t − target_t‖²` (a forward pass that keeps only the loss).
+    pub fn loss(&self, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> f64 {
+        self.forward(x, targets).loss
+    }
+}
+
+/// Block names, in the order [`Params`] presents them to the checker.
+pub const BLOCK_NAMES: [&str; 6] = ["W_xh", "W_hh", "W_hy", "b_h", "b_y", "h_0"];
+
+impl Params {
+    /// The blocks present, as `(name, values)` with values column-major.
+    fn slices(&self) -> Vec<(&'static str, usize, usize, &[f64])> {
+        let mut out = vec![
+            (
+                "W_xh",
+                self.w_xh.nrows(),
+                self.w_xh.ncols(),
+                self.w_xh.as_slice(),
+            ),
+            (
+                "W_hh",
+                self.w_hh.nrows(),
+                self.w_hh.ncols(),
+                self.w_hh.as_slice(),
+            ),
+            (
+                "W_hy",
+                self.w_hy.nrows(),
+                self.w_hy.ncols(),
+                self.w_hy.as_slice(),
+            ),
+        ];
+        if let Some(b) = &self.b_h {
+            out.push(("b_h", b.len(), 1, b.as_slice()));
+        }
+        if let Some(b) = &self.b_y {
+            out.push(("b_y", b.len(), 1, b.as_slice()));
+        }
+        out.push(("h_0", self.h_0.len(), 1, self.h_0.as_slice()));
+        out
+    }
+
+    /// Mutable access to a block by its name in [`BLOCK_NAMES`].
+    pub fn block_mut(&mut self, name: &str) -> Option<&mut [f64]> {
+        match name {
+            "W_xh" => Some(self.w_xh.as_mut_slice()),
+            "W_hh" => Some(self.w_hh.as_mut_slice()),
+            "W_hy" => Some(self.w_hy.as_mut_slice()),
+            "b_h" => self.b_h.as_mut().map(|b| b.as_mut_slice()),
+            "b_y" => self.b_y.as_mut().map(|b| b.as_mut_slice()),
+            "h_0" => Some(self.h_0.as_mut_slice()),
+            _ => None,
+        }
+    }
+
+    /// Read access to a block by its name in [`BLOCK_NAMES`].
+    pub fn block(&self, name: &str) -> Option<&[f64]> {
+        match name {
+            "W_xh" => Some(self.w_xh.as_slice()),
+            "W_hh" => Some(self.w_hh.as_slice()),
+            "W_hy" => Some(self.w_hy.as_slice()),
+            "b_h" => self.b_h.as_ref().map(|b| b.as_slice()),
+            "b_y" => self.b_y.as_ref().map(|b| b.as_slice()),
+            "h_0" => Some(self.h_0.as_slice()),
+            _ => None,
+        }
+    }
+
+    /// `self += alpha · other`, block by block, over the blocks both have.
+    pub fn axpy(&mut self, alpha: f64, other: &Params) {
+        for name in BLOCK_NAMES {
+            if let (Some(dst), Some(src)) = (self.block_mut(name), other.block(name)) {
+                dst.iter_mut().zip(src).for_each(|(d, s)| *d += alpha * s);
+            }
+        }
+    }
+}
+
+impl crate::checker::Parameters for Params {
+    fn blocks(&self) -> Vec<crate::checker::Block<'_>> {
+        self.slices()
+            .into_iter()
+            .map(|(name, rows, cols, values)| crate::checker::Block {
+                name,
+                rows,
+                cols,
+                values,
+            })
+            .collect()
+    }
+
+    fn entry_mut(&mut self, block: usize, index: usize) -> &mut f64 {
+        let name = self.slices()[block].0;
+        &mut self.block_mut(name).expect("block index from blocks()")[index]
+    }
+}
+
+impl crate::checker::Parameters for Rnn {
+    fn blocks(&self) -> Vec<crate::checker::Block<'_>> {
+        self.params.blocks()
+    }
+    fn entry_mut(&mut self, block: usize, index: usize) -> &mut f64 {
+        self.params.entry_mut(block, index)
+    }
+}

@@ -1,0 +1,192 @@
+//! Property tests: the analytic BPTT gradient agrees with central differences
+//! across random shapes, lengths, scales, activations, biases and `h_0`; and
+//! the same check fails for deliberately wrong gradients (negative controls).
+
+mod common;
+
+use nalgebra::{DMatrix, DVector};
+use proptest::prelude::*;
+use rand::rngs::ChaCha8Rng;
+use rand::SeedableRng;
+use rnn_gradcheck::checker::{check, CheckOptions, Parameters, Verdict};
+use rnn_gradcheck::random::{random_params, uniform_matrix};
+use rnn_gradcheck::{bptt, bptt_truncated, Activation, Gradients, Rnn, Truncation};
+
+const N_IN: std::ops::RangeInclusive<usize> = 1..=8;
+const N_H: std::ops::RangeInclusive<usize> = 1..=12;
+const N_OUT: std::ops::RangeInclusive<usize> = 1..=4;
+const T_LEN: std::ops::RangeInclusive<usize> = 1..=12;
+const SCALE: std::ops::RangeInclusive<f64> = 0.05..=3.0;
+
+/// One random problem: a network, inputs `n_in × T` and targets `n_out × T`.
+#[derive(Clone, Debug)]
+struct Case {
+    rnn: Rnn,
+    x: DMatrix<f64>,
+    y: DMatrix<f64>,
+}
+
+fn hidden_activation() -> impl Strategy<Value = Activation> {
+    prop_oneof![Just(Activation::Sigmoid), Just(Activation::Tanh)]
+}
+
+fn output_activation() -> impl Strategy<Value = Activation> {
+    prop_oneof![
+        Just(Activation::Sigmoid),
+        Just(Activation::Identity),
+        Just(Activation::Tanh)
+    ]
+}
+
+/// Shapes and scale are drawn by proptest (so failures shrink to a minimal
+/// network); the values come from a seeded generator.
+fn case(
+    t_len: std::ops::RangeInclusive<usize>,
+    scale: std::ops::RangeInclusive<f64>,
+) -> impl Strategy<Value = Case> {
+    (
+        N_IN,
+        N_H,
+        N_OUT,
+        t_len,
+        scale,
+        hidden_activation(),
+        output_activation(),
+        any::<bool>(),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(n_in, n_h, n_out, t_len, scale, hidden, output, biases, seed)| {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                let params = random_params(&mut rng, (n_in, n_h, n_out), scale, biases);
+                let x = uniform_matrix(&mut rng, n_in, t_len, 1.0);
+                let y = uniform_matrix(&mut rng, n_out, t_len, 0.5).add_scalar(0.5);
+                Case {
+                    rnn: Rnn::new(params, hidden, output),
+                    x,
+                    y,
+                }
+            },
+        )
+}
+
+fn check_gradient(case: &Case, grad: &Gradients) -> rnn_gradcheck::CheckReport {
+    let (x, y) = (&case.x, &case.y);
+    let mut rnn = case.rnn.clone();
+    check(
+        &mut rnn,
+        grad,
+        |r: &Rnn| r.loss(x, y),
+        &CheckOptions::default(),
+    )
+    .expect("same blocks")
+}
+
+/// A deliberately wrong BPTT: the hidden derivative is taken at `W_xh x_t`
+/// alone instead of at `a_t = W_xh x_t + W_hh h_{t-1} (+ b_h)` (one of the
+/// original question's two defects), everything else correct.
+fn bptt_wrong_preactivation(rnn: &Rnn, x: &DMatrix<f64>, y: &DMatrix<f64>) -> Gradients {
+    let p = &rnn.params;
+    let tr = rnn.forward(x, y);
+    let t_len = x.ncols();
+    let mut dz = &tr.y - y;
+    dz.zip_apply(&tr.y, |d, y| *d *= rnn.output.derivative_from_output(y));
+    let wrong_a = &p.w_xh * x; // W_xh x_t only
+    let mut da = DMatrix::zeros(p.n_h(), t_len);
+    let mut dh_next = DVector::zeros(p.n_h());
+    for t in (1..=t_len).rev() {
+        let dh = p.w_hy.transpose() * dz.column(t - 1) + &dh_next;
+        let da_t = dh.zip_map(&wrong_a.column(t - 1), |dh, a| {
+            dh * rnn.hidden.derivative(a)
+        });
+        dh_next = p.w_hh.transpose() * &da_t;
+        da.set_column(t - 1, &da_t);
+    }
+    Gradients {
+        w_xh: &da * x.transpose(),
+        w_hh: &da * tr.h.columns(0, t_len).transpose(),
+        w_hy: &dz * tr.h.columns(1, t_len).transpose(),
+        b_h: p.b_h.as_ref().map(|_| da.column_sum()),
+        b_y: p.b_y.as_ref().map(|_| dz.column_sum()),
+        h_0: dh_next,
+    }
+}
+
+proptest! {
+    #![proptest_config(common::config(256, "proptest-regressions/gradient_properties.txt"))]
+
+    /// The correct BPTT agrees with central differences on every entry of
+    /// W_xh, W_hh, W_hy, b_h, b_y and h_0.
+    #[test]
+    fn bptt_agrees_with_central_differences(case in case(T_LEN, SCALE)) {
+        let grad = bptt(&case.rnn, &case.x, &case.y, &case.rnn.forward(&case.x, &case.y));
+        let report = check_gradient(&case, &grad);
+        prop_assert!(report.passed(), "{}", report);
+        // The correct gradient needs a fifth of the default relative allowance:
+        // every difference is within the rounding-noise floor plus 2e-6 relative
+        // (what remains of the truncation error after refinement).
+        for b in &report.blocks {
+            for e in &b.entries {
+                let scale = e.analytic.abs().max(e.numeric.abs());
+                prop_assert!(e.abs_error <= e.floor + 2e-6 * scale, "{} {:?}", b.name, e);
+            }
+        }
+    }
+
+    /// Negative control: one-step truncation (what the original code does)
+    /// fails the check on W_hh whenever T ≥ 2 and W_hh ≠ 0.
+    #[test]
+    fn one_step_truncation_is_caught(case in case(2..=12, 0.5..=2.0)) {
+        let tr = case.rnn.forward(&case.x, &case.y);
+        let grad = bptt_truncated(&case.rnn, &case.x, &case.y, &tr, Truncation::Window(1));
+        let report = check_gradient(&case, &grad);
+        prop_assert_eq!(report.verdict(), Verdict::Wrong, "{}", report);
+        prop_assert!(report.failing_blocks().contains(&"W_hh"), "{}", report);
+        // The output layer is untouched by the truncation.
+        prop_assert!(report.block("W_hy").unwrap().passed(), "{}", report);
+    }
+
+    /// Negative control: the derivative at the wrong pre-activation fails
+    /// the check on W_xh and W_hh (with T ≥ 2 and W_hh ≠ 0, h_{t-1} ≠ 0).
+    #[test]
+    fn wrong_preactivation_is_caught(case in case(2..=12, 0.5..=2.0)) {
+        let grad = bptt_wrong_preactivation(&case.rnn, &case.x, &case.y);
+        let report = check_gradient(&case, &grad);
+        prop_assert_eq!(report.verdict(), Verdict::Wrong, "{}", report);
+        let failing = report.failing_blocks();
+        prop_assert!(failing.contains(&"W_xh") && failing.contains(&"W_hh"), "{}", report);
+        prop_assert!(report.block("W_hy").unwrap().passed(), "{}", report);
+    }
+
+    /// Truncated BPTT with k ≥ T is full BPTT, bit for bit.
+    #[test]
+    fn truncation_at_or_beyond_t_is_full_bptt(case in case(T_LEN, SCALE), extra in 0usize..5) {
+        let tr = case.rnn.forward(&case.x, &case.y);
+        let full = bptt(&case.rnn, &case.x, &case.y, &tr);
+        let k = case.x.ncols() + extra;
+        prop_assert_eq!(bptt_truncated(&case.rnn, &case.x, &case.y, &tr, Truncation::Window(k)), full);
+    }
+
+    /// Truncation to one step differs from full BPTT in W_hh whenever T ≥ 2
+    /// and W_hh ≠ 0.
+    #[test]
+    fn truncation_to_one_step_differs_from_full_bptt(case in case(2..=12, SCALE)) {
+        prop_assume!(case.rnn.params.w_hh.iter().any(|&w| w != 0.0));
+        let tr = case.rnn.forward(&case.x, &case.y);
+        let full = bptt(&case.rnn, &case.x, &case.y, &tr);
+        let one = bptt_truncated(&case.rnn, &case.x, &case.y, &tr, Truncation::Window(1));
+        prop_assert_ne!(&one.w_hh, &full.w_hh);
+        // The output layer's gradient does not depend on the truncation.
+        prop_assert_eq!(&one.w_hy, &full.w_hy);
+    }
+
+    /// Gradients always have the parameters' blocks: names and shapes.
+    #[test]
+    fn gradients_have_the_parameters_blocks(case in case(T_LEN, SCALE)) {
+        let grad = bptt(&case.rnn, &case.x, &case.y, &case.rnn.forward(&case.x, &case.y));
+        let shape = |b: &rnn_gradcheck::checker::Block| (b.name.to_string(), b.rows, b.cols);
+        let expected: Vec<_> = case.rnn.blocks().iter().map(shape).collect();
+        let found: Vec<_> = grad.blocks().iter().map(shape).collect();
+        prop_assert_eq!(found, expected);
+    }
+}
