@@ -22,6 +22,7 @@ pub mod activation;
 pub mod bptt;
 pub mod checker;
 pub mod model;
+pub mod numerics;
 pub mod random;
 
 pub use activation::Activation;
