@@ -20,7 +20,9 @@
 
 pub mod activation;
 pub mod bptt;
+pub mod case;
 pub mod checker;
+pub mod diagnosis;
 pub mod model;
 pub mod random;
 
