@@ -160,6 +160,9 @@ fn read_npy(bytes: &[u8]) -> Result<Npy, String> {
         .descr
         .parse()
         .map_err(|e| format!("unsupported dtype '{}' ({e})", shown(&h.descr)))?;
+    if ty.type_char() == TypeChar::Object {
+        return Err("object arrays (pickled Python objects) are refused, never unpickled".into());
+    }
     let n = h
         .shape
         .iter()

@@ -331,14 +331,16 @@ pub(crate) fn build(mut raw: RawCase, path: &str) -> Result<Case, CaseError> {
     let layout = match raw.text(Text::Layout).map(str::trim) {
         None | Some("column") => Layout::Column,
         Some("row") => Layout::Row,
-        Some(other) => return Err(CaseError::Value {
-            path: path.into(),
-            key: "layout".into(),
-            detail: format!(
+        Some(other) => {
+            return Err(CaseError::Value {
+                path: path.into(),
+                key: "layout".into(),
+                detail: format!(
                 "unknown layout \"{}\"; expected \"column\" (a = W x) or \"row\" (numpy's x @ W)",
                 shown(other)
             ),
-        }),
+            })
+        }
     };
     let b = Builder {
         path,

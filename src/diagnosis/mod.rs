@@ -316,12 +316,7 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
     let reference = bptt(&rnn, x, y, &trace);
     let reference_check = confirm(&case, &mut rnn, &reference, options)?;
 
-    let precision = match options.precision {
-        PrecisionChoice::Fixed(p) => p,
-        PrecisionChoice::Auto if case.f32_evidence.is_some() => Precision::F32,
-        PrecisionChoice::Auto => Precision::F64,
-    };
-    let rtol = options.rtol.unwrap_or(precision.default_rtol());
+    let (precision, rtol) = resolve(&case, options);
     let mut warnings = precision_warnings(&case, options.precision, precision);
     if let Some(k) = options.sample {
         warnings.push(format!(
@@ -420,6 +415,39 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         warnings,
         reference,
         case,
+    })
+}
+
+/// The precision and relative tolerance `options` give for `case`.
+fn resolve(case: &Case, options: &DiagnoseOptions) -> (Precision, f64) {
+    let precision = match options.precision {
+        PrecisionChoice::Fixed(p) => p,
+        PrecisionChoice::Auto if case.f32_evidence.is_some() => Precision::F32,
+        PrecisionChoice::Auto => Precision::F64,
+    };
+    (precision, options.rtol.unwrap_or(precision.default_rtol()))
+}
+
+/// The names of the `candidates` the case's gradients match, judged exactly
+/// as [`diagnose`] judges them against the reference (same tolerance, same
+/// floors). Empty when the case has no gradients.
+///
+/// [`diagnose`] calls this with [`fingerprint::catalogue`]; tests call it
+/// with candidates of their own.
+pub fn fingerprint_against(
+    case: &Case,
+    candidates: &[fingerprint::Candidate],
+    options: &DiagnoseOptions,
+) -> Vec<String> {
+    let Some(user) = &case.grads else {
+        return Vec::new();
+    };
+    let (precision, rtol) = resolve(case, options);
+    let trace = case.rnn.forward(&case.inputs, &case.targets);
+    let reference = bptt(&case.rnn, &case.inputs, &case.targets, &trace);
+    let floors = floors(case, &reference, precision, options.seed);
+    fingerprint::matches(user, candidates, |p, u, c| {
+        compare_block(u, c, floor_of(&floors, p), rtol).verdict == ParamVerdict::Correct
     })
 }
 
