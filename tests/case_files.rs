@@ -286,3 +286,27 @@ fn a_truncated_bptt_gradient_is_named_as_such() {
         .unwrap()
         .contains("W_hh equals BPTT truncated to 2 steps"));
 }
+
+#[test]
+fn nan_in_the_users_gradients_is_a_finding_not_an_input_error() {
+    use case_support::{array, npz, valid_npz_entries};
+    // The question's sigmoidPrime, exp(-a) / (1 + exp(-a))**2, is NaN below
+    // a ≈ -709: such a gradient must be reported as wrong, exit 1.
+    let mut e = valid_npz_entries();
+    e.push(("grad_W_hy", array(&[1, 3], &[0.1, f64::NAN, 0.2])));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nan_grads.npz");
+    std::fs::write(&path, npz(&e)).unwrap();
+    let (code, out, err) = check(&path, &["--json"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["params"]["W_hy"]["verdict"], "non_finite");
+    assert_eq!(
+        v["params"]["W_hy"]["worst_index"],
+        serde_json::json!([0, 1])
+    );
+    assert!(
+        v["explanation"].as_str().unwrap().contains("y * (1 - y)"),
+        "{v}"
+    );
+}

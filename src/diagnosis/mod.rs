@@ -5,7 +5,7 @@
 //! computations.
 //!
 //! # How a verdict is reached
-//! 1. The reference is full BPTT ([`crate::bptt`]) on the case, and it is
+//! 1. The reference is full BPTT ([`crate::bptt::bptt`]) on the case, and it is
 //!    itself checked against central differences ([`crate::checker::check`])
 //!    on every entry (or a seeded sample), so no verdict rests on our BPTT
 //!    alone. If the reference cannot be confirmed (the loss is not finite,
@@ -416,6 +416,25 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         reference,
         case,
     })
+}
+
+/// Multiply-adds the central-difference confirmation of the reference will
+/// take, roughly: two forward passes (`T · n_h · (n_in + n_h + n_out)`) per
+/// checked entry.
+pub fn confirmation_cost(case: &Case, sample: Option<usize>) -> f64 {
+    let p = &case.rnn.params;
+    let (n_in, n_h, n_out) = (p.n_in() as f64, p.n_h() as f64, p.n_out() as f64);
+    let forward = case.t_len() as f64 * n_h * (n_in + n_h + n_out);
+    let entries: f64 = Param::ALL
+        .into_iter()
+        .filter(|q| case.has(*q))
+        .map(|q| {
+            let (r, c) = case.shape(q);
+            let n = (r * c) as f64;
+            sample.map_or(n, |k| n.min(k as f64))
+        })
+        .sum();
+    2.0 * entries * forward
 }
 
 /// The precision and relative tolerance `options` give for `case`.

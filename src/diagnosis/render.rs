@@ -17,6 +17,26 @@ fn list(params: &[Param]) -> String {
     }
 }
 
+/// `text` wrapped at `width` columns, continuation lines indented by `indent`.
+fn wrap(text: &str, width: usize, indent: usize) -> String {
+    let mut out = String::new();
+    let mut line = 0;
+    for word in text.split(' ') {
+        let n = word.chars().count();
+        if line > 0 && line + 1 + n > width {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            line = 0;
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += n;
+    }
+    out
+}
+
 fn index_text(i: &Option<Vec<usize>>) -> String {
     match i {
         Some(v) => format!(
@@ -304,7 +324,10 @@ impl fmt::Display for Diagnosis {
         };
         writeln!(f, "verdict:   {upper}: {}", self.verdict_sentence())?;
         if let Some(e) = self.explanation() {
-            writeln!(f, "diagnosis: {e}")?;
+            for (k, paragraph) in e.split(".\n  ").enumerate() {
+                let label = if k == 0 { "diagnosis:" } else { "" };
+                writeln!(f, "{label:<10} {}", wrap(paragraph, 88, 11))?;
+            }
         }
         match (&self.matches, &self.matches_note) {
             (Some(m), _) if m.is_empty() => writeln!(

@@ -7,7 +7,12 @@ use std::process::ExitCode;
 
 use clap::{Args as ClapArgs, ValueEnum};
 use rnn_gradcheck::case::{self, case_json, write_atomic};
-use rnn_gradcheck::diagnosis::{diagnose, DiagnoseOptions, Overall, Precision, PrecisionChoice};
+use rnn_gradcheck::diagnosis::{
+    confirmation_cost, diagnose, DiagnoseOptions, Overall, Precision, PrecisionChoice,
+};
+
+/// Above this many multiply-adds (tens of seconds), `check` suggests `--sample`.
+const LONG_CHECK: f64 = 3e10;
 
 /// Arguments of `diagnose check`.
 #[derive(ClapArgs, Debug)]
@@ -88,6 +93,13 @@ fn check(args: &Args) -> Result<ExitCode, String> {
             PrecisionArg::F32 => PrecisionChoice::Fixed(Precision::F32),
         },
     };
+    if args.sample.is_none() && confirmation_cost(&case, None) > LONG_CHECK {
+        eprintln!(
+            "note: confirming every entry by central differences takes about {:.0e} multiply-adds; \
+             --sample K confirms K seeded entries per parameter",
+            confirmation_cost(&case, None)
+        );
+    }
     let d = diagnose(case, &options).map_err(|e| e.to_string())?;
     if let Some(out) = &args.write_grads {
         let text = case_json(&d.case, &d.reference).map_err(|e| e.to_string())?;
