@@ -513,3 +513,33 @@ fn an_unwritable_write_grads_path_is_an_error_and_leaves_nothing_behind() {
         .collect();
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
 }
+
+#[test]
+fn cases_where_no_gradient_can_be_certified_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Identity output with W_hy of 1e300: y² overflows, the loss is infinite.
+    let overflow = edit(|v| {
+        v["params"]["W_hy"] = json!([[1e300, 1e300, 1e300, 1e300], [0.1, 0.2, 0.3, 0.4]]);
+    });
+    refused(
+        d,
+        "overflow.json",
+        &overflow,
+        &["the loss is inf", "nothing can be verified"],
+    );
+    // Every unit saturated (sigmoid output at exactly 0 or 1): every gradient
+    // entry is 0 and so is every central difference. Flat, not "correct".
+    let flat = edit(|v| {
+        v["activation"] = json!({"hidden": "sigmoid", "output": "sigmoid"});
+        v["params"]["W_hy"] = json!([[1e3, 1e3, 1e3, 1e3], [-1e3, -1e3, -1e3, -1e3]]);
+        v["params"]["b_y"] = json!([1e3, -1e3]);
+    });
+    refused(d, "flat.json", &flat, &["the loss is flat", "no verdict"]);
+    // A UTF-8 byte-order mark is tolerated, not an error.
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend(edit(|_| {}));
+    let path = d.join("bom.json");
+    std::fs::write(&path, bom).unwrap();
+    assert_eq!(check(&path, &[]).0, 0);
+}

@@ -20,6 +20,8 @@ const ACTIVATION_KEYS: &str = "hidden, output";
 
 /// Parses a JSON case file into a [`RawCase`].
 pub(crate) fn parse(bytes: &[u8], path: &str) -> Result<RawCase, CaseError> {
+    // A UTF-8 byte-order mark (some Windows editors write one) is not JSON.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let top: Entries = serde_json::from_slice(bytes).map_err(|e| syntax(bytes, path, &e))?;
     let mut raw = RawCase::new(Format::Json);
     let mut values = 0usize;

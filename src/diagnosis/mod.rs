@@ -268,6 +268,14 @@ pub enum DiagnosisError {
         /// The loss.
         loss: f64,
     },
+    /// The loss is finite here but not one central-difference step away.
+    #[error("{path}: the loss overflows one finite-difference step away from these parameters (in {param}): the gradient cannot be confirmed, so no verdict is given")]
+    NotFiniteNearby {
+        /// The file.
+        path: String,
+        /// The parameter whose perturbation overflowed.
+        param: String,
+    },
     /// Every reference entry is below the finite-difference noise floor.
     #[error("{path}: the loss is flat here (every gradient entry is below the finite-difference noise floor, e.g. saturated units): the reference gradient cannot be confirmed, so no verdict is given")]
     NotMeasurable {
@@ -495,10 +503,12 @@ fn confirm(
     match report.verdict() {
         Verdict::Correct => {}
         Verdict::NonFinite => {
-            return Err(DiagnosisError::LossNotFinite {
-                path,
-                loss: f64::NAN,
-            })
+            let param = report
+                .blocks
+                .iter()
+                .find(|b| b.non_finite() > 0)
+                .map_or(String::new(), |b| b.name.clone());
+            return Err(DiagnosisError::NotFiniteNearby { path, param });
         }
         Verdict::NotMeasurable => return Err(DiagnosisError::NotMeasurable { path }),
         Verdict::Wrong => {
