@@ -6,7 +6,9 @@
 //! backpropagation through time ([`bptt`]), and a gradient checker that knows
 //! nothing about RNNs ([`checker`]): analytic gradients against central finite
 //! differences, per parameter block and per entry, with a noise floor instead
-//! of a guessed tolerance.
+//! of a guessed tolerance. [`case`] reads a user's network, data and
+//! gradients from JSON or numpy `.npz`, and [`diagnosis`] judges those
+//! gradients against the confirmed reference (`diagnose check`).
 //!
 //! ```
 //! use rnn_gradcheck::{bptt, check, random::random_problem, CheckOptions};
@@ -20,7 +22,9 @@
 
 pub mod activation;
 pub mod bptt;
+pub mod case;
 pub mod checker;
+pub mod diagnosis;
 pub mod model;
 pub mod numerics;
 pub mod random;

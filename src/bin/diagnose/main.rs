@@ -8,6 +8,8 @@
 
 use std::process::ExitCode;
 
+mod check;
+
 use clap::{Parser, Subcommand};
 
 /// Find and explain bugs in hand-written RNN gradients.
@@ -29,6 +31,12 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Judge the gradients your own code computes: load a case file (JSON or
+    /// numpy .npz), confirm the correct gradient by BPTT and central
+    /// differences, compare yours entry by entry, and explain the pattern.
+    ///
+    /// Example: diagnose check fixtures/cases/row_question.json
+    Check(check::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +50,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Selftest { seed }) => selftest(seed),
+        Some(Command::Check(args)) => check::run(args),
         None => {
             println!("usage: diagnose <COMMAND>; see `diagnose --help`");
             Ok(ExitCode::SUCCESS)

@@ -1,0 +1,120 @@
+//! `diagnose check FILE`: judge the gradients in a case file (see
+//! `rnn_gradcheck::diagnosis`). Exit status 0 all correct (or no gradients
+//! given), 1 some gradient wrong, 2 unusable input.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args as ClapArgs, ValueEnum};
+use rnn_gradcheck::case::{self, case_json, write_atomic};
+use rnn_gradcheck::diagnosis::{
+    confirmation_cost, diagnose, DiagnoseOptions, Overall, Precision, PrecisionChoice,
+};
+
+/// Above this many multiply-adds (tens of seconds), `check` suggests `--sample`.
+const LONG_CHECK: f64 = 3e10;
+
+/// Arguments of `diagnose check`.
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    /// The case file, JSON or numpy .npz (format: fixtures/README.md).
+    pub file: PathBuf,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Relative tolerance for your gradients (default 1e-5; 3.5e-4 for
+    /// single precision).
+    #[arg(long, value_parser = tolerance)]
+    pub tolerance: Option<f64>,
+    /// Confirm the reference gradient by central differences on K seeded
+    /// entries per parameter instead of every entry.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    pub sample: Option<u64>,
+    /// Seed of --sample and of the round-off perturbation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write the correct gradients as a JSON case file (your layout), atomically.
+    #[arg(long, value_name = "OUT")]
+    pub write_grads: Option<PathBuf>,
+    /// Precision your gradients were computed in (auto: float32 if the file
+    /// looks like it).
+    #[arg(long, value_enum, default_value_t = PrecisionArg::Auto)]
+    pub precision: PrecisionArg,
+}
+
+/// `--precision`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PrecisionArg {
+    /// From the file's dtypes and values.
+    Auto,
+    /// Double precision.
+    F64,
+    /// Single precision.
+    F32,
+}
+
+fn tolerance(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("not a number: {s}"))?;
+    if v.is_finite() && v > 0.0 && v < 1.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "expected a relative tolerance in (0, 1), found {s}"
+        ))
+    }
+}
+
+/// Runs the subcommand.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match check(&args) {
+        Ok(code) => Ok(code),
+        Err(message) => {
+            if args.json {
+                let v = serde_json::json!({"verdict": "unusable", "error": message});
+                println!("{v}");
+            }
+            eprintln!("error: {message}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn check(args: &Args) -> Result<ExitCode, String> {
+    let case = case::load(&args.file).map_err(|e| e.to_string())?;
+    let options = DiagnoseOptions {
+        rtol: args.tolerance,
+        sample: args
+            .sample
+            .map(|k| usize::try_from(k).unwrap_or(usize::MAX)),
+        seed: args.seed,
+        precision: match args.precision {
+            PrecisionArg::Auto => PrecisionChoice::Auto,
+            PrecisionArg::F64 => PrecisionChoice::Fixed(Precision::F64),
+            PrecisionArg::F32 => PrecisionChoice::Fixed(Precision::F32),
+        },
+    };
+    if args.sample.is_none() && confirmation_cost(&case, None) > LONG_CHECK {
+        eprintln!(
+            "note: confirming every entry by central differences takes about {:.0e} multiply-adds; \
+             --sample K confirms K seeded entries per parameter",
+            confirmation_cost(&case, None)
+        );
+    }
+    let d = diagnose(case, &options).map_err(|e| e.to_string())?;
+    if let Some(out) = &args.write_grads {
+        let text = case_json(&d.case, &d.reference).map_err(|e| e.to_string())?;
+        write_atomic(out, text.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    if args.json {
+        println!("{}", d.to_json());
+    } else {
+        println!("{d}");
+        if let Some(out) = &args.write_grads {
+            println!("wrote the correct gradients to {}", out.display());
+        }
+    }
+    Ok(match d.verdict {
+        Overall::Wrong => ExitCode::from(1),
+        Overall::Correct | Overall::NoGrads => ExitCode::SUCCESS,
+    })
+}

@@ -1,0 +1,425 @@
+//! Case files: a user's network, data and (optionally) the gradients their
+//! own code computes, in JSON or numpy `.npz`, validated into the crate's
+//! column-vector types.
+//!
+//! The format (documented with examples in `fixtures/README.md`):
+//!
+//! | key (JSON) | key (`.npz`) | shape, layout `"column"` | required |
+//! | --- | --- | --- | --- |
+//! | `params.W_xh` | `W_xh` | `n_h × n_in` | yes |
+//! | `params.W_hh` | `W_hh` | `n_h × n_h` | yes |
+//! | `params.W_hy` | `W_hy` | `n_out × n_h` | yes |
+//! | `params.b_h`, `params.b_y` | `b_h`, `b_y` | `n_h`, `n_out` | no: absent is zero and untrained |
+//! | `h0` | `h0` | `n_h` | no: zeros |
+//! | `inputs` | `inputs` | `T × n_in` (1-D when `n_in = 1`) | yes |
+//! | `targets` | `targets` | `T × n_out` (1-D when `n_out = 1`) | yes |
+//! | `grads.W_xh` … `grads.h0` | `grad_W_xh` … `grad_h0` | as the parameter | no |
+//! | `layout` | `layout` (0-d string array) | `"column"` or `"row"` | no: `"column"` |
+//! | `activation.hidden`, `activation.output` | `activation_hidden`, `activation_output` | `sigmoid`, `tanh`, `identity` | no: sigmoid |
+//!
+//! In layout `"row"` (numpy's `x @ W`) every parameter matrix and its
+//! gradient is stored transposed (`W_xh` is `n_in × n_h`); `inputs` and
+//! `targets` have one row per time step in both layouts. A vector may also be
+//! given as a `1 × n` or `n × 1` matrix.
+//!
+//! Every rejected file gives a [`CaseError`] whose message is one line naming
+//! the file, the key, and what was expected against what was found. Loading
+//! never panics, whatever the bytes (a property test feeds it arbitrary and
+//! mutated files).
+
+mod json;
+mod npz;
+mod raw;
+mod write;
+
+use std::fmt;
+use std::path::Path;
+
+use nalgebra::DMatrix;
+
+use crate::model::Rnn;
+
+pub use write::{case_json, write_atomic};
+
+/// The largest case file read, in bytes (and the largest total of the arrays
+/// inside an `.npz` once decompressed).
+pub const MAX_FILE_BYTES: u64 = 512 << 20;
+
+/// The largest number of values in one case (all arrays together).
+pub const MAX_VALUES: usize = 64 << 20;
+
+/// How parameter matrices are stored in the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// `a = W x`: `W_xh` is `n_h × n_in` (the literature's convention).
+    #[default]
+    Column,
+    /// numpy's `a = x @ W`: every parameter matrix is stored transposed.
+    Row,
+}
+
+impl Layout {
+    /// The name used in files: `"column"` or `"row"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Column => "column",
+            Layout::Row => "row",
+        }
+    }
+}
+
+/// The two file formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// JSON, matrices as arrays of rows.
+    Json,
+    /// numpy `.npz` (a zip of `.npy` arrays).
+    Npz,
+}
+
+impl Format {
+    /// `"JSON"` or `".npz"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "JSON",
+            Format::Npz => ".npz",
+        }
+    }
+}
+
+/// A trainable quantity as case files name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Param {
+    /// `W_xh`.
+    WXh,
+    /// `W_hh`.
+    WHh,
+    /// `W_hy`.
+    WHy,
+    /// `b_h`.
+    BH,
+    /// `b_y`.
+    BY,
+    /// `h0`, the initial state.
+    H0,
+}
+
+impl Param {
+    /// Every parameter, in the order reports list them.
+    pub const ALL: [Param; 6] = [
+        Param::WXh,
+        Param::WHh,
+        Param::WHy,
+        Param::BH,
+        Param::BY,
+        Param::H0,
+    ];
+
+    /// The key in case files: `W_xh`, `W_hh`, `W_hy`, `b_h`, `b_y`, `h0`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Param::WXh => "W_xh",
+            Param::WHh => "W_hh",
+            Param::WHy => "W_hy",
+            Param::BH => "b_h",
+            Param::BY => "b_y",
+            Param::H0 => "h0",
+        }
+    }
+
+    /// The block name in [`crate::model::Params`] (`h_0` for `h0`).
+    pub fn block(self) -> &'static str {
+        match self {
+            Param::H0 => "h_0",
+            p => p.key(),
+        }
+    }
+
+    /// True for the weight matrices, which layout `"row"` stores transposed.
+    pub fn is_matrix(self) -> bool {
+        matches!(self, Param::WXh | Param::WHh | Param::WHy)
+    }
+
+    /// The parameter whose file key is `key`.
+    pub fn from_key(key: &str) -> Option<Param> {
+        Param::ALL.into_iter().find(|p| p.key() == key)
+    }
+}
+
+impl fmt::Display for Param {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// The user's gradients, converted to the column layout (vectors as `n × 1`
+/// matrices). Any subset of the parameters may be present.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct UserGrads(pub Vec<(Param, DMatrix<f64>)>);
+
+impl UserGrads {
+    /// The gradient of `param`, if the file gives it.
+    pub fn get(&self, param: Param) -> Option<&DMatrix<f64>> {
+        self.0.iter().find(|(p, _)| *p == param).map(|(_, g)| g)
+    }
+}
+
+/// Why a case's numbers look like single precision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum F32Evidence {
+    /// An `.npz` array has dtype float32.
+    Dtype {
+        /// The key of (the first) such array.
+        key: String,
+    },
+    /// Every value is exactly representable as an `f32`, and some need more
+    /// than [`SHORT_FRACTION_BITS`] significant bits, so they are not short
+    /// fractions that any precision stores exactly.
+    RoundOff,
+}
+
+/// Values with at most this many significant bits (0.5, 0.375, small
+/// integers) are exact in every precision and say nothing about the one the
+/// user's code ran in.
+pub const SHORT_FRACTION_BITS: u32 = 12;
+
+/// A validated case.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Case {
+    /// The file it came from, as given (for messages).
+    pub path: String,
+    /// Its format.
+    pub format: Format,
+    /// Its layout; parameters below are already in the column layout.
+    pub layout: Layout,
+    /// The network: parameters (column layout), `h0`, nonlinearities.
+    pub rnn: Rnn,
+    /// Inputs, `n_in × T` (columns are time steps, as in [`crate::model`]).
+    pub inputs: DMatrix<f64>,
+    /// Targets, `n_out × T`.
+    pub targets: DMatrix<f64>,
+    /// The user's gradients, if the file has any.
+    pub grads: Option<UserGrads>,
+    /// Set when the values look like single precision (see [`F32Evidence`]).
+    pub f32_evidence: Option<F32Evidence>,
+}
+
+impl Case {
+    /// Sequence length `T`.
+    pub fn t_len(&self) -> usize {
+        self.inputs.ncols()
+    }
+
+    /// The column-layout shape `(rows, cols)` of `param` (vectors are `n × 1`).
+    pub fn shape(&self, param: Param) -> (usize, usize) {
+        let p = &self.rnn.params;
+        match param {
+            Param::WXh => p.w_xh.shape(),
+            Param::WHh => p.w_hh.shape(),
+            Param::WHy => p.w_hy.shape(),
+            Param::BH => (p.b_h.as_ref().map_or(0, |b| b.len()), 1),
+            Param::BY => (p.b_y.as_ref().map_or(0, |b| b.len()), 1),
+            Param::H0 => (p.h_0.len(), 1),
+        }
+    }
+
+    /// True when the network has `param` (biases may be absent).
+    pub fn has(&self, param: Param) -> bool {
+        match param {
+            Param::BH => self.rnn.params.b_h.is_some(),
+            Param::BY => self.rnn.params.b_y.is_some(),
+            _ => true,
+        }
+    }
+
+    /// Maps a column-layout index of `param` to the index the user sees in
+    /// the file (transposed for matrices in layout `"row"`; vectors are 1-D,
+    /// so their column index is dropped by callers).
+    pub fn file_index(&self, param: Param, (i, j): (usize, usize)) -> (usize, usize) {
+        if self.layout == Layout::Row && param.is_matrix() {
+            (j, i)
+        } else {
+            (i, j)
+        }
+    }
+}
+
+/// A rejected case file. Every message is one line that names the file and,
+/// where there is one, the key.
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    /// The file cannot be read.
+    #[error("{path}: cannot read the file: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file (or the arrays in an `.npz`) exceed [`MAX_FILE_BYTES`] or
+    /// [`MAX_VALUES`].
+    #[error("{path}: {what} is too large ({size} > {limit}); case files are small by design")]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// What is too large.
+        what: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// Not valid JSON / not a readable `.npz`.
+    #[error("{path}: not a valid {format} case file: {detail}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// `JSON` or `.npz`.
+        format: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A required key is absent.
+    #[error("{path}: missing key `{key}` (expected {expected})")]
+    Missing {
+        /// The file.
+        path: String,
+        /// The key.
+        key: String,
+        /// What it should hold.
+        expected: String,
+    },
+    /// A key the format does not have (a typo?).
+    #[error("{path}: unknown key `{key}`; the keys are {allowed}")]
+    Unknown {
+        /// The file.
+        path: String,
+        /// The key, as found.
+        key: String,
+        /// The keys allowed there.
+        allowed: String,
+    },
+    /// A key given twice.
+    #[error("{path}: key `{key}` is given twice")]
+    Duplicate {
+        /// The file.
+        path: String,
+        /// The key.
+        key: String,
+    },
+    /// An array of the wrong shape.
+    #[error("{path}: key `{key}`: expected {expected}, found {found}{hint}")]
+    Shape {
+        /// The file.
+        path: String,
+        /// The key.
+        key: String,
+        /// The expected shape, with the names of its dimensions.
+        expected: String,
+        /// The shape found.
+        found: String,
+        /// Empty, or `"; "` and a suggestion.
+        hint: String,
+    },
+    /// A value of the wrong kind (a string where a number belongs, ragged
+    /// rows, an unknown activation name, an unsupported dtype, ...).
+    #[error("{path}: key `{key}`: {detail}")]
+    Value {
+        /// The file.
+        path: String,
+        /// The key.
+        key: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A NaN or infinite value where only finite ones make sense.
+    #[error("{path}: key `{key}`: entry {index} is {value}; parameters, h0, inputs and targets must be finite")]
+    NonFinite {
+        /// The file.
+        path: String,
+        /// The key.
+        key: String,
+        /// The entry, as indexed in the file (`[i, j]` or `[i]`).
+        index: String,
+        /// The value.
+        value: f64,
+    },
+    /// An output file cannot be written (nothing was left half-written).
+    #[error("{path}: cannot write: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Loads and validates a case file, JSON or `.npz` (recognised by its
+/// content: an `.npz` is a zip archive, which starts with `PK`).
+///
+/// # Errors
+/// [`CaseError`] for an unreadable, malformed or inconsistent file.
+///
+/// # Example
+/// ```
+/// let case = rnn_gradcheck::case::load("fixtures/cases/column_correct.json").unwrap();
+/// assert_eq!(case.t_len(), 5);
+/// ```
+pub fn load(path: impl AsRef<Path>) -> Result<Case, CaseError> {
+    let path = path.as_ref();
+    let shown = path.display().to_string();
+    let read_err = |source| CaseError::Read {
+        path: shown.clone(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(read_err)?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(CaseError::TooLarge {
+            path: shown,
+            what: "the file".into(),
+            size,
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(read_err)?;
+    parse(&bytes, &shown)
+}
+
+/// Validates a case from the bytes of a file; `path` is only used in
+/// messages. The format is recognised from the content (see [`load`]).
+///
+/// # Errors
+/// [`CaseError`] for malformed or inconsistent content.
+pub fn parse(bytes: &[u8], path: &str) -> Result<Case, CaseError> {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(CaseError::TooLarge {
+            path: path.into(),
+            what: "the file".into(),
+            size: bytes.len() as u64,
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    let raw = if bytes.starts_with(b"PK") {
+        npz::parse(bytes, path)?
+    } else {
+        json::parse(bytes, path)?
+    };
+    raw::build(raw, path)
+}
+
+/// `s` shortened to 40 characters and with control characters escaped, for
+/// echoing file content (key names) in one-line messages.
+pub(crate) fn shown(s: &str) -> String {
+    let mut out: String = s.chars().take(40).flat_map(char::escape_debug).collect();
+    if s.chars().count() > 40 {
+        out.push('…');
+    }
+    out
+}
+
+/// `s` on one line: newlines and other control characters become spaces.
+pub(crate) fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}

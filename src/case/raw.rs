@@ -1,0 +1,504 @@
+//! The format-neutral content of a case file and its validation: both
+//! readers produce a [`RawCase`], and [`build`] is the one place where shapes,
+//! layouts and values are checked.
+
+use nalgebra::{DMatrix, DVector};
+
+use super::{
+    shown, Case, CaseError, F32Evidence, Format, Layout, Param, UserGrads, SHORT_FRACTION_BITS,
+};
+use crate::activation::Activation;
+use crate::model::{Params, Rnn};
+
+/// Where an array sits in the format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// A parameter (`h0` included).
+    Param(Param),
+    /// The user's gradient of a parameter.
+    Grad(Param),
+    /// `inputs`.
+    Inputs,
+    /// `targets`.
+    Targets,
+}
+
+/// A text setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Text {
+    Layout,
+    Hidden,
+    Output,
+}
+
+impl Format {
+    /// The key of `slot` as this format spells it.
+    pub(crate) fn key(self, slot: Slot) -> String {
+        match (self, slot) {
+            (_, Slot::Inputs) => "inputs".into(),
+            (_, Slot::Targets) => "targets".into(),
+            (_, Slot::Param(Param::H0)) => "h0".into(),
+            (Format::Json, Slot::Param(p)) => format!("params.{p}"),
+            (Format::Json, Slot::Grad(p)) => format!("grads.{p}"),
+            (Format::Npz, Slot::Param(p)) => p.key().into(),
+            (Format::Npz, Slot::Grad(p)) => format!("grad_{p}"),
+        }
+    }
+
+    /// The key of a text setting as this format spells it.
+    pub(crate) fn text_key(self, text: Text) -> &'static str {
+        match (self, text) {
+            (_, Text::Layout) => "layout",
+            (Format::Json, Text::Hidden) => "activation.hidden",
+            (Format::Json, Text::Output) => "activation.output",
+            (Format::Npz, Text::Hidden) => "activation_hidden",
+            (Format::Npz, Text::Output) => "activation_output",
+        }
+    }
+}
+
+/// An n-dimensional array of numbers, row-major (C order).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct RawArray {
+    pub shape: Vec<usize>,
+    pub data: Vec<f64>,
+    /// Stored as float32 in the file.
+    pub float32: bool,
+}
+
+/// A parsed but unvalidated case.
+#[derive(Debug)]
+pub(crate) struct RawCase {
+    pub format: Format,
+    pub arrays: Vec<(Slot, RawArray)>,
+    pub texts: Vec<(Text, String)>,
+}
+
+impl RawCase {
+    pub fn new(format: Format) -> Self {
+        RawCase {
+            format,
+            arrays: Vec::new(),
+            texts: Vec::new(),
+        }
+    }
+
+    fn take(&mut self, slot: Slot) -> Option<RawArray> {
+        let i = self.arrays.iter().position(|(s, _)| *s == slot)?;
+        Some(self.arrays.swap_remove(i).1)
+    }
+
+    fn text(&self, text: Text) -> Option<&str> {
+        self.texts
+            .iter()
+            .find(|(t, _)| *t == text)
+            .map(|(_, s)| s.as_str())
+    }
+}
+
+fn shape_text(shape: &[usize]) -> String {
+    match shape {
+        [] => "a scalar".into(),
+        [n] => format!("a vector of {n}"),
+        dims => dims
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(" × "),
+    }
+}
+
+/// One dimension of an expected shape: a known size, or a size still free
+/// (named, e.g. `n_in`).
+#[derive(Clone, Copy, Debug)]
+enum Dim {
+    Is(usize, &'static str),
+    Free(&'static str),
+}
+
+impl Dim {
+    fn fits(self, n: usize) -> bool {
+        match self {
+            Dim::Is(m, _) => m == n,
+            Dim::Free(_) => n > 0,
+        }
+    }
+    fn text(self) -> String {
+        match self {
+            Dim::Is(m, name) => format!("{m} ({name})"),
+            Dim::Free(name) => name.into(),
+        }
+    }
+}
+
+/// The validator: the file's path and format, for messages.
+struct Builder<'a> {
+    path: &'a str,
+    format: Format,
+    layout: Layout,
+}
+
+impl Builder<'_> {
+    fn key(&self, slot: Slot) -> String {
+        self.format.key(slot)
+    }
+
+    fn shape_error(
+        &self,
+        slot: Slot,
+        expected: String,
+        found: &[usize],
+        hint: String,
+    ) -> CaseError {
+        CaseError::Shape {
+            path: self.path.into(),
+            key: self.key(slot),
+            expected,
+            found: shape_text(found),
+            hint,
+        }
+    }
+
+    fn missing(&self, slot: Slot, expected: &str) -> CaseError {
+        CaseError::Missing {
+            path: self.path.into(),
+            key: self.key(slot),
+            expected: expected.into(),
+        }
+    }
+
+    /// A 2-D array of `rows × cols` (as stored in the file); returns it
+    /// row-major as a matrix of the file's shape.
+    fn matrix(
+        &self,
+        slot: Slot,
+        a: &RawArray,
+        rows: Dim,
+        cols: Dim,
+    ) -> Result<DMatrix<f64>, CaseError> {
+        match a.shape[..] {
+            [r, c] if rows.fits(r) && cols.fits(c) => Ok(DMatrix::from_row_slice(r, c, &a.data)),
+            _ => Err(self.mismatch(slot, a, rows, cols, "")),
+        }
+    }
+
+    /// The error for an array that is not `rows × cols`, with a hint when it
+    /// is the transpose.
+    fn mismatch(&self, slot: Slot, a: &RawArray, rows: Dim, cols: Dim, also: &str) -> CaseError {
+        let expected = format!("{} × {}{also}", rows.text(), cols.text());
+        let mut hint = String::new();
+        if let [r, c] = a.shape[..] {
+            if rows.fits(c) && cols.fits(r) && r != c {
+                match slot {
+                    Slot::Param(p) | Slot::Grad(p) if p.is_matrix() => {
+                        let other = match self.layout {
+                            Layout::Column => Layout::Row,
+                            Layout::Row => Layout::Column,
+                        };
+                        hint = format!(
+                            "; that is the shape in layout \"{}\" (this file's layout is \"{}\"): set `layout` to \"{}\"",
+                            other.name(),
+                            self.layout.name(),
+                            other.name()
+                        );
+                    }
+                    Slot::Inputs | Slot::Targets => {
+                        hint = "; it looks transposed: one row per time step".into();
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.shape_error(slot, expected, &a.shape, hint)
+    }
+
+    /// A parameter matrix whose column-layout shape is `rows × cols`,
+    /// converted to the column layout.
+    fn weight(
+        &self,
+        slot: Slot,
+        a: &RawArray,
+        rows: Dim,
+        cols: Dim,
+    ) -> Result<DMatrix<f64>, CaseError> {
+        match self.layout {
+            Layout::Column => self.matrix(slot, a, rows, cols),
+            Layout::Row => Ok(self.matrix(slot, a, cols, rows)?.transpose()),
+        }
+    }
+
+    /// A vector of `n`: 1-D, or `1 × n`, or `n × 1`.
+    fn vector(
+        &self,
+        slot: Slot,
+        a: &RawArray,
+        n: usize,
+        name: &str,
+    ) -> Result<DVector<f64>, CaseError> {
+        let ok = match a.shape[..] {
+            [m] => m == n,
+            [r, c] => (r == 1 && c == n) || (r == n && c == 1),
+            _ => false,
+        };
+        if ok {
+            Ok(DVector::from_column_slice(&a.data))
+        } else {
+            Err(self.shape_error(
+                slot,
+                format!("a vector of {n} ({name})"),
+                &a.shape,
+                String::new(),
+            ))
+        }
+    }
+
+    /// A sequence: `T × n` (1-D allowed when `n = 1`), returned as `n × T`
+    /// (columns are time steps). `t_len` is `None` for the first sequence.
+    fn sequence(
+        &self,
+        slot: Slot,
+        a: &RawArray,
+        n: usize,
+        name: &'static str,
+        t_len: Option<usize>,
+    ) -> Result<DMatrix<f64>, CaseError> {
+        let t_dim = match t_len {
+            Some(t) => Dim::Is(t, "T, from inputs"),
+            None => Dim::Free("T"),
+        };
+        if !a.shape.is_empty() && a.data.is_empty() {
+            return Err(CaseError::Value {
+                path: self.path.into(),
+                key: self.key(slot),
+                detail: format!(
+                    "the sequence is empty (shape {}); a case needs at least one time step",
+                    shape_text(&a.shape)
+                ),
+            });
+        }
+        let (t, cols) = match a.shape[..] {
+            [t] if n == 1 => (t, 1),
+            [t, c] => (t, c),
+            _ => (0, 0),
+        };
+        if t_dim.fits(t) && cols == n {
+            // Row-major T × n is column-major n × T.
+            return Ok(DMatrix::from_column_slice(n, t, &a.data));
+        }
+        let also = if n == 1 { " (or a vector of T)" } else { "" };
+        Err(self.mismatch(slot, a, t_dim, Dim::Is(n, name), also))
+    }
+
+    fn finite(&self, slot: Slot, a: &RawArray) -> Result<(), CaseError> {
+        if let Some(k) = a.data.iter().position(|v| !v.is_finite()) {
+            let index = match a.shape[..] {
+                [_, c] if c > 0 => format!("[{}, {}]", k / c, k % c),
+                _ => format!("[{k}]"),
+            };
+            return Err(CaseError::NonFinite {
+                path: self.path.into(),
+                key: self.key(slot),
+                index,
+                value: a.data[k],
+            });
+        }
+        Ok(())
+    }
+
+    fn text(&self, raw: &RawCase, text: Text) -> Option<String> {
+        raw.text(text).map(str::to_owned)
+    }
+
+    fn activation(&self, raw: &RawCase, text: Text) -> Result<Activation, CaseError> {
+        match self.text(raw, text) {
+            None => Ok(Activation::Sigmoid),
+            Some(s) => s.trim().parse().map_err(|_| CaseError::Value {
+                path: self.path.into(),
+                key: self.format.text_key(text).into(),
+                detail: format!(
+                    "unknown activation \"{}\"; expected sigmoid, tanh or identity",
+                    shown(&s)
+                ),
+            }),
+        }
+    }
+}
+
+/// Validates a raw case: every shape, every value, the layout and the
+/// activations; converts to the column layout.
+pub(crate) fn build(mut raw: RawCase, path: &str) -> Result<Case, CaseError> {
+    let format = raw.format;
+    let layout = match raw.text(Text::Layout).map(str::trim) {
+        None | Some("column") => Layout::Column,
+        Some("row") => Layout::Row,
+        Some(other) => {
+            return Err(CaseError::Value {
+                path: path.into(),
+                key: "layout".into(),
+                detail: format!(
+                "unknown layout \"{}\"; expected \"column\" (a = W x) or \"row\" (numpy's x @ W)",
+                shown(other)
+            ),
+            })
+        }
+    };
+    let b = Builder {
+        path,
+        format,
+        layout,
+    };
+    let hidden = b.activation(&raw, Text::Hidden)?;
+    let output = b.activation(&raw, Text::Output)?;
+
+    // Every value finite, before any shape is judged.
+    for (slot, a) in &raw.arrays {
+        if !matches!(slot, Slot::Grad(_)) {
+            b.finite(*slot, a)?;
+        }
+    }
+    let f32_evidence = f32_evidence(&raw);
+
+    let mut require =
+        |slot: Slot, expected: &str| raw.take(slot).ok_or_else(|| b.missing(slot, expected));
+    let w_hh_raw = require(Slot::Param(Param::WHh), "the n_h × n_h recurrent weights")?;
+    let w_xh_raw = require(
+        Slot::Param(Param::WXh),
+        "the input weights, n_h × n_in in layout \"column\"",
+    )?;
+    let w_hy_raw = require(
+        Slot::Param(Param::WHy),
+        "the output weights, n_out × n_h in layout \"column\"",
+    )?;
+    let inputs_raw = require(Slot::Inputs, "the input sequence, T × n_in")?;
+    let targets_raw = require(Slot::Targets, "the target sequence, T × n_out")?;
+
+    let n_h = match w_hh_raw.shape[..] {
+        [r, c] if r == c && r > 0 => r,
+        _ => {
+            return Err(b.shape_error(
+                Slot::Param(Param::WHh),
+                "a square n_h × n_h matrix with n_h ≥ 1".into(),
+                &w_hh_raw.shape,
+                String::new(),
+            ))
+        }
+    };
+    let h = Dim::Is(n_h, "n_h, from W_hh");
+    let w_hh = b.weight(Slot::Param(Param::WHh), &w_hh_raw, h, h)?;
+    let w_xh = b.weight(Slot::Param(Param::WXh), &w_xh_raw, h, Dim::Free("n_in"))?;
+    let w_hy = b.weight(Slot::Param(Param::WHy), &w_hy_raw, Dim::Free("n_out"), h)?;
+    let (n_in, n_out) = (w_xh.ncols(), w_hy.nrows());
+
+    let inputs = b.sequence(Slot::Inputs, &inputs_raw, n_in, "n_in, from W_xh", None)?;
+    let targets = b.sequence(
+        Slot::Targets,
+        &targets_raw,
+        n_out,
+        "n_out, from W_hy",
+        Some(inputs.ncols()),
+    )?;
+
+    let mut vector = |p: Param, n: usize, name: &str| -> Result<Option<DVector<f64>>, CaseError> {
+        raw.take(Slot::Param(p))
+            .map(|a| b.vector(Slot::Param(p), &a, n, name))
+            .transpose()
+    };
+    let b_h = vector(Param::BH, n_h, "n_h")?;
+    let b_y = vector(Param::BY, n_out, "n_out")?;
+    let h_0 = vector(Param::H0, n_h, "n_h")?.unwrap_or_else(|| DVector::zeros(n_h));
+
+    let params = Params {
+        w_xh,
+        w_hh,
+        w_hy,
+        b_h,
+        b_y,
+        h_0,
+    };
+    let mut case = Case {
+        path: path.into(),
+        format,
+        layout,
+        rnn: Rnn::new(params, hidden, output),
+        inputs,
+        targets,
+        grads: None,
+        f32_evidence,
+    };
+
+    let mut grads = Vec::new();
+    for p in Param::ALL {
+        let slot = Slot::Grad(p);
+        let Some(a) = raw.take(slot) else { continue };
+        if !case.has(p) {
+            return Err(CaseError::Value {
+                path: path.into(),
+                key: b.key(slot),
+                detail: format!(
+                    "a gradient for {p}, but the network has no {p} (an absent bias is zero and not trained)"
+                ),
+            });
+        }
+        let (rows, cols) = case.shape(p);
+        let g = if p.is_matrix() {
+            let names = match p {
+                Param::WXh => ("n_h", "n_in"),
+                Param::WHh => ("n_h", "n_h"),
+                _ => ("n_out", "n_h"),
+            };
+            b.weight(slot, &a, Dim::Is(rows, names.0), Dim::Is(cols, names.1))?
+        } else {
+            let name = if p == Param::BY { "n_out" } else { "n_h" };
+            let v = b.vector(slot, &a, rows, name)?;
+            DMatrix::from_column_slice(rows, 1, v.as_slice())
+        };
+        grads.push((p, g));
+    }
+    if !grads.is_empty() {
+        case.grads = Some(UserGrads(grads));
+    }
+    Ok(case)
+}
+
+/// See [`F32Evidence`].
+fn f32_evidence(raw: &RawCase) -> Option<F32Evidence> {
+    if let Some((slot, _)) = raw.arrays.iter().find(|(_, a)| a.float32) {
+        return Some(F32Evidence::Dtype {
+            key: raw.format.key(*slot),
+        });
+    }
+    let values = || raw.arrays.iter().flat_map(|(_, a)| a.data.iter().copied());
+    let representable = values().all(|v| !v.is_finite() || f64::from(v as f32) == v);
+    let long = values().any(|v| significant_bits(v) > SHORT_FRACTION_BITS);
+    (representable && long).then_some(F32Evidence::RoundOff)
+}
+
+/// Significant bits of a finite `f64`'s mantissa (0 for zero).
+fn significant_bits(v: f64) -> u32 {
+    if v == 0.0 || !v.is_finite() {
+        return 0;
+    }
+    let bits = v.to_bits();
+    let exponent = (bits >> 52) & 0x7ff;
+    let fraction = bits & ((1 << 52) - 1);
+    let mantissa = if exponent == 0 {
+        fraction
+    } else {
+        fraction | (1 << 52)
+    };
+    64 - mantissa.leading_zeros() - mantissa.trailing_zeros()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn significant_bits_counts_the_mantissa() {
+        assert_eq!(significant_bits(1.0), 1);
+        assert_eq!(significant_bits(0.375), 2); // 0.011₂
+        assert_eq!(significant_bits(0.1), 52); // 0x1.999999999999Ap-4: the last hex digit A = 1010₂
+        assert_eq!(significant_bits(f64::from(0.1f32)), 24);
+        assert_eq!(significant_bits(0.0), 0);
+    }
+}

@@ -1,0 +1,152 @@
+//! Writing case files: a complete JSON case (used by `diagnose check
+//! --write-grads`), written atomically.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+use nalgebra::DMatrix;
+
+use super::{Case, CaseError, Layout, Param};
+use crate::model::Gradients;
+
+/// The case as a JSON case file whose `grads` are `grads` (in the case's
+/// layout), so that `diagnose check` on it compares `grads` with the
+/// reference. Numbers are written in the shortest form that reads back to
+/// the same `f64`.
+///
+/// # Errors
+/// [`CaseError::Value`] if a value of `grads` is not finite (JSON cannot
+/// hold it).
+pub fn case_json(case: &Case, grads: &Gradients) -> Result<String, CaseError> {
+    let p = &case.rnn.params;
+    let mut out = String::from("{\n");
+    let _ = writeln!(out, "  \"layout\": \"{}\",", case.layout.name());
+    let _ = writeln!(
+        out,
+        "  \"activation\": {{\"hidden\": \"{}\", \"output\": \"{}\"}},",
+        case.rnn.hidden, case.rnn.output
+    );
+    out.push_str("  \"params\": {\n");
+    let mut fields = vec![
+        field(case, Param::WXh, &p.w_xh, "    ")?,
+        field(case, Param::WHh, &p.w_hh, "    ")?,
+        field(case, Param::WHy, &p.w_hy, "    ")?,
+    ];
+    if let Some(b) = &p.b_h {
+        fields.push(field(case, Param::BH, &col(b), "    ")?);
+    }
+    if let Some(b) = &p.b_y {
+        fields.push(field(case, Param::BY, &col(b), "    ")?);
+    }
+    out.push_str(&fields.join(",\n"));
+    out.push_str("\n  },\n");
+    let _ = writeln!(out, "{},", field(case, Param::H0, &col(&p.h_0), "  ")?);
+    let _ = writeln!(
+        out,
+        "  \"inputs\": {},",
+        rows(&case.inputs.transpose(), "inputs", "  ")?
+    );
+    let _ = writeln!(
+        out,
+        "  \"targets\": {},",
+        rows(&case.targets.transpose(), "targets", "  ")?
+    );
+    out.push_str("  \"grads\": {\n");
+    let mut fields = vec![
+        field(case, Param::WXh, &grads.w_xh, "    ")?,
+        field(case, Param::WHh, &grads.w_hh, "    ")?,
+        field(case, Param::WHy, &grads.w_hy, "    ")?,
+    ];
+    if let Some(b) = &grads.b_h {
+        fields.push(field(case, Param::BH, &col(b), "    ")?);
+    }
+    if let Some(b) = &grads.b_y {
+        fields.push(field(case, Param::BY, &col(b), "    ")?);
+    }
+    fields.push(field(case, Param::H0, &col(&grads.h_0), "    ")?);
+    out.push_str(&fields.join(",\n"));
+    out.push_str("\n  }\n}\n");
+    Ok(out)
+}
+
+fn col(v: &nalgebra::DVector<f64>) -> DMatrix<f64> {
+    DMatrix::from_column_slice(v.len(), 1, v.as_slice())
+}
+
+/// `"key": value` for a parameter (or its gradient) given in the column
+/// layout: matrices transposed in layout `"row"`, vectors 1-D.
+fn field(case: &Case, p: Param, m: &DMatrix<f64>, indent: &str) -> Result<String, CaseError> {
+    let value = if !p.is_matrix() {
+        vector(m.as_slice(), p.key())?
+    } else if case.layout == Layout::Row {
+        rows(&m.transpose(), p.key(), indent)?
+    } else {
+        rows(m, p.key(), indent)?
+    };
+    Ok(format!("{indent}\"{}\": {value}", p.key()))
+}
+
+fn number(v: f64, key: &str) -> Result<String, CaseError> {
+    if !v.is_finite() {
+        return Err(CaseError::Value {
+            path: "(output)".into(),
+            key: key.into(),
+            detail: format!("{v} cannot be written to JSON"),
+        });
+    }
+    // serde_json writes the shortest representation that round-trips.
+    Ok(serde_json::to_string(&v).unwrap_or_else(|_| format!("{v:e}")))
+}
+
+fn vector(values: &[f64], key: &str) -> Result<String, CaseError> {
+    let items: Result<Vec<String>, CaseError> = values.iter().map(|&v| number(v, key)).collect();
+    Ok(format!("[{}]", items?.join(", ")))
+}
+
+/// A matrix as an array of rows, one row per line.
+fn rows(m: &DMatrix<f64>, key: &str, indent: &str) -> Result<String, CaseError> {
+    let lines: Result<Vec<String>, CaseError> = m
+        .row_iter()
+        .map(|r| vector(&r.iter().copied().collect::<Vec<_>>(), key))
+        .collect();
+    Ok(format!(
+        "[\n{indent}  {}\n{indent}]",
+        lines?.join(&format!(",\n{indent}  "))
+    ))
+}
+
+/// Writes `contents` to `path` atomically: to a temporary file beside it,
+/// flushed to disk, then renamed over `path`. On any failure the temporary
+/// file is removed and `path` is left as it was.
+///
+/// # Errors
+/// [`CaseError::Write`] naming `path` if the directory is missing or not
+/// writable, or the disk is full.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), CaseError> {
+    let err = |source| CaseError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| err(std::io::Error::other("not a file name")))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err(e));
+    }
+    Ok(())
+}

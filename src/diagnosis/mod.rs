@@ -1,0 +1,757 @@
+//! Diagnosis of a user's gradients (`diagnose check`): the reference
+//! gradient, confirmed on the spot by central differences; the user's
+//! gradients compared with it parameter by parameter; a plain-language
+//! reading of the pattern; and fingerprints against known wrong
+//! computations.
+//!
+//! # How a verdict is reached
+//! 1. The reference is full BPTT ([`crate::bptt::bptt`]) on the case, and it is
+//!    itself checked against central differences ([`crate::checker::check`])
+//!    on every entry (or a seeded sample), so no verdict rests on our BPTT
+//!    alone. If the reference cannot be confirmed (the loss is not finite,
+//!    flat, or BPTT and central differences disagree), there is no verdict:
+//!    [`DiagnosisError`].
+//! 2. Each entry of the user's gradient `u` is compared with the reference
+//!    `r` by [`crate::checker::compare`]: wrong when
+//!    `|u − r| > rtol · max(|u|, |r|) + floor`, not measurable when
+//!    `max(|u|, |r|) ≤ floor`.
+//! 3. The floor of a parameter is `SPREAD_FACTOR · spread + √ε · max|r|`,
+//!    where `ε` is the epsilon of the precision the user's numbers were
+//!    computed in and `spread` is how far the reference moves when every
+//!    parameter, input and target is perturbed by a relative `ε`
+//!    ([`SPREAD_DRAWS`] seeded draws): a correct gradient computed in that
+//!    precision cannot be expected closer than its own rounding, which a
+//!    chaotic network amplifies. The default `rtol` is
+//!    [`crate::checker::DEFAULT_RTOL`] in double precision and `√ε₃₂ ≈ 3.5e-4`
+//!    in single precision. Measurement (`fixtures/cases/make_cases.py`):
+//!    correct float32 gradients of 500 random networks (3,000 parameter
+//!    blocks) differ from float64 by up to 200% of the block's largest
+//!    entry, and none exceeds this floor.
+//!
+//! # Seams
+//! * [`fingerprint::catalogue`] gives the bug catalogue's gradients on the
+//!   case; until the catalogue is wired in it returns `None` and reports say
+//!   that fingerprinting is unavailable (never that nothing matched).
+//! * Per-time-step attribution of a mismatch comes with the attribution
+//!   module; today the time dimension is probed by [`ParamReport::truncation`]
+//!   (does the gradient equal BPTT truncated to `k` steps?).
+
+pub mod fingerprint;
+mod render;
+
+use nalgebra::DMatrix;
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
+
+use crate::bptt::{bptt, bptt_truncated, Truncation};
+use crate::case::{Case, F32Evidence, Param, UserGrads};
+use crate::checker::{self, CheckOptions, EntryVerdict, Selection, Verdict};
+use crate::model::{Gradients, Rnn};
+
+/// Draws of the perturbation that measures a gradient's sensitivity to
+/// round-off (see the module docs).
+pub const SPREAD_DRAWS: usize = 4;
+
+/// The multiple of the measured spread allowed to a correct gradient.
+pub const SPREAD_FACTOR: f64 = 16.0;
+
+/// The truncation probe stops once its BPTT runs would cost more than this
+/// many multiply-adds (about a second).
+pub const TRUNCATION_BUDGET: f64 = 5e8;
+
+/// The precision the user's numbers were computed in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// Double precision (`f64`, numpy's default `float64`).
+    F64,
+    /// Single precision (`f32`, numpy's `float32`).
+    F32,
+}
+
+impl Precision {
+    /// Machine epsilon.
+    pub fn epsilon(self) -> f64 {
+        match self {
+            Precision::F64 => f64::EPSILON,
+            Precision::F32 => f64::from(f32::EPSILON),
+        }
+    }
+    /// The default relative tolerance (see the module docs).
+    pub fn default_rtol(self) -> f64 {
+        match self {
+            Precision::F64 => checker::DEFAULT_RTOL,
+            Precision::F32 => self.epsilon().sqrt(),
+        }
+    }
+    /// `"f64"` or `"f32"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F64 => "f64",
+            Precision::F32 => "f32",
+        }
+    }
+}
+
+/// How to pick the precision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PrecisionChoice {
+    /// From the file: single precision when its values look like it
+    /// ([`F32Evidence`]).
+    #[default]
+    Auto,
+    /// As given.
+    Fixed(Precision),
+}
+
+/// Options of [`diagnose`].
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct DiagnoseOptions {
+    /// Relative tolerance for the user's gradients (default: from the precision).
+    pub rtol: Option<f64>,
+    /// Confirm the reference on this many seeded entries per parameter
+    /// instead of all.
+    pub sample: Option<usize>,
+    /// Seed of the sample and of the round-off perturbation.
+    pub seed: u64,
+    /// Precision of the user's numbers.
+    pub precision: PrecisionChoice,
+}
+
+/// How the reference gradient was confirmed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReferenceCheck {
+    /// Entries compared with central differences.
+    pub checked: usize,
+    /// Entries of the reference in all.
+    pub total: usize,
+    /// Entries below the finite-difference noise floor (not judged).
+    pub not_measurable: usize,
+    /// Largest relative error between BPTT and central differences.
+    pub max_rel_error: f64,
+}
+
+/// The verdict on one parameter's gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamVerdict {
+    /// Every measurable entry agrees with the reference.
+    Correct,
+    /// Some entry disagrees.
+    Wrong,
+    /// Some entry is NaN or infinite.
+    NonFinite,
+    /// Every entry is below the floor: nothing could be judged.
+    NotMeasurable,
+    /// The file has no gradient for it.
+    NotGiven,
+}
+
+impl ParamVerdict {
+    /// The name used in JSON output.
+    pub fn name(self) -> &'static str {
+        match self {
+            ParamVerdict::Correct => "correct",
+            ParamVerdict::Wrong => "wrong",
+            ParamVerdict::NonFinite => "non_finite",
+            ParamVerdict::NotMeasurable => "not_measurable",
+            ParamVerdict::NotGiven => "not_given",
+        }
+    }
+    /// True for a gradient found wrong (including non-finite).
+    pub fn is_wrong(self) -> bool {
+        matches!(self, ParamVerdict::Wrong | ParamVerdict::NonFinite)
+    }
+}
+
+/// The comparison of one parameter's gradient with the reference.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamReport {
+    /// The parameter.
+    pub param: Param,
+    /// Its shape as stored in the file (1 entry for vectors).
+    pub file_shape: Vec<usize>,
+    /// The verdict.
+    pub verdict: ParamVerdict,
+    /// Entries compared.
+    pub checked: usize,
+    /// Entries wrong (including non-finite).
+    pub failed: usize,
+    /// Entries below the floor.
+    pub not_measurable: usize,
+    /// Largest relative error `|u − r| / max(|u|, |r|)` among measurable entries.
+    pub max_rel_error: f64,
+    /// Where it is, indexed as in the file.
+    pub worst_index: Option<Vec<usize>>,
+    /// The user's value there.
+    pub yours: f64,
+    /// The reference value there.
+    pub correct: f64,
+    /// The absolute floor used.
+    pub floor: f64,
+    /// `Some(k)`: this wrong gradient equals BPTT truncated to `k` steps back
+    /// in time (`k = 1`: nothing flows back through time).
+    pub truncation: Option<usize>,
+}
+
+/// The overall verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overall {
+    /// Every gradient given is correct.
+    Correct,
+    /// Some gradient is wrong.
+    Wrong,
+    /// The file has no gradients; only the reference was computed.
+    NoGrads,
+}
+
+impl Overall {
+    /// The name used in JSON output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Overall::Correct => "correct",
+            Overall::Wrong => "wrong",
+            Overall::NoGrads => "no_grads",
+        }
+    }
+}
+
+/// Everything `diagnose check` reports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnosis {
+    /// The case, as loaded.
+    pub case: Case,
+    /// `L` at the case's parameters.
+    pub loss: f64,
+    /// The precision the user's numbers were judged in.
+    pub precision: Precision,
+    /// The relative tolerance used.
+    pub rtol: f64,
+    /// How the reference was confirmed.
+    pub reference_check: ReferenceCheck,
+    /// One report per parameter the network has.
+    pub params: Vec<ParamReport>,
+    /// The overall verdict.
+    pub verdict: Overall,
+    /// Names of the catalogue variants the user's numbers match;
+    /// `None` when fingerprinting is unavailable or there is nothing to match.
+    pub matches: Option<Vec<String>>,
+    /// Why `matches` is `None`, if it is.
+    pub matches_note: Option<String>,
+    /// Notes the user should read (precision, sampling, ...).
+    pub warnings: Vec<String>,
+    /// The reference gradient (what `--write-grads` writes).
+    pub reference: Gradients,
+}
+
+impl Diagnosis {
+    /// The report of `param`, if the network has it.
+    pub fn param(&self, param: Param) -> Option<&ParamReport> {
+        self.params.iter().find(|p| p.param == param)
+    }
+    /// The parameters whose given gradient is wrong.
+    pub fn wrong(&self) -> Vec<Param> {
+        self.params
+            .iter()
+            .filter(|p| p.verdict.is_wrong())
+            .map(|p| p.param)
+            .collect()
+    }
+}
+
+/// Why no verdict can be given: the reference gradient cannot be certified.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum DiagnosisError {
+    /// The loss is NaN or infinite at the case's parameters.
+    #[error("{path}: the loss is {loss} at these parameters: nothing can be verified (are the inputs or weights huge?)")]
+    LossNotFinite {
+        /// The file.
+        path: String,
+        /// The loss.
+        loss: f64,
+    },
+    /// The loss is finite here but not one central-difference step away.
+    #[error("{path}: the loss overflows one finite-difference step away from these parameters (in {param}): the gradient cannot be confirmed, so no verdict is given")]
+    NotFiniteNearby {
+        /// The file.
+        path: String,
+        /// The parameter whose perturbation overflowed.
+        param: String,
+    },
+    /// Every reference entry is below the finite-difference noise floor.
+    #[error("{path}: the loss is flat here (every gradient entry is below the finite-difference noise floor, e.g. saturated units): the reference gradient cannot be confirmed, so no verdict is given")]
+    NotMeasurable {
+        /// The file.
+        path: String,
+    },
+    /// BPTT and central differences disagree.
+    #[error("{path}: the reference gradient could not be confirmed by central differences ({failed} entries disagree, worst {param} relative error {max_rel_error:.2e}); the loss is too curved or badly scaled here, so no verdict is given")]
+    Unconfirmed {
+        /// The file.
+        path: String,
+        /// Entries that disagree.
+        failed: usize,
+        /// The parameter of the worst.
+        param: String,
+        /// Its relative error.
+        max_rel_error: f64,
+    },
+}
+
+/// Diagnoses a case: see the module docs.
+///
+/// # Errors
+/// [`DiagnosisError`] when the reference gradient cannot be confirmed.
+///
+/// # Example
+/// ```
+/// use rnn_gradcheck::case::{load, Param};
+/// use rnn_gradcheck::diagnosis::{diagnose, DiagnoseOptions, Overall};
+///
+/// let case = load("fixtures/cases/row_question.json").unwrap();
+/// let d = diagnose(case, &DiagnoseOptions::default()).unwrap();
+/// assert_eq!(d.verdict, Overall::Wrong);
+/// assert_eq!(d.wrong(), vec![Param::WXh, Param::WHh]);
+/// ```
+pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, DiagnosisError> {
+    let (x, y) = (&case.inputs, &case.targets);
+    let mut rnn = case.rnn.clone();
+    let trace = rnn.forward(x, y);
+    if !trace.loss.is_finite() {
+        return Err(DiagnosisError::LossNotFinite {
+            path: case.path.clone(),
+            loss: trace.loss,
+        });
+    }
+    let reference = bptt(&rnn, x, y, &trace);
+    let reference_check = confirm(&case, &mut rnn, &reference, options)?;
+
+    let (precision, rtol) = resolve(&case, options);
+    let mut warnings = precision_warnings(&case, options.precision, precision);
+    if let Some(k) = options.sample {
+        warnings.push(format!(
+            "the reference was confirmed by central differences on {k} seeded entries per parameter (seed {}), not on all",
+            options.seed
+        ));
+    }
+
+    let floors = floors(&case, &reference, precision, options.seed);
+    let judge = |p: Param, user: &DMatrix<f64>, against: &DMatrix<f64>| {
+        compare_block(user, against, floor_of(&floors, p), rtol)
+    };
+
+    let mut params = Vec::new();
+    for p in Param::ALL.into_iter().filter(|p| case.has(*p)) {
+        let r = block(&reference, p);
+        let file_shape = file_shape(&case, p);
+        let report = match case.grads.as_ref().and_then(|g| g.get(p)) {
+            None => ParamReport {
+                param: p,
+                file_shape,
+                verdict: ParamVerdict::NotGiven,
+                checked: 0,
+                failed: 0,
+                not_measurable: 0,
+                max_rel_error: 0.0,
+                worst_index: None,
+                yours: f64::NAN,
+                correct: f64::NAN,
+                floor: floor_of(&floors, p),
+                truncation: None,
+            },
+            Some(u) => {
+                let c = judge(p, u, &r);
+                let worst_index = c.worst.map(|(i, j)| {
+                    let (fi, fj) = case.file_index(p, (i, j));
+                    if p.is_matrix() {
+                        vec![fi, fj]
+                    } else {
+                        vec![fi]
+                    }
+                });
+                let (yours, correct) = c.worst.map_or((f64::NAN, f64::NAN), |ij| (u[ij], r[ij]));
+                ParamReport {
+                    param: p,
+                    file_shape,
+                    verdict: c.verdict,
+                    checked: c.checked,
+                    failed: c.failed,
+                    not_measurable: c.not_measurable,
+                    max_rel_error: c.max_rel_error,
+                    worst_index,
+                    yours,
+                    correct,
+                    floor: floor_of(&floors, p),
+                    truncation: None,
+                }
+            }
+        };
+        params.push(report);
+    }
+    if let Some(user) = &case.grads {
+        probe_truncation(&case, &rnn, user, &mut params, &judge);
+    }
+
+    let verdict = match &case.grads {
+        None => Overall::NoGrads,
+        Some(_) if params.iter().any(|p| p.verdict.is_wrong()) => Overall::Wrong,
+        Some(_) => Overall::Correct,
+    };
+    let (matches, matches_note) = match &case.grads {
+        None => (None, Some("no gradients in the file".to_string())),
+        Some(user) => match fingerprint::catalogue(&rnn, x, y) {
+            None => (
+                None,
+                Some("the bug catalogue is not part of this build yet".to_string()),
+            ),
+            Some(candidates) => (
+                Some(fingerprint::matches(user, &candidates, |p, u, c| {
+                    judge(p, u, c).verdict == ParamVerdict::Correct
+                })),
+                None,
+            ),
+        },
+    };
+
+    Ok(Diagnosis {
+        loss: trace.loss,
+        precision,
+        rtol,
+        reference_check,
+        params,
+        verdict,
+        matches,
+        matches_note,
+        warnings,
+        reference,
+        case,
+    })
+}
+
+/// Multiply-adds the central-difference confirmation of the reference will
+/// take, roughly: two forward passes (`T · n_h · (n_in + n_h + n_out)`) per
+/// checked entry.
+pub fn confirmation_cost(case: &Case, sample: Option<usize>) -> f64 {
+    let p = &case.rnn.params;
+    let (n_in, n_h, n_out) = (p.n_in() as f64, p.n_h() as f64, p.n_out() as f64);
+    let forward = case.t_len() as f64 * n_h * (n_in + n_h + n_out);
+    let entries: f64 = Param::ALL
+        .into_iter()
+        .filter(|q| case.has(*q))
+        .map(|q| {
+            let (r, c) = case.shape(q);
+            let n = (r * c) as f64;
+            sample.map_or(n, |k| n.min(k as f64))
+        })
+        .sum();
+    2.0 * entries * forward
+}
+
+/// The precision and relative tolerance `options` give for `case`.
+fn resolve(case: &Case, options: &DiagnoseOptions) -> (Precision, f64) {
+    let precision = match options.precision {
+        PrecisionChoice::Fixed(p) => p,
+        PrecisionChoice::Auto if case.f32_evidence.is_some() => Precision::F32,
+        PrecisionChoice::Auto => Precision::F64,
+    };
+    (precision, options.rtol.unwrap_or(precision.default_rtol()))
+}
+
+/// The names of the `candidates` the case's gradients match, judged exactly
+/// as [`diagnose`] judges them against the reference (same tolerance, same
+/// floors). Empty when the case has no gradients.
+///
+/// [`diagnose`] calls this with [`fingerprint::catalogue`]; tests call it
+/// with candidates of their own.
+pub fn fingerprint_against(
+    case: &Case,
+    candidates: &[fingerprint::Candidate],
+    options: &DiagnoseOptions,
+) -> Vec<String> {
+    let Some(user) = &case.grads else {
+        return Vec::new();
+    };
+    let (precision, rtol) = resolve(case, options);
+    let trace = case.rnn.forward(&case.inputs, &case.targets);
+    let reference = bptt(&case.rnn, &case.inputs, &case.targets, &trace);
+    let floors = floors(case, &reference, precision, options.seed);
+    fingerprint::matches(user, candidates, |p, u, c| {
+        compare_block(u, c, floor_of(&floors, p), rtol).verdict == ParamVerdict::Correct
+    })
+}
+
+/// Step 1: the reference against central differences.
+fn confirm(
+    case: &Case,
+    rnn: &mut Rnn,
+    reference: &Gradients,
+    options: &DiagnoseOptions,
+) -> Result<ReferenceCheck, DiagnosisError> {
+    let selection = match options.sample {
+        Some(per_block) => Selection::Sampled {
+            per_block,
+            seed: options.seed,
+        },
+        None => Selection::Exhaustive,
+    };
+    let opts = CheckOptions {
+        selection,
+        ..CheckOptions::default()
+    };
+    let (x, y) = (&case.inputs, &case.targets);
+    let report = checker::check(rnn, reference, |r: &Rnn| r.loss(x, y), &opts)
+        .expect("the reference has the parameters' blocks by construction");
+    let path = case.path.clone();
+    match report.verdict() {
+        Verdict::Correct => {}
+        Verdict::NonFinite => {
+            let param = report
+                .blocks
+                .iter()
+                .find(|b| b.non_finite() > 0)
+                .map_or(String::new(), |b| b.name.clone());
+            return Err(DiagnosisError::NotFiniteNearby { path, param });
+        }
+        Verdict::NotMeasurable => return Err(DiagnosisError::NotMeasurable { path }),
+        Verdict::Wrong => {
+            let worst = report
+                .blocks
+                .iter()
+                .max_by(|a, b| a.max_rel_error().total_cmp(&b.max_rel_error()));
+            return Err(DiagnosisError::Unconfirmed {
+                path,
+                failed: report.blocks.iter().map(|b| b.failed()).sum(),
+                param: worst.map_or(String::new(), |b| b.name.clone()),
+                max_rel_error: worst.map_or(0.0, |b| b.max_rel_error()),
+            });
+        }
+    }
+    Ok(ReferenceCheck {
+        checked: report.blocks.iter().map(|b| b.checked()).sum(),
+        total: report.blocks.iter().map(|b| b.shape.0 * b.shape.1).sum(),
+        not_measurable: report.blocks.iter().map(|b| b.not_measurable()).sum(),
+        max_rel_error: report
+            .blocks
+            .iter()
+            .map(|b| b.max_rel_error())
+            .fold(0.0, f64::max),
+    })
+}
+
+fn precision_warnings(case: &Case, choice: PrecisionChoice, used: Precision) -> Vec<String> {
+    let mut out = Vec::new();
+    let why = match (&case.f32_evidence, choice) {
+        (Some(F32Evidence::Dtype { key }), PrecisionChoice::Auto) => {
+            format!("`{key}` is stored as float32")
+        }
+        (Some(F32Evidence::RoundOff), PrecisionChoice::Auto) => {
+            "every value is exactly a float32 (round-offs of float32 computations)".into()
+        }
+        (_, PrecisionChoice::Fixed(Precision::F32)) => "--precision f32".into(),
+        (Some(_), PrecisionChoice::Fixed(Precision::F64)) => {
+            out.push(
+                "the values look like float32, but --precision f64 judges them at double precision"
+                    .into(),
+            );
+            return out;
+        }
+        _ => return out,
+    };
+    if used == Precision::F32 {
+        let eps = Precision::F32.epsilon();
+        out.push(format!(
+            "single precision ({why}): your gradients are judged at float32 precision \
+             (relative tolerance √ε₃₂ = {:.1e}, floors from how far the gradient moves under float32 round-off; \
+             the reference itself is computed and confirmed in float64). If you check gradients in float32 \
+             yourself, central differences need a much larger step, about ∛ε₃₂ ≈ {:.0e} instead of 1e-5, \
+             and a looser tolerance, about 1e-3; --precision f64 overrides",
+            eps.sqrt(),
+            eps.cbrt()
+        ));
+    }
+    out
+}
+
+/// One parameter of a [`Gradients`] as an `n × 1` or `rows × cols` matrix.
+fn block(g: &Gradients, p: Param) -> DMatrix<f64> {
+    let v = match p {
+        Param::WXh => return g.w_xh.clone(),
+        Param::WHh => return g.w_hh.clone(),
+        Param::WHy => return g.w_hy.clone(),
+        Param::BH => g.b_h.clone().unwrap_or_default(),
+        Param::BY => g.b_y.clone().unwrap_or_default(),
+        Param::H0 => g.h_0.clone(),
+    };
+    DMatrix::from_column_slice(v.len(), 1, v.as_slice())
+}
+
+fn file_shape(case: &Case, p: Param) -> Vec<usize> {
+    let (r, c) = case.shape(p);
+    if !p.is_matrix() {
+        vec![r]
+    } else if case.layout == crate::case::Layout::Row {
+        vec![c, r]
+    } else {
+        vec![r, c]
+    }
+}
+
+/// Per-parameter floors: `SPREAD_FACTOR · spread + √ε · max|r|`.
+fn floors(
+    case: &Case,
+    reference: &Gradients,
+    precision: Precision,
+    seed: u64,
+) -> Vec<(Param, f64)> {
+    let eps = precision.epsilon();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_F100);
+    let mut spread = vec![0.0f64; Param::ALL.len()];
+    for _ in 0..SPREAD_DRAWS {
+        let mut jig = |values: &mut [f64]| {
+            values
+                .iter_mut()
+                .for_each(|v| *v *= 1.0 + eps * rng.random_range(-1.0..=1.0))
+        };
+        let mut rnn = case.rnn.clone();
+        let p = &mut rnn.params;
+        jig(p.w_xh.as_mut_slice());
+        jig(p.w_hh.as_mut_slice());
+        jig(p.w_hy.as_mut_slice());
+        for v in [p.b_h.as_mut(), p.b_y.as_mut(), Some(&mut p.h_0)]
+            .into_iter()
+            .flatten()
+        {
+            jig(v.as_mut_slice());
+        }
+        let (mut x, mut y) = (case.inputs.clone(), case.targets.clone());
+        jig(x.as_mut_slice());
+        jig(y.as_mut_slice());
+        let g = bptt(&rnn, &x, &y, &rnn.forward(&x, &y));
+        for (k, p) in Param::ALL
+            .into_iter()
+            .enumerate()
+            .filter(|(_, p)| case.has(*p))
+        {
+            let d = (block(&g, p) - block(reference, p)).amax();
+            // A perturbed run that overflows says the gradient is not stable
+            // at this precision: nothing below it is measurable.
+            spread[k] = spread[k].max(if d.is_nan() { f64::INFINITY } else { d });
+        }
+    }
+    Param::ALL
+        .into_iter()
+        .enumerate()
+        .map(|(k, p)| {
+            let top = if case.has(p) {
+                block(reference, p).amax()
+            } else {
+                0.0
+            };
+            (p, SPREAD_FACTOR * spread[k] + eps.sqrt() * top)
+        })
+        .collect()
+}
+
+fn floor_of(floors: &[(Param, f64)], p: Param) -> f64 {
+    floors
+        .iter()
+        .find(|(q, _)| *q == p)
+        .map_or(0.0, |(_, f)| *f)
+}
+
+/// The comparison of one block.
+struct BlockCompare {
+    verdict: ParamVerdict,
+    checked: usize,
+    failed: usize,
+    not_measurable: usize,
+    max_rel_error: f64,
+    worst: Option<(usize, usize)>,
+}
+
+fn compare_block(
+    user: &DMatrix<f64>,
+    reference: &DMatrix<f64>,
+    floor: f64,
+    rtol: f64,
+) -> BlockCompare {
+    let mut c = BlockCompare {
+        verdict: ParamVerdict::Correct,
+        checked: 0,
+        failed: 0,
+        not_measurable: 0,
+        max_rel_error: 0.0,
+        worst: None,
+    };
+    let mut non_finite = false;
+    for j in 0..user.ncols() {
+        for i in 0..user.nrows() {
+            let (_, rel, v) = checker::compare(user[(i, j)], reference[(i, j)], floor, rtol);
+            c.checked += 1;
+            match v {
+                EntryVerdict::NotMeasurable => {
+                    c.not_measurable += 1;
+                    continue;
+                }
+                EntryVerdict::Fail => c.failed += 1,
+                EntryVerdict::NonFinite => {
+                    c.failed += 1;
+                    non_finite = true;
+                }
+                EntryVerdict::Pass => {}
+            }
+            if c.worst.is_none() || rel > c.max_rel_error {
+                c.max_rel_error = rel;
+                c.worst = Some((i, j));
+            }
+        }
+    }
+    c.verdict = if non_finite {
+        ParamVerdict::NonFinite
+    } else if c.failed > 0 {
+        ParamVerdict::Wrong
+    } else if c.not_measurable == c.checked {
+        ParamVerdict::NotMeasurable
+    } else {
+        ParamVerdict::Correct
+    };
+    c
+}
+
+/// For each wrong gradient on the path through time (`W_xh`, `W_hh`, `b_h`,
+/// `h0`): the smallest window `k < T` for which it equals BPTT truncated to
+/// `k` steps, within a compute budget.
+fn probe_truncation(
+    case: &Case,
+    rnn: &Rnn,
+    user: &UserGrads,
+    params: &mut [ParamReport],
+    judge: &impl Fn(Param, &DMatrix<f64>, &DMatrix<f64>) -> BlockCompare,
+) {
+    let through_time = [Param::WXh, Param::WHh, Param::BH, Param::H0];
+    let mut open: Vec<usize> = (0..params.len())
+        .filter(|&i| {
+            params[i].verdict == ParamVerdict::Wrong && through_time.contains(&params[i].param)
+        })
+        .collect();
+    let (x, y) = (&case.inputs, &case.targets);
+    let t_len = case.t_len();
+    let n_h = rnn.params.n_h() as f64;
+    let trace = rnn.forward(x, y);
+    let mut cost = 0.0;
+    for k in 1..t_len {
+        cost += (t_len * k) as f64 * n_h * n_h;
+        if open.is_empty() || cost > TRUNCATION_BUDGET {
+            break;
+        }
+        let g = bptt_truncated(rnn, x, y, &trace, Truncation::Window(k));
+        open.retain(|&i| {
+            let p = params[i].param;
+            let hit = user
+                .get(p)
+                .is_some_and(|u| judge(p, u, &block(&g, p)).verdict == ParamVerdict::Correct);
+            if hit {
+                params[i].truncation = Some(k);
+            }
+            !hit
+        });
+    }
+}

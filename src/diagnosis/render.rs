@@ -1,0 +1,349 @@
+//! The two renderings of a [`Diagnosis`]: a table with a plain-language
+//! reading (`Display`), and one JSON object ([`Diagnosis::to_json`]).
+
+use std::fmt;
+
+use serde_json::{json, Value};
+
+use super::{Diagnosis, Overall, ParamReport, ParamVerdict};
+use crate::case::Param;
+
+fn list(params: &[Param]) -> String {
+    let names: Vec<&str> = params.iter().map(|p| p.key()).collect();
+    match names.as_slice() {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// `text` wrapped at `width` columns, continuation lines indented by `indent`.
+fn wrap(text: &str, width: usize, indent: usize) -> String {
+    let mut out = String::new();
+    let mut line = 0;
+    for word in text.split(' ') {
+        let n = word.chars().count();
+        if line > 0 && line + 1 + n > width {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            line = 0;
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += n;
+    }
+    out
+}
+
+fn index_text(i: &Option<Vec<usize>>) -> String {
+    match i {
+        Some(v) => format!(
+            "[{}]",
+            v.iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => "-".into(),
+    }
+}
+
+impl Diagnosis {
+    /// Gradients by verdict.
+    fn with(&self, f: impl Fn(ParamVerdict) -> bool) -> Vec<Param> {
+        self.params
+            .iter()
+            .filter(|p| f(p.verdict))
+            .map(|p| p.param)
+            .collect()
+    }
+
+    /// The verdict in one sentence, e.g. "W_xh and W_hh are wrong; W_hy is correct".
+    pub fn verdict_sentence(&self) -> String {
+        let wrong = self.wrong();
+        let right = self.with(|v| v == ParamVerdict::Correct);
+        let verb = |ps: &[Param]| if ps.len() == 1 { "is" } else { "are" };
+        match self.verdict {
+            Overall::NoGrads => "no gradients to check in the file".into(),
+            Overall::Correct => format!("{} {} correct", list(&right), verb(&right)),
+            Overall::Wrong if right.is_empty() => {
+                format!("{} {} wrong", list(&wrong), verb(&wrong))
+            }
+            Overall::Wrong => format!(
+                "{} {} wrong; {} {} correct",
+                list(&wrong),
+                verb(&wrong),
+                list(&right),
+                verb(&right)
+            ),
+        }
+    }
+
+    /// A plain-language reading of which gradients are wrong, or `None`.
+    pub fn explanation(&self) -> Option<String> {
+        if self.verdict != Overall::Wrong {
+            return None;
+        }
+        let wrong = self.wrong();
+        let is = |p: Param| wrong.contains(&p);
+        let ok = |p: Param| {
+            self.param(p)
+                .is_some_and(|r| r.verdict == ParamVerdict::Correct)
+        };
+        let mut out = Vec::new();
+        if self
+            .params
+            .iter()
+            .any(|p| p.verdict == ParamVerdict::NonFinite)
+        {
+            out.push(
+                "some of your values are NaN or infinite: look for an overflow, e.g. sigmoid'(a) \
+                 written as exp(-a) / (1 + exp(-a))**2 overflows for a below about -709; compute \
+                 it from the output instead, y * (1 - y)"
+                    .to_string(),
+            );
+        }
+        if ok(Param::WHy) && (is(Param::WXh) || is(Param::WHh)) {
+            out.push(
+                "W_hy is right, so the output error and the output nonlinearity's derivative are \
+                 right; the mistake is on the way into the hidden layer: the hidden \
+                 nonlinearity's derivative, which belongs at the full pre-activation \
+                 a_t = W_xh x_t + W_hh h_{t-1} (+ b_h), or the gradient carried back through \
+                 time, dh_next = W_hhᵀ da_t, added to step t-1's dh"
+                    .to_string(),
+            );
+        } else if is(Param::WHy) && (is(Param::WXh) || is(Param::WHh) || !self.has_given_hidden()) {
+            out.push(
+                "W_hy is wrong too, so suspect what every gradient shares: the output error \
+                 dz_t = (y_t - target_t) ⊙ g'(z_t) (its sign, a mean over T where the loss sums, \
+                 the output nonlinearity's derivative)"
+                    .to_string(),
+            );
+        } else if is(Param::WHy) {
+            out.push(
+                "only W_hy is wrong: dW_hy = Σ_t dz_t h_tᵀ pairs the output error of step t with \
+                 the hidden state of the same step t"
+                    .to_string(),
+            );
+        }
+        if is(Param::WHh) && ok(Param::WXh) {
+            out.push(
+                "W_xh is right but W_hh is wrong, so da_t is right and the other factor is not: \
+                 dW_hh = Σ_t da_t h_{t-1}ᵀ pairs step t with the previous state h_{t-1}, not h_t"
+                    .to_string(),
+            );
+        }
+        for p in &self.params {
+            if let Some(k) = p.truncation {
+                out.push(format!(
+                    "{} equals BPTT truncated to {k} step{} back in time: {}",
+                    p.param,
+                    if k == 1 { "" } else { "s" },
+                    if k == 1 {
+                        "the gradient does not flow back through time at all (dh_next is never carried)"
+                            .to_string()
+                    } else {
+                        format!("the gradient stops after {k} steps")
+                    }
+                ));
+            }
+        }
+        (!out.is_empty()).then(|| out.join(".\n  "))
+    }
+
+    fn has_given_hidden(&self) -> bool {
+        [Param::WXh, Param::WHh].iter().any(|p| {
+            self.param(*p)
+                .is_some_and(|r| r.verdict != ParamVerdict::NotGiven)
+        })
+    }
+
+    /// The diagnosis as one JSON object: per parameter `verdict`,
+    /// `max_rel_error`, `worst_index` (indexed as in the file) and more; top
+    /// level `verdict` and `matches` (`null` when fingerprinting is
+    /// unavailable).
+    pub fn to_json(&self) -> Value {
+        let c = &self.case;
+        let params: serde_json::Map<String, Value> = self
+            .params
+            .iter()
+            .map(|p| (p.param.key().to_string(), param_json(p)))
+            .collect();
+        json!({
+            "file": c.path,
+            "format": c.format.name(),
+            "layout": c.layout.name(),
+            "activation": {"hidden": c.rnn.hidden.name(), "output": c.rnn.output.name()},
+            "sizes": {"n_in": c.rnn.params.n_in(), "n_h": c.rnn.params.n_h(),
+                      "n_out": c.rnn.params.n_out(), "T": c.t_len()},
+            "loss": self.loss,
+            "precision": self.precision.name(),
+            "tolerance": self.rtol,
+            "reference_check": {
+                "method": "full BPTT, confirmed by central differences",
+                "checked": self.reference_check.checked,
+                "total": self.reference_check.total,
+                "not_measurable": self.reference_check.not_measurable,
+                "max_rel_error": self.reference_check.max_rel_error,
+            },
+            "params": params,
+            "verdict": self.verdict.name(),
+            "summary": self.verdict_sentence(),
+            "explanation": self.explanation(),
+            "matches": self.matches,
+            "matches_note": self.matches_note,
+            "warnings": self.warnings,
+        })
+    }
+}
+
+fn param_json(p: &ParamReport) -> Value {
+    let finite = |v: f64| if v.is_finite() { json!(v) } else { Value::Null };
+    json!({
+        "verdict": p.verdict.name(),
+        "shape": p.file_shape,
+        "checked": p.checked,
+        "failed": p.failed,
+        "not_measurable": p.not_measurable,
+        "max_rel_error": finite(p.max_rel_error),
+        "worst_index": p.worst_index,
+        "yours": finite(p.yours),
+        "correct": finite(p.correct),
+        "floor": finite(p.floor),
+        "truncated_bptt_steps": p.truncation,
+    })
+}
+
+impl fmt::Display for Diagnosis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.case;
+        let p = &c.rnn.params;
+        writeln!(
+            f,
+            "case:      {} ({}, layout {}, {}/{}; n_in {}, n_h {}, n_out {}, T {})",
+            c.path,
+            c.format.name(),
+            c.layout.name(),
+            c.rnn.hidden,
+            c.rnn.output,
+            p.n_in(),
+            p.n_h(),
+            p.n_out(),
+            c.t_len()
+        )?;
+        writeln!(
+            f,
+            "loss:      {:.6e}  (L = Σ_t ½‖y_t − target_t‖²)",
+            self.loss
+        )?;
+        let r = &self.reference_check;
+        let scope = if r.checked == r.total {
+            format!("all {} entries", r.total)
+        } else {
+            format!("{} of {} entries", r.checked, r.total)
+        };
+        write!(
+            f,
+            "reference: full BPTT, confirmed by central differences on {scope} (worst relative error {:.1e}",
+            r.max_rel_error
+        )?;
+        if r.not_measurable > 0 {
+            write!(
+                f,
+                "; {} below the noise floor, not judged",
+                r.not_measurable
+            )?;
+        }
+        writeln!(f, ")")?;
+        for w in &self.warnings {
+            writeln!(f, "warning:   {w}")?;
+        }
+        if self.verdict == Overall::NoGrads {
+            writeln!(f)?;
+            writeln!(
+                f,
+                "The file has no `grads`, so there is nothing of yours to judge yet: the reference \
+                 gradient above is confirmed. Run again with --write-grads OUT.json to get it as a \
+                 case file (in your layout) to compare with your code's gradients, or add your \
+                 gradients under `grads` (JSON) / `grad_W_xh`, ... (.npz)."
+            )?;
+            return Ok(());
+        }
+        writeln!(f)?;
+        writeln!(
+            f,
+            "{:<6} {:>7}  {:<14} {:>7} {:>6} {:>11}  {:<9} {:>12} {:>12}",
+            "param",
+            "shape",
+            "verdict",
+            "checked",
+            "wrong",
+            "max rel err",
+            "worst",
+            "yours",
+            "correct"
+        )?;
+        for p in &self.params {
+            let shape = p
+                .file_shape
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join("x");
+            let verdict = match p.verdict {
+                ParamVerdict::Correct => "correct",
+                ParamVerdict::Wrong => "WRONG",
+                ParamVerdict::NonFinite => "WRONG (NaN/inf)",
+                ParamVerdict::NotMeasurable => "not measurable",
+                ParamVerdict::NotGiven => "not given",
+            };
+            if p.verdict == ParamVerdict::NotGiven {
+                writeln!(f, "{:<6} {:>7}  {verdict}", p.param.key(), shape)?;
+                continue;
+            }
+            writeln!(
+                f,
+                "{:<6} {:>7}  {:<14} {:>7} {:>6} {:>11.2e}  {:<9} {:>12.5e} {:>12.5e}",
+                p.param.key(),
+                shape,
+                verdict,
+                p.checked,
+                p.failed,
+                p.max_rel_error,
+                index_text(&p.worst_index),
+                p.yours,
+                p.correct
+            )?;
+        }
+        writeln!(f)?;
+        let upper = match self.verdict {
+            Overall::Correct => "CORRECT",
+            _ => "WRONG",
+        };
+        writeln!(f, "verdict:   {upper}: {}", self.verdict_sentence())?;
+        if let Some(e) = self.explanation() {
+            for (k, paragraph) in e.split(".\n  ").enumerate() {
+                let label = if k == 0 { "diagnosis:" } else { "" };
+                writeln!(f, "{label:<10} {}", wrap(paragraph, 88, 11))?;
+            }
+        }
+        match (&self.matches, &self.matches_note) {
+            (Some(m), _) if m.is_empty() => writeln!(
+                f,
+                "matches:   none of the catalogued bugs reproduces your numbers"
+            )?,
+            (Some(m), _) => writeln!(f, "matches:   {}", m.join(", "))?,
+            (None, Some(note)) => writeln!(f, "matches:   fingerprinting unavailable: {note}")?,
+            (None, None) => {}
+        }
+        write!(
+            f,
+            "(indices as in your file, layout {}; tolerance {:.1e} relative, judged at {} precision)",
+            c.layout.name(),
+            self.rtol,
+            self.precision.name()
+        )
+    }
+}

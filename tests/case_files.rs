@@ -1,0 +1,312 @@
+//! Case files load and check in JSON and `.npz`, in both layouts, through
+//! the library and through `diagnose check` (exit status, table, JSON,
+//! `--write-grads`). The fixtures come from `fixtures/cases/make_cases.py`,
+//! whose numpy BPTT is independent of the crate's.
+
+mod case_support;
+
+use case_support::{check, fixture};
+use rnn_gradcheck::case::{self, F32Evidence, Format, Layout, Param};
+use rnn_gradcheck::diagnosis::{
+    diagnose, DiagnoseOptions, Overall, ParamVerdict, Precision, PrecisionChoice,
+};
+
+fn verdicts(name: &str, options: &DiagnoseOptions) -> Vec<(Param, ParamVerdict)> {
+    let d = diagnose(case::load(fixture(name)).unwrap(), options).unwrap();
+    d.params.iter().map(|p| (p.param, p.verdict)).collect()
+}
+
+use ParamVerdict::{Correct, NotGiven, Wrong};
+
+#[test]
+fn every_fixture_gets_the_verdict_its_generator_built_in() {
+    let o = DiagnoseOptions::default();
+    let all = |v| Param::ALL.iter().map(|p| (*p, v)).collect::<Vec<_>>();
+    // Correct gradients: JSON column, .npz row, .npz Fortran-ordered big-endian.
+    assert_eq!(verdicts("column_correct.json", &o), all(Correct));
+    assert_eq!(verdicts("row_fortran_bigendian.npz", &o), all(Correct));
+    let w = [Param::WXh, Param::WHh, Param::WHy];
+    assert_eq!(
+        verdicts("row_correct.npz", &o),
+        vec![
+            (w[0], Correct),
+            (w[1], Correct),
+            (w[2], Correct),
+            (Param::H0, NotGiven)
+        ]
+    );
+    // The question's backward pass (row layout, JSON): W_hy right, W_xh and W_hh wrong.
+    assert_eq!(
+        verdicts("row_question.json", &o),
+        vec![
+            (w[0], Wrong),
+            (w[1], Wrong),
+            (w[2], Correct),
+            (Param::H0, NotGiven)
+        ]
+    );
+    // dh_next carried with W_hh instead of W_hhᵀ (column layout, compressed .npz):
+    // everything on the path through time is wrong, the output layer is right.
+    assert_eq!(
+        verdicts("column_wrong.npz", &o),
+        vec![
+            (Param::WXh, Wrong),
+            (Param::WHh, Wrong),
+            (Param::WHy, Correct),
+            (Param::BH, Wrong),
+            (Param::BY, Correct),
+            (Param::H0, Wrong),
+        ]
+    );
+}
+
+#[test]
+fn the_same_network_reads_the_same_in_both_layouts_and_both_formats() {
+    // row_correct.npz holds row_question.json's network and data, with
+    // correct gradients instead of the question's.
+    let json = case::load(fixture("row_question.json")).unwrap();
+    let npz = case::load(fixture("row_correct.npz")).unwrap();
+    assert_eq!((json.format, npz.format), (Format::Json, Format::Npz));
+    assert_eq!((json.layout, npz.layout), (Layout::Row, Layout::Row));
+    assert_eq!(json.rnn, npz.rnn);
+    assert_eq!(json.inputs, npz.inputs);
+    assert_eq!(json.targets, npz.targets);
+    // Row layout is transposed on reading: the file's W_xh is n_in × n_h.
+    assert_eq!(json.rnn.params.w_xh.shape(), (6, 4));
+    assert_eq!(json.inputs.shape(), (4, 9)); // n_in × T
+
+    // Written back in column layout, the same case reads identically.
+    let mut column = json.clone();
+    column.layout = Layout::Column;
+    let d = diagnose(json.clone(), &DiagnoseOptions::default()).unwrap();
+    let text = case::case_json(&column, &d.reference).unwrap();
+    let reread = case::parse(text.as_bytes(), "column.json").unwrap();
+    assert_eq!(reread.layout, Layout::Column);
+    assert_eq!(reread.rnn, json.rnn);
+    assert_eq!(reread.inputs, json.inputs);
+}
+
+#[test]
+fn exit_status_is_0_for_correct_1_for_wrong_and_the_table_says_which() {
+    let (code, out, err) = check(&fixture("row_question.json"), &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("verdict:   WRONG: W_xh and W_hh are wrong; W_hy is correct"),
+        "{out}"
+    );
+    assert!(out.contains("diagnosis: W_hy is right"), "{out}");
+    assert!(out.contains("fingerprinting unavailable"), "{out}");
+    for name in [
+        "column_correct.json",
+        "row_correct.npz",
+        "row_fortran_bigendian.npz",
+        "row_f32.npz",
+    ] {
+        let (code, out, err) = check(&fixture(name), &[]);
+        assert_eq!(code, 0, "{name}: {out}{err}");
+        assert!(out.contains("verdict:   CORRECT"), "{out}");
+    }
+    let (code, _, _) = check(&fixture("column_wrong.npz"), &[]);
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn json_output_is_one_object_with_the_documented_fields() {
+    let (code, out, _) = check(&fixture("column_wrong.npz"), &["--json"]);
+    assert_eq!(code, 1);
+    assert_eq!(out.trim().lines().count(), 1, "one line: {out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verdict"], "wrong");
+    assert!(v["matches"].is_null(), "no catalogue yet: null, never []");
+    for (p, verdict) in [
+        ("W_xh", "wrong"),
+        ("W_hy", "correct"),
+        ("b_y", "correct"),
+        ("h0", "wrong"),
+    ] {
+        assert_eq!(v["params"][p]["verdict"], verdict, "{p}");
+        assert!(v["params"][p]["max_rel_error"].is_f64(), "{p}");
+        assert_eq!(
+            v["params"][p]["worst_index"].as_array().unwrap().len(),
+            if p.starts_with('W') { 2 } else { 1 }
+        );
+    }
+    assert!(v["params"]["W_xh"]["max_rel_error"].as_f64().unwrap() > 1e-2);
+    assert!(v["params"]["W_hy"]["max_rel_error"].as_f64().unwrap() < 1e-12);
+}
+
+#[test]
+fn worst_index_is_given_in_the_files_layout() {
+    // Make one known entry of the file's W_xh (n_in × n_h in row layout) wrong.
+    let mut c = case::load(fixture("row_correct.npz")).unwrap();
+    let (i_file, j_file) = (3, 1); // file row 3 = input 3, column 1 = hidden unit 1
+    let g = c.grads.as_mut().unwrap();
+    let w_xh = &mut g.0.iter_mut().find(|(p, _)| *p == Param::WXh).unwrap().1;
+    w_xh[(j_file, i_file)] *= 1.5; // column layout: W_xh[hidden, input]
+    let d = diagnose(c, &DiagnoseOptions::default()).unwrap();
+    let r = d.param(Param::WXh).unwrap();
+    assert_eq!((r.verdict, r.failed), (Wrong, 1));
+    assert_eq!(r.worst_index, Some(vec![i_file, j_file]));
+    assert!(
+        (r.max_rel_error - 0.5 / 1.5).abs() < 1e-9,
+        "{}",
+        r.max_rel_error
+    );
+}
+
+#[test]
+fn without_grads_the_reference_is_checked_and_write_grads_is_offered() {
+    let (code, out, err) = check(&fixture("no_grads.json"), &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("confirmed by central differences on all 46 entries"),
+        "{out}"
+    );
+    assert!(out.contains("--write-grads OUT"), "{out}");
+}
+
+#[test]
+fn written_grads_round_trip_exactly_and_check_as_correct() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "no_grads.json",
+        "row_question.json",
+        "row_fortran_bigendian.npz",
+    ] {
+        let out = dir.path().join(format!("{name}.grads.json"));
+        let (code, _, err) = check(&fixture(name), &["--write-grads", out.to_str().unwrap()]);
+        assert!(code <= 1, "{err}");
+        let original = case::load(fixture(name)).unwrap();
+        let written = case::load(&out).unwrap();
+        assert_eq!(written.layout, original.layout, "{name}");
+        assert_eq!(written.rnn, original.rnn, "{name}: bit for bit");
+        assert_eq!(written.inputs, original.inputs);
+        let reference = diagnose(original, &DiagnoseOptions::default())
+            .unwrap()
+            .reference;
+        let g = written.grads.as_ref().unwrap();
+        assert_eq!(
+            g.get(Param::WHh).unwrap(),
+            &reference.w_hh,
+            "{name}: bit for bit"
+        );
+        let (code, out, _) = check(&out, &[]);
+        assert_eq!(code, 0, "{name}: {out}");
+        // Nothing but the output file is left in the directory.
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+}
+
+#[test]
+fn sampling_confirms_k_entries_per_parameter_from_the_seed() {
+    let (code, out, _) = check(
+        &fixture("row_question.json"),
+        &["--sample", "3", "--seed", "9"],
+    );
+    assert_eq!(code, 1);
+    // 3 of W_xh, 3 of W_hh, 3 of W_hy, 3 of h_0 = 12 of 72 entries.
+    assert!(out.contains("on 12 of 72 entries"), "{out}");
+    assert!(
+        out.contains("3 seeded entries per parameter (seed 9)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn float32_cases_are_recognised_and_judged_at_float32_precision() {
+    // By dtype (.npz) and by value (JSON of float32 numbers).
+    let npz = case::load(fixture("row_f32.npz")).unwrap();
+    assert!(matches!(npz.f32_evidence, Some(F32Evidence::Dtype { .. })));
+    let json = case::load(fixture("row_f32.json")).unwrap();
+    assert_eq!(json.f32_evidence, Some(F32Evidence::RoundOff));
+    // Double-precision fixtures are not mistaken for single precision.
+    for name in [
+        "column_correct.json",
+        "row_correct.npz",
+        "row_question.json",
+    ] {
+        assert_eq!(
+            case::load(fixture(name)).unwrap().f32_evidence,
+            None,
+            "{name}"
+        );
+    }
+
+    let auto = DiagnoseOptions::default();
+    let d = diagnose(json.clone(), &auto).unwrap();
+    assert_eq!(d.precision, Precision::F32);
+    assert_eq!(d.verdict, Overall::Correct);
+    assert!(d.warnings[0].contains("∛ε₃₂"), "{:?}", d.warnings);
+
+    // Negative control: the same correct float32 gradients judged at double
+    // precision are called wrong; that is why the precision matters.
+    let f64_opts = DiagnoseOptions {
+        precision: PrecisionChoice::Fixed(Precision::F64),
+        ..auto
+    };
+    assert_eq!(
+        diagnose(json.clone(), &f64_opts).unwrap().verdict,
+        Overall::Wrong
+    );
+
+    // And float32 precision still catches a real bug: a 1% error in one entry.
+    let mut bad = json;
+    let g = bad.grads.as_mut().unwrap();
+    g.0.iter_mut().find(|(p, _)| *p == Param::WHh).unwrap().1[(2, 5)] *= 1.01;
+    let d = diagnose(bad, &auto).unwrap();
+    assert_eq!(d.wrong(), vec![Param::WHh]);
+    assert_eq!(d.param(Param::WHh).unwrap().failed, 1);
+}
+
+#[test]
+fn a_truncated_bptt_gradient_is_named_as_such() {
+    use rnn_gradcheck::{bptt_truncated, Truncation};
+    // A user whose backward pass stops after 2 steps.
+    let mut c = case::load(fixture("column_correct.json")).unwrap();
+    let trace = c.rnn.forward(&c.inputs, &c.targets);
+    let g = bptt_truncated(&c.rnn, &c.inputs, &c.targets, &trace, Truncation::Window(2));
+    let user = c.grads.as_mut().unwrap();
+    for (p, m) in user.0.iter_mut() {
+        *m = match p {
+            Param::WXh => g.w_xh.clone(),
+            Param::WHh => g.w_hh.clone(),
+            _ => continue,
+        };
+    }
+    let d = diagnose(c, &DiagnoseOptions::default()).unwrap();
+    assert_eq!(d.wrong(), vec![Param::WXh, Param::WHh]);
+    assert_eq!(d.param(Param::WHh).unwrap().truncation, Some(2));
+    assert!(d
+        .explanation()
+        .unwrap()
+        .contains("W_hh equals BPTT truncated to 2 steps"));
+}
+
+#[test]
+fn nan_in_the_users_gradients_is_a_finding_not_an_input_error() {
+    use case_support::{array, npz, valid_npz_entries};
+    // The question's sigmoidPrime, exp(-a) / (1 + exp(-a))**2, is NaN below
+    // a ≈ -709: such a gradient must be reported as wrong, exit 1.
+    let mut e = valid_npz_entries();
+    e.push(("grad_W_hy", array(&[1, 3], &[0.1, f64::NAN, 0.2])));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nan_grads.npz");
+    std::fs::write(&path, npz(&e)).unwrap();
+    let (code, out, err) = check(&path, &["--json"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["params"]["W_hy"]["verdict"], "non_finite");
+    assert_eq!(
+        v["params"]["W_hy"]["worst_index"],
+        serde_json::json!([0, 1])
+    );
+    assert!(
+        v["explanation"].as_str().unwrap().contains("y * (1 - y)"),
+        "{v}"
+    );
+}
