@@ -19,9 +19,12 @@
 #![deny(missing_docs)]
 
 pub mod activation;
+pub mod attribution;
 pub mod bptt;
+pub mod bugs;
 pub mod checker;
 pub mod model;
+pub mod original;
 pub mod random;
 
 pub use activation::Activation;
