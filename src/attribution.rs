@@ -220,6 +220,15 @@ impl UntiedRnn {
     /// # Panics
     /// If `x` (`n_in × T`) or `targets` (`n_out × T`) do not match the model.
     pub fn step_losses(&self, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Vec<f64> {
+        self.steps(x, targets).into_iter().map(|(l, _)| l).collect()
+    }
+
+    /// Per step, `(L_t, max(L_t, ‖y_t − target_t‖ ‖y_t‖))`: the loss and the
+    /// scale of its rounding error. A small `L_t` is the square of a small
+    /// difference of two unit-sized numbers, and it inherits the rounding
+    /// error of `y_t`, about `ε ‖y_t − target_t‖ ‖y_t‖`, which can be far
+    /// larger than `ε L_t`.
+    fn steps(&self, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Vec<(f64, f64)> {
         assert_eq!(
             x.ncols(),
             self.params.len(),
@@ -231,7 +240,7 @@ impl UntiedRnn {
             "targets must have one column per step"
         );
         let mut h = self.params.h_0.clone();
-        let mut losses = Vec::with_capacity(x.ncols());
+        let mut out = Vec::with_capacity(x.ncols());
         for (t, w) in self.params.steps.iter().enumerate() {
             let mut a = &w.w_xh * x.column(t);
             if let Some(b_h) = &w.b_h {
@@ -244,9 +253,11 @@ impl UntiedRnn {
                 z += b_y;
             }
             let y = z.map(|z| self.output.apply(z));
-            losses.push(0.5 * (y - targets.column(t)).norm_squared());
+            let residual = (&y - targets.column(t)).norm();
+            let loss = 0.5 * residual * residual;
+            out.push((loss, loss.max(residual * y.norm())));
         }
-        losses
+        out
     }
 
     /// `L = Σ_t L_t`.
@@ -351,8 +362,10 @@ pub fn by_lag(
 pub struct NumericLags {
     /// `lags[k] = Σ_t dL_t/dW^(t−k)` by central differences on the untied model.
     pub lags: Vec<StepWeights>,
-    /// The rounding-noise floor of each entry of `lags` (the sum of the
-    /// floors of its terms; see [`crate::checker::noise_floor`]).
+    /// The rounding-noise floor of each entry of `lags`: the sum of the
+    /// floors of its terms, each [`crate::checker::noise_floor`] of the loss
+    /// term's noise scale `max(L_t, ‖y_t − target_t‖ ‖y_t‖)` (a small `L_t`
+    /// carries the rounding error of `y_t`), doubled for the extrapolation.
     pub floors: Vec<StepWeights>,
 }
 
@@ -382,27 +395,24 @@ pub fn numeric_by_lag(rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Nu
         for k in 0..len {
             let theta = untied.params.steps[s - 1].block(name).expect("present")[k];
             let h = Step::default().for_value(theta);
-            let mut seen: Vec<Vec<f64>> = Vec::with_capacity(4);
+            let mut seen: Vec<Vec<(f64, f64)>> = Vec::with_capacity(4);
             let mut f = |u: &UntiedRnn| {
-                let l = u.step_losses(x, targets);
-                let total = l.iter().sum();
+                let l = u.steps(x, targets);
+                let total = l.iter().map(|(l, _)| l).sum();
                 seen.push(l);
                 total
             };
             let near = central_difference(&mut untied, b, k, h, &mut f);
             let wide = central_difference(&mut untied, b, k, 2.0 * near.step, &mut f);
             for t in s..=t_len {
-                let (p, m, p2, m2) = (
-                    seen[0][t - 1],
-                    seen[1][t - 1],
-                    seen[2][t - 1],
-                    seen[3][t - 1],
-                );
+                let [(p, sp), (m, sm), (p2, sp2), (m2, sm2)] = [0, 1, 2, 3].map(|i| seen[i][t - 1]);
                 let d_near = (p - m) / (2.0 * near.step);
                 let d_wide = (p2 - m2) / (2.0 * wide.step);
                 let value = (4.0 * d_near - d_wide) / 3.0;
+                // The checker's floor for an extrapolated value, from L_t's noise scale.
                 let floor = 2.0
-                    * noise_floor(p, m, near.step, 0.0).max(noise_floor(p2, m2, near.step, 0.0));
+                    * noise_floor(sp, sm, near.step, 0.0)
+                        .max(noise_floor(sp2, sm2, near.step, 0.0));
                 lags[t - s].block_mut(name).expect("present")[k] += value;
                 floors[t - s].block_mut(name).expect("present")[k] += floor;
             }

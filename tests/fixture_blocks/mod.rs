@@ -21,8 +21,7 @@ pub fn fixture(name: &str) -> PathBuf {
 /// # Panics
 /// On a missing file or a malformed block, naming the file and the block.
 pub fn read_blocks(path: &Path) -> BTreeMap<String, DMatrix<f64>> {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut lines = text
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'));
@@ -43,8 +42,16 @@ pub fn read_blocks(path: &Path) -> BTreeMap<String, DMatrix<f64>> {
                     .unwrap_or_else(|e| panic!("{}: {name}: {v:?}: {e}", path.display()))
             }));
         }
-        assert_eq!(values.len(), rows * cols, "{}: block {name}", path.display());
-        blocks.insert(name.to_string(), DMatrix::from_row_slice(rows, cols, &values));
+        assert_eq!(
+            values.len(),
+            rows * cols,
+            "{}: block {name}",
+            path.display()
+        );
+        blocks.insert(
+            name.to_string(),
+            DMatrix::from_row_slice(rows, cols, &values),
+        );
     }
     blocks
 }
