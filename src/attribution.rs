@@ -27,8 +27,9 @@
 //! Both work for the correct BPTT (`bug = None`) and for any
 //! [`crate::bugs::Bug`]. What they show, e.g. on the original's defects: for
 //! [`Bug::DhNextDropped`] the per-step error is zero at the last step and
-//! grows towards the first, and by lag only `k = 0` is non-zero; for
-//! [`Bug::WrongPreActivation`] the error is present at every step and lag.
+//! present at every earlier one (step `t` misses the `T − t` loss terms after
+//! it), and by lag only `k = 0` is non-zero; for [`Bug::WrongPreActivation`]
+//! the error is present at every step and every lag.
 
 use nalgebra::{DMatrix, DVector};
 

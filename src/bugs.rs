@@ -2,7 +2,7 @@
 //! vanilla RNN, each a variant of [`Bug`] that computes that wrong gradient
 //! on the crate's model ([`Bug::gradient`]).
 //!
-//! Every variant is the correct BPTT of [`crate::bptt`] with one line changed
+//! Every variant is the correct BPTT of [`crate::bptt::bptt`] with one line changed
 //! (two for [`Bug::Original`], the question's code). Each variant's doc gives
 //! the **wrong** equation, the **right** one, and the **symptom**: which blocks
 //! the checker fails, and what the per-time-step and per-lag attribution
@@ -40,7 +40,7 @@
 //! assert_eq!(Bug::Original.corrupts(), ["W_xh", "W_hh", "b_h", "h_0"]);
 //! ```
 
-pub mod engine;
+pub(crate) mod engine;
 
 use std::fmt;
 use std::str::FromStr;
@@ -92,9 +92,9 @@ pub enum Bug {
     /// Right: `dh = W_hyᵀ dz_t + dh_next`, `dh_next = W_hhᵀ da_{t+1}`.
     ///
     /// Symptom: `W_xh`, `W_hh`, `b_h`, `h_0` fail when `T ≥ 2`; `W_hy`, `b_y`
-    /// pass. Per step: exact at the last step, and the error grows with the
-    /// distance from the end (each step misses the loss terms after it). Per
-    /// lag: lag 0 exact, every lag `k ≥ 1` zero. Harmless when `T = 1`.
+    /// pass. Per step: exact at the last step, wrong at every earlier step
+    /// `t` (it misses the `T − t` loss terms after it). Per lag: lag 0 exact,
+    /// every lag `k ≥ 1` zero. Harmless when `T = 1`.
     DhNextDropped,
     /// **The derivative formula fed the activation: `f'(h_t)` instead of
     /// `f'(a_t)`** (e.g. `sigmoid_prime(h)` on an `h` that is already
@@ -215,8 +215,8 @@ pub enum Bug {
     /// Right: `dh_next = 0` at `t = T`.
     ///
     /// Symptom: `W_xh`, `W_hh`, `b_h`, `h_0` fail at every `T`; `W_hy`,
-    /// `b_y` pass. Per step: the error is largest at the last step, where the
-    /// leftover enters. Per lag: every loss term's contribution is right; the
+    /// `b_y` pass. Per step: the leftover enters at the last step and is
+    /// propagated back from there. Per lag: every loss term's contribution is right; the
     /// error is a separate leftover term (see
     /// [`crate::attribution::LagAttribution::leftover`]).
     StatefulDhNext,

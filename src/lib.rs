@@ -29,5 +29,6 @@ pub mod random;
 
 pub use activation::Activation;
 pub use bptt::{bptt, bptt_truncated, Truncation};
+pub use bugs::Bug;
 pub use checker::{check, CheckOptions, CheckReport, Parameters, Verdict};
 pub use model::{Gradients, Params, Rnn, Trace};
