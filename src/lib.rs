@@ -21,15 +21,19 @@
 #![deny(missing_docs)]
 
 pub mod activation;
+pub mod attribution;
 pub mod bptt;
+pub mod bugs;
 pub mod case;
 pub mod checker;
 pub mod diagnosis;
 pub mod model;
 pub mod numerics;
+pub mod original;
 pub mod random;
 
 pub use activation::Activation;
 pub use bptt::{bptt, bptt_truncated, Truncation};
+pub use bugs::Bug;
 pub use checker::{check, CheckOptions, CheckReport, Parameters, Verdict};
 pub use model::{Gradients, Params, Rnn, Trace};

@@ -1,0 +1,512 @@
+//! The bug catalogue: wrong gradient computations people write by hand for a
+//! vanilla RNN, each a variant of [`Bug`] that computes that wrong gradient
+//! on the crate's model ([`Bug::gradient`]).
+//!
+//! Every variant is the correct BPTT of [`crate::bptt::bptt`] with one line changed
+//! (two for [`Bug::Original`], the question's code). Each variant's doc gives
+//! the **wrong** equation, the **right** one, and the **symptom**: which blocks
+//! the checker fails, and what the per-time-step and per-lag attribution
+//! ([`crate::attribution`]) shows. [`Bug::corrupts`] lists the blocks a bug
+//! can make wrong; [`Bug::harmless_on`] says on which networks it happens to
+//! compute the right gradient (nowhere else does the checker miss it: the
+//! property tests in `tests/bug_catalogue.rs` check a 100% catch rate).
+//!
+//! # Resolution
+//! Near its harmless cases a bug's effect is small, and can fall below what
+//! central differences resolve (the checker's relative tolerance `1e-5` plus
+//! its noise floor): tanh units near zero, where tanh is nearly linear, make
+//! `f'(h_t) ≈ f'(a_t) ≈ 1`; a nearly vanishing `W_hh` makes the time bugs
+//! small. Measured on 20,000 random networks (the property tests'
+//! distribution: sizes up to 6-8-3, `T ≤ 8`, weights up to ±0.5…±2), each
+//! bug changed the gradient by more than twice the checker's resolution on at
+//! least 99.94% of the networks it is not harmless on; the exceptions all had
+//! tanh units. Whenever the change is that large, the checker flagged the bug
+//! (`tests/bug_catalogue.rs`).
+//!
+//! Notation (shapes in [`crate::bptt::bptt`]): `u_t = W_xh x_t + b_h` and
+//! `r_t = W_hh h_{t-1}` are the input and recurrent parts of the
+//! pre-activation `a_t = u_t + r_t`; `dh = W_hyᵀ dz_t + dh_next`.
+//!
+//! ```
+//! use rnn_gradcheck::bugs::Bug;
+//! use rnn_gradcheck::random::random_problem;
+//! use rnn_gradcheck::{check, CheckOptions, Rnn, Verdict};
+//!
+//! let (mut rnn, x, y) = random_problem(3, 4, 6, 1, 8, 1.0);
+//! let grad = "original".parse::<Bug>().unwrap().gradient(&rnn, &x, &y);
+//! let report = check(&mut rnn, &grad, |r: &Rnn| r.loss(&x, &y), &CheckOptions::default()).unwrap();
+//! assert_eq!(report.verdict(), Verdict::Wrong);
+//! assert_eq!(report.failing_blocks(), ["W_xh", "W_hh", "b_h", "h_0"]);
+//! assert_eq!(Bug::Original.corrupts(), ["W_xh", "W_hh", "b_h", "h_0"]);
+//! ```
+
+pub(crate) mod engine;
+
+use std::fmt;
+use std::str::FromStr;
+
+use nalgebra::DMatrix;
+
+use crate::activation::Activation;
+use crate::model::{Gradients, Rnn};
+use engine::{Carry, HiddenDerivative, OutputDerivative, RecurrentInput, Rules, TimeScale};
+
+/// A wrong gradient computation for the vanilla RNN of [`crate::model`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Bug {
+    /// **The original question's backward pass: both of its defects.**
+    ///
+    /// Wrong (for every step `t`, nothing carried to earlier steps):
+    /// ```text
+    /// da^x_t = (W_hyᵀ dz_t) ⊙ f'(u_t)        dW_xh = Σ_t da^x_t x_tᵀ,   db_h = Σ_t da^x_t
+    /// da^h_t = (W_hyᵀ dz_t) ⊙ f'(r_t)        dW_hh = Σ_t da^h_t h_{t-1}ᵀ,  dh_0 = W_hhᵀ da^h_1
+    /// ```
+    /// Right: `da_t = (W_hyᵀ dz_t + dh_next) ⊙ f'(a_t)` for all of them, with
+    /// `dh_next = W_hhᵀ da_{t+1}`.
+    ///
+    /// On a bias-free sigmoid/sigmoid network this is
+    /// [`crate::original::Original::frozen_gradient`] from a carried state, to
+    /// rounding; from a fresh state the original also pairs step 1 with `h_1`
+    /// instead of `h_0 = 0` (its first-step quirk, in `W_hh` only).
+    ///
+    /// Symptom: `W_hy`, `b_y` pass; `W_xh`, `W_hh` (and `b_h`, `h_0`) fail.
+    /// Per step: wrong at every step, the last one included. Per lag: only lag
+    /// 0 is non-zero, and it is wrong too. Harmless only with an identity
+    /// hidden activation and `T = 1`.
+    Original,
+    /// **The original's first defect alone: `f'` at a part of the
+    /// pre-activation**, with full BPTT.
+    ///
+    /// Wrong: `da^x_t = dh ⊙ f'(u_t)` for `dW_xh`, `db_h`;
+    /// `da^h_t = dh ⊙ f'(r_t)` for `dW_hh` and `dh_next = W_hhᵀ da^h_t`.
+    /// Right: `da_t = dh ⊙ f'(a_t)` for all.
+    ///
+    /// Symptom: `W_xh`, `W_hh`, `b_h`, `h_0` fail at every `T` (even `T = 1`:
+    /// `r_1 = W_hh h_0 ≠ 0`); wrong at every step and every lag. Harmless only
+    /// with an identity hidden activation.
+    WrongPreActivation,
+    /// **The original's second defect alone: `dh_next` never carried** (the
+    /// time dimension dropped; one-step truncation, `Truncation::Window(1)`).
+    ///
+    /// Wrong: `dh = W_hyᵀ dz_t` (and `dh_0 = W_hhᵀ da_1` from step 1 only).
+    /// Right: `dh = W_hyᵀ dz_t + dh_next`, `dh_next = W_hhᵀ da_{t+1}`.
+    ///
+    /// Symptom: `W_xh`, `W_hh`, `b_h`, `h_0` fail when `T ≥ 2`; `W_hy`, `b_y`
+    /// pass. Per step: exact at the last step, wrong at every earlier step
+    /// `t` (it misses the `T − t` loss terms after it). Per lag: lag 0 exact,
+    /// every lag `k ≥ 1` zero. Harmless when `T = 1`.
+    DhNextDropped,
+    /// **The derivative formula fed the activation: `f'(h_t)` instead of
+    /// `f'(a_t)`** (e.g. `sigmoid_prime(h)` on an `h` that is already
+    /// `sigmoid(a)`), in both layers.
+    ///
+    /// Wrong: `da_t = dh ⊙ f'(h_t)`, `dz_t = dy_t ⊙ g'(y_t)`.
+    /// Right: `da_t = dh ⊙ f'(a_t)`, `dz_t = dy_t ⊙ g'(z_t)`.
+    ///
+    /// Symptom: every block fails (`W_hy`, `b_y` pass when `g` is the
+    /// identity). Harmless only when both activations are the identity.
+    DerivativeAtActivation,
+    /// **The output-form derivative fed the pre-activation**: `a(1 − a)`
+    /// (sigmoid) or `1 − a²` (tanh) where `h(1 − h)` or `1 − h²` belongs,
+    /// in both layers.
+    ///
+    /// Wrong: `da_t = dh ⊙ f'_out(a_t)` with `f'_out(y) = y(1 − y)`;
+    /// likewise `dz_t = dy_t ⊙ g'_out(z_t)`.
+    /// Right: `da_t = dh ⊙ f'_out(h_t)`, `dz_t = dy_t ⊙ g'_out(y_t)`.
+    ///
+    /// Symptom: every block fails (`W_hy`, `b_y` pass when `g` is the
+    /// identity). Harmless only when both activations are the identity.
+    OutputFormulaAtPreActivation,
+    /// **No hidden derivative at all** (`dh` used where `da` belongs).
+    ///
+    /// Wrong: `da_t = dh`. Right: `da_t = dh ⊙ f'(a_t)`.
+    ///
+    /// Symptom: `W_xh`, `W_hh`, `b_h`, `h_0` fail, by a factor of about
+    /// `1 / f'` (4 or more for the sigmoid). Harmless only with an identity
+    /// hidden activation.
+    MissingHiddenDerivative,
+    /// **`dh` instead of `da` for the input-side gradients** (min-char-rnn's
+    /// `dh` / `dhraw` confused in the `dW_xh` and `db_h` lines only).
+    ///
+    /// Wrong: `dW_xh = Σ_t dh_t x_tᵀ`, `db_h = Σ_t dh_t`.
+    /// Right: `dW_xh = Σ_t da_t x_tᵀ`, `db_h = Σ_t da_t`.
+    ///
+    /// Symptom: `W_xh` and `b_h` fail, everything else passes. Harmless only
+    /// with an identity hidden activation.
+    DhInsteadOfDaForInputs,
+    /// **`dh_next` carried without the `W_hhᵀ` factor.**
+    ///
+    /// Wrong: `dh_next = da_t`. Right: `dh_next = W_hhᵀ da_t`.
+    ///
+    /// Symptom: `h_0` fails at every `T`; `W_xh`, `W_hh`, `b_h` fail when
+    /// `T ≥ 2`. Per lag: lag 0 exact, lags `k ≥ 1` wrong. Never harmless on
+    /// generic weights (it is right only if `W_hh = I`).
+    DhNextWithoutWhh,
+    /// **`dh_next` carried by `W_hh` instead of `W_hhᵀ`** (the transpose
+    /// forgotten; numpy does not complain because `W_hh` is square).
+    ///
+    /// Wrong: `dh_next = W_hh da_t`. Right: `dh_next = W_hhᵀ da_t`.
+    ///
+    /// Symptom: as [`Bug::DhNextWithoutWhh`]. Harmless when `W_hh` is
+    /// symmetric: always when `n_h = 1`.
+    DhNextWhhNotTransposed,
+    /// **`dh_next` added after the derivative** instead of before it.
+    ///
+    /// Wrong: `da_t = (W_hyᵀ dz_t) ⊙ f'(a_t) + dh_next`.
+    /// Right: `da_t = (W_hyᵀ dz_t + dh_next) ⊙ f'(a_t)`.
+    ///
+    /// Symptom: `W_xh`, `W_hh`, `b_h`, `h_0` fail when `T ≥ 2`. Per lag:
+    /// lag 0 exact, lags `k ≥ 1` wrong. Harmless when `T = 1` or with an
+    /// identity hidden activation.
+    DhNextSkipsDerivative,
+    /// **Off by one in time: `h_t` where `h_{t-1}` belongs in `dW_hh`.**
+    ///
+    /// Wrong: `dW_hh = Σ_t da_t h_tᵀ`. Right: `dW_hh = Σ_t da_t h_{t-1}ᵀ`.
+    ///
+    /// Symptom: only `W_hh` fails, at every `T`. Never harmless on generic
+    /// data (it is right only if `h_t = h_{t-1}` at every step).
+    CurrentStateInDwHh,
+    /// **`dW_hh` transposed**: the outer product taken the wrong way round.
+    ///
+    /// Wrong: `dW_hh = Σ_t h_{t-1} da_tᵀ`. Right: `dW_hh = Σ_t da_t h_{t-1}ᵀ`.
+    ///
+    /// Symptom: only `W_hh` fails (its diagonal passes). Harmless when the
+    /// true `dW_hh` is symmetric: always when `n_h = 1`.
+    TransposedDwHh,
+    /// **The output nonlinearity's derivative forgotten.**
+    ///
+    /// Wrong: `dz_t = y_t − target_t`. Right: `dz_t = (y_t − target_t) ⊙ g'(z_t)`.
+    ///
+    /// Symptom: every block fails, by a factor of about `1 / g'` (4 or more
+    /// for the sigmoid). Harmless when `g` is the identity (then it is the
+    /// right equation).
+    MissingOutputDerivative,
+    /// **Sign error in the output error.**
+    ///
+    /// Wrong: `dy_t = target_t − y_t`. Right: `dy_t = y_t − target_t`.
+    ///
+    /// Symptom: every block fails with relative error 2 (the gradient is
+    /// negated; training climbs the loss). Never harmless.
+    OutputErrorSign,
+    /// **The gradient averaged over time where the loss sums.**
+    ///
+    /// Wrong: `dθ = (1/T) Σ_t dθ^(t)`. Right: `dθ = Σ_t dθ^(t)` for
+    /// `L = Σ_t ½‖y_t − target_t‖²`.
+    ///
+    /// Symptom: every block fails with numeric/analytic = `T`. Harmless when
+    /// `T = 1`.
+    MeanOverTime,
+    /// **The gradient summed over time where the loss averages** (the
+    /// reverse). The crate's loss sums, so this is represented as the
+    /// gradient of the mean loss scaled by `T` relative to the summed loss:
+    /// wrong `dθ = T Σ_t dθ^(t)`, i.e. a factor `T` too large for the loss it
+    /// claims to differentiate.
+    ///
+    /// Symptom: every block fails with analytic/numeric = `T`. Harmless when
+    /// `T = 1`.
+    SumOverTime,
+    /// **`dh_next` not reset between sequences** (a stateful backward pass:
+    /// `dh_next` lives outside the loop over sequences).
+    ///
+    /// Defined as the second of two backward passes over the same sequence
+    /// sharing one `dh_next`: the first pass (correct) leaves `dh_next = dh_0
+    /// = W_hhᵀ da_1`, and the second starts from it at `t = T`.
+    /// Wrong: `dh_next = W_hhᵀ da_1^{previous pass}` at `t = T`.
+    /// Right: `dh_next = 0` at `t = T`.
+    ///
+    /// Symptom: `W_xh`, `W_hh`, `b_h`, `h_0` fail at every `T`; `W_hy`,
+    /// `b_y` pass. Per step: the leftover enters at the last step and is
+    /// propagated back from there. Per lag: every loss term's contribution is right; the
+    /// error is a separate leftover term (see
+    /// [`crate::attribution::LagAttribution::leftover`]).
+    StatefulDhNext,
+    /// **The bias gradients forgotten** (left at zero).
+    ///
+    /// Wrong: `db_h = 0`, `db_y = 0`. Right: `db_h = Σ_t da_t`, `db_y = Σ_t dz_t`.
+    ///
+    /// Symptom: `b_h` and `b_y` fail, everything else passes. Harmless for a
+    /// bias-free network (the original's).
+    BiasGradientsForgotten,
+}
+
+/// The error of parsing an unknown bug name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown bug {0:?}: expected one of {names}", names = Bug::ALL.map(Bug::name).join(", "))]
+pub struct UnknownBug(pub String);
+
+const ALL_BLOCKS: &[&str] = &["W_xh", "W_hh", "W_hy", "b_h", "b_y", "h_0"];
+const HIDDEN_PATH: &[&str] = &["W_xh", "W_hh", "b_h", "h_0"];
+
+impl Bug {
+    /// Every variant, in the order documented.
+    pub const ALL: [Bug; 18] = [
+        Bug::Original,
+        Bug::WrongPreActivation,
+        Bug::DhNextDropped,
+        Bug::DerivativeAtActivation,
+        Bug::OutputFormulaAtPreActivation,
+        Bug::MissingHiddenDerivative,
+        Bug::DhInsteadOfDaForInputs,
+        Bug::DhNextWithoutWhh,
+        Bug::DhNextWhhNotTransposed,
+        Bug::DhNextSkipsDerivative,
+        Bug::CurrentStateInDwHh,
+        Bug::TransposedDwHh,
+        Bug::MissingOutputDerivative,
+        Bug::OutputErrorSign,
+        Bug::MeanOverTime,
+        Bug::SumOverTime,
+        Bug::StatefulDhNext,
+        Bug::BiasGradientsForgotten,
+    ];
+
+    /// The stable kebab-case name used on the command line and in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::Original => "original",
+            Bug::WrongPreActivation => "wrong-preactivation",
+            Bug::DhNextDropped => "dh-next-dropped",
+            Bug::DerivativeAtActivation => "derivative-at-activation",
+            Bug::OutputFormulaAtPreActivation => "output-formula-at-preactivation",
+            Bug::MissingHiddenDerivative => "missing-hidden-derivative",
+            Bug::DhInsteadOfDaForInputs => "dh-for-input-gradients",
+            Bug::DhNextWithoutWhh => "dh-next-without-whh",
+            Bug::DhNextWhhNotTransposed => "dh-next-whh-not-transposed",
+            Bug::DhNextSkipsDerivative => "dh-next-skips-derivative",
+            Bug::CurrentStateInDwHh => "h-t-in-dw-hh",
+            Bug::TransposedDwHh => "transposed-dw-hh",
+            Bug::MissingOutputDerivative => "missing-output-derivative",
+            Bug::OutputErrorSign => "output-error-sign",
+            Bug::MeanOverTime => "mean-over-time",
+            Bug::SumOverTime => "sum-over-time",
+            Bug::StatefulDhNext => "stateful-dh-next",
+            Bug::BiasGradientsForgotten => "bias-gradients-forgotten",
+        }
+    }
+
+    /// The wrong equation, in one line.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Bug::Original => "f' at W_xh x_t (for dW_xh) and at W_hh h_{t-1} (for dW_hh), and no dh_next",
+            Bug::WrongPreActivation => "f' at W_xh x_t (for dW_xh) and at W_hh h_{t-1} (for dW_hh) instead of at a_t",
+            Bug::DhNextDropped => "dh = W_hyᵀ dz_t: dh_next never carried (one-step truncation)",
+            Bug::DerivativeAtActivation => "f'(h_t) and g'(y_t) instead of f'(a_t) and g'(z_t)",
+            Bug::OutputFormulaAtPreActivation => "a_t(1 − a_t) instead of h_t(1 − h_t) (output-form derivative at the pre-activation)",
+            Bug::MissingHiddenDerivative => "da_t = dh: no f'(a_t)",
+            Bug::DhInsteadOfDaForInputs => "dW_xh = Σ dh_t x_tᵀ, db_h = Σ dh_t: dh where da belongs",
+            Bug::DhNextWithoutWhh => "dh_next = da_t instead of W_hhᵀ da_t",
+            Bug::DhNextWhhNotTransposed => "dh_next = W_hh da_t instead of W_hhᵀ da_t",
+            Bug::DhNextSkipsDerivative => "da_t = (W_hyᵀ dz_t) ⊙ f'(a_t) + dh_next: dh_next added after f'",
+            Bug::CurrentStateInDwHh => "dW_hh = Σ da_t h_tᵀ instead of Σ da_t h_{t-1}ᵀ",
+            Bug::TransposedDwHh => "dW_hh = Σ h_{t-1} da_tᵀ: the outer product transposed",
+            Bug::MissingOutputDerivative => "dz_t = y_t − target_t: no g'(z_t)",
+            Bug::OutputErrorSign => "dy_t = target_t − y_t: the sign of the output error flipped",
+            Bug::MeanOverTime => "gradient divided by T where the loss sums over t",
+            Bug::SumOverTime => "gradient summed over t where the loss averages (a factor T)",
+            Bug::StatefulDhNext => "dh_next not reset between sequences (starts at the previous pass's dh_0)",
+            Bug::BiasGradientsForgotten => "db_h = 0 and db_y = 0",
+        }
+    }
+
+    /// The blocks (names of [`crate::model::BLOCK_NAMES`]) whose gradient
+    /// this bug can make wrong; every other block stays right.
+    pub fn corrupts(self) -> &'static [&'static str] {
+        match self {
+            Bug::Original
+            | Bug::WrongPreActivation
+            | Bug::DhNextDropped
+            | Bug::MissingHiddenDerivative
+            | Bug::DhNextWithoutWhh
+            | Bug::DhNextWhhNotTransposed
+            | Bug::DhNextSkipsDerivative
+            | Bug::StatefulDhNext => HIDDEN_PATH,
+            Bug::DerivativeAtActivation
+            | Bug::OutputFormulaAtPreActivation
+            | Bug::MissingOutputDerivative
+            | Bug::OutputErrorSign
+            | Bug::MeanOverTime
+            | Bug::SumOverTime => ALL_BLOCKS,
+            Bug::DhInsteadOfDaForInputs => &["W_xh", "b_h"],
+            Bug::CurrentStateInDwHh | Bug::TransposedDwHh => &["W_hh"],
+            Bug::BiasGradientsForgotten => &["b_h", "b_y"],
+        }
+    }
+
+    /// True when this bug computes the right gradient on every network of
+    /// this kind, whatever its weights and data (the cases its doc calls
+    /// harmless): `T = 1` for the bugs that live in time, `n_h = 1` for a
+    /// forgotten transpose, an identity activation for a derivative bug, no
+    /// biases for forgotten bias gradients.
+    pub fn harmless_on(self, rnn: &Rnn, t_len: usize) -> bool {
+        let linear_hidden = rnn.hidden == Activation::Identity;
+        let linear_output = rnn.output == Activation::Identity;
+        match self {
+            Bug::Original => linear_hidden && t_len <= 1,
+            Bug::WrongPreActivation
+            | Bug::MissingHiddenDerivative
+            | Bug::DhInsteadOfDaForInputs => linear_hidden,
+            Bug::DhNextDropped | Bug::MeanOverTime | Bug::SumOverTime => t_len <= 1,
+            Bug::DerivativeAtActivation | Bug::OutputFormulaAtPreActivation => {
+                linear_hidden && linear_output
+            }
+            Bug::DhNextSkipsDerivative => t_len <= 1 || linear_hidden,
+            Bug::DhNextWhhNotTransposed | Bug::TransposedDwHh => rnn.params.n_h() == 1,
+            Bug::MissingOutputDerivative => linear_output,
+            Bug::BiasGradientsForgotten => rnn.params.b_h.is_none() && rnn.params.b_y.is_none(),
+            Bug::DhNextWithoutWhh
+            | Bug::CurrentStateInDwHh
+            | Bug::OutputErrorSign
+            | Bug::StatefulDhNext => false,
+        }
+    }
+
+    /// The rules of the backward pass that has this bug.
+    pub(crate) fn rules(self) -> Rules {
+        let c = Rules::CORRECT;
+        match self {
+            Bug::Original => Rules {
+                hidden_x: HiddenDerivative::InputPart,
+                hidden_h: HiddenDerivative::RecurrentPart,
+                through_time: false,
+                ..c
+            },
+            Bug::WrongPreActivation => Rules {
+                hidden_x: HiddenDerivative::InputPart,
+                hidden_h: HiddenDerivative::RecurrentPart,
+                ..c
+            },
+            Bug::DhNextDropped => Rules {
+                through_time: false,
+                ..c
+            },
+            Bug::DerivativeAtActivation => Rules {
+                hidden_x: HiddenDerivative::Activation,
+                hidden_h: HiddenDerivative::Activation,
+                output: OutputDerivative::Activation,
+                ..c
+            },
+            Bug::OutputFormulaAtPreActivation => Rules {
+                hidden_x: HiddenDerivative::OutputFormulaAtPreActivation,
+                hidden_h: HiddenDerivative::OutputFormulaAtPreActivation,
+                output: OutputDerivative::OutputFormulaAtPreActivation,
+                ..c
+            },
+            Bug::MissingHiddenDerivative => Rules {
+                hidden_x: HiddenDerivative::Omitted,
+                hidden_h: HiddenDerivative::Omitted,
+                ..c
+            },
+            Bug::DhInsteadOfDaForInputs => Rules {
+                hidden_x: HiddenDerivative::Omitted,
+                ..c
+            },
+            Bug::DhNextWithoutWhh => Rules {
+                carry: Carry::Identity,
+                ..c
+            },
+            Bug::DhNextWhhNotTransposed => Rules {
+                carry: Carry::NotTransposed,
+                ..c
+            },
+            Bug::DhNextSkipsDerivative => Rules {
+                derivative_before_carry: true,
+                ..c
+            },
+            Bug::CurrentStateInDwHh => Rules {
+                recurrent_input: RecurrentInput::Current,
+                ..c
+            },
+            Bug::TransposedDwHh => Rules {
+                transpose_dw_hh: true,
+                ..c
+            },
+            Bug::MissingOutputDerivative => Rules {
+                output: OutputDerivative::Omitted,
+                ..c
+            },
+            Bug::OutputErrorSign => Rules {
+                error_sign: -1.0,
+                ..c
+            },
+            Bug::MeanOverTime => Rules {
+                time_scale: TimeScale::Mean,
+                ..c
+            },
+            Bug::SumOverTime => Rules {
+                time_scale: TimeScale::TimesT,
+                ..c
+            },
+            Bug::StatefulDhNext => Rules {
+                stateful: true,
+                ..c
+            },
+            Bug::BiasGradientsForgotten => Rules {
+                bias_gradients: false,
+                ..c
+            },
+        }
+    }
+
+    /// The gradient this bug computes for `rnn` on the sequence `x`
+    /// (`n_in × T`) with `targets` (`n_out × T`): the same blocks as
+    /// [`crate::bptt::bptt`], wrong where the variant's doc says.
+    ///
+    /// # Panics
+    /// If the shapes of `x` or `targets` do not match the network.
+    pub fn gradient(&self, rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Gradients {
+        let (steps, h_0) = engine::per_step(rnn, x, targets, &self.rules());
+        engine::tie(&rnn.params, &steps, &h_0)
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Bug {
+    type Err = UnknownBug;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Bug::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| UnknownBug(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_kebab_case_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for bug in Bug::ALL {
+            let name = bug.name();
+            assert!(seen.insert(name), "duplicate name {name}");
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{name}"
+            );
+            assert_eq!(name.parse::<Bug>(), Ok(bug));
+            assert_eq!(bug.to_string(), name);
+        }
+        let err = "no-such-bug".parse::<Bug>().unwrap_err();
+        assert!(
+            err.to_string().contains("original, wrong-preactivation"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn corrupted_blocks_are_block_names() {
+        for bug in Bug::ALL {
+            assert!(!bug.corrupts().is_empty());
+            for b in bug.corrupts() {
+                assert!(crate::model::BLOCK_NAMES.contains(b), "{bug}: {b}");
+            }
+        }
+    }
+}

@@ -1,0 +1,519 @@
+//! One backward pass, parameterised by [`Rules`]: the correct BPTT
+//! ([`Rules::CORRECT`]) and every catalogue bug are the same algorithm with
+//! different rules, so the bugs differ from the truth in exactly the line the
+//! bug's documentation names, and nothing else.
+//!
+//! With the rules at their correct values the pass is
+//! ```text
+//! dz_t    = (y_t − target_t) ⊙ g'(z_t)                          n_out
+//! dh      = W_hyᵀ dz_t + dh_next                                n_h
+//! da_t    = dh ⊙ f'(a_t)        (da^x_t = da^h_t = da_t)         n_h
+//! dh_next = W_hhᵀ da_t          (dh_0 = W_hhᵀ da_1)              n_h
+//! step t's copies: dW_xh^(t) = da^x_t x_tᵀ, db_h^(t) = da^x_t,
+//!                  dW_hh^(t) = da^h_t h_{t-1}ᵀ, dW_hy^(t) = dz_t h_tᵀ, db_y^(t) = dz_t
+//! ```
+//! and the tied gradient is the sum of the copies' gradients over `t`.
+//! `da^x` (the delta the input-side gradients use) and `da^h` (the delta
+//! `dW_hh` and `dh_next` use) are kept apart because the original question
+//! evaluates `f'` at different points for the two.
+
+use nalgebra::{DMatrix, DVector};
+
+use crate::model::{Gradients, Params, Rnn, Trace};
+
+/// Where the hidden derivative `f'` is evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HiddenDerivative {
+    /// `f'(a_t)` (correct), computed from `h_t`.
+    PreActivation,
+    /// `f'(W_xh x_t + b_h)`: the input part of `a_t` alone.
+    InputPart,
+    /// `f'(W_hh h_{t-1})`: the recurrent part of `a_t` alone.
+    RecurrentPart,
+    /// `f'(h_t)`: the derivative formula fed the activation.
+    Activation,
+    /// The derivative written in terms of the output (`y(1 − y)`, `1 − y²`)
+    /// fed the pre-activation `a_t`.
+    OutputFormulaAtPreActivation,
+    /// No derivative: `f' = 1`.
+    Omitted,
+}
+
+/// Where the output derivative `g'` is evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OutputDerivative {
+    /// `g'(z_t)` (correct), computed from `y_t`.
+    PreActivation,
+    /// `g'(y_t)`.
+    Activation,
+    /// The output-form derivative fed `z_t`.
+    OutputFormulaAtPreActivation,
+    /// `g' = 1`.
+    Omitted,
+}
+
+/// The matrix that carries `da_t` to `dh_next`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Carry {
+    /// `W_hhᵀ da_t` (correct).
+    Transposed,
+    /// `W_hh da_t`.
+    NotTransposed,
+    /// `da_t`: the factor forgotten.
+    Identity,
+}
+
+/// Which state `dW_hh` pairs with `da_t`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RecurrentInput {
+    /// `h_{t-1}` (correct).
+    Previous,
+    /// `h_t`.
+    Current,
+}
+
+/// How the per-step terms are combined over time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TimeScale {
+    /// Summed, as the loss is (correct).
+    Sum,
+    /// Divided by `T`.
+    Mean,
+    /// Multiplied by `T`.
+    TimesT,
+}
+
+/// Every choice a hand-written backward pass makes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Rules {
+    /// `dy_t = error_sign · (y_t − target_t)`.
+    pub error_sign: f64,
+    pub output: OutputDerivative,
+    /// The derivative in `da^x_t` (used by `dW_xh` and `db_h`).
+    pub hidden_x: HiddenDerivative,
+    /// The derivative in `da^h_t` (used by `dW_hh` and carried to `dh_next`).
+    pub hidden_h: HiddenDerivative,
+    /// `da_t = (W_hyᵀ dz_t) ⊙ f' + dh_next`: the carried gradient skips `f'`.
+    pub derivative_before_carry: bool,
+    pub carry: Carry,
+    /// False: `dh_next` is never carried to the previous step (it still
+    /// reaches `h_0` from step 1), i.e. one-step truncation.
+    pub through_time: bool,
+    pub recurrent_input: RecurrentInput,
+    /// `dW_hh` accumulates `h da_tᵀ` instead of `da_t hᵀ`.
+    pub transpose_dw_hh: bool,
+    /// False: the bias gradients are left at zero.
+    pub bias_gradients: bool,
+    pub time_scale: TimeScale,
+    /// `dh_next` starts at the `dh_0` of a previous (correct) pass over the
+    /// same sequence instead of at zero.
+    pub stateful: bool,
+}
+
+impl Rules {
+    /// Full, correct BPTT.
+    pub const CORRECT: Rules = Rules {
+        error_sign: 1.0,
+        output: OutputDerivative::PreActivation,
+        hidden_x: HiddenDerivative::PreActivation,
+        hidden_h: HiddenDerivative::PreActivation,
+        derivative_before_carry: false,
+        carry: Carry::Transposed,
+        through_time: true,
+        recurrent_input: RecurrentInput::Previous,
+        transpose_dw_hh: false,
+        bias_gradients: true,
+        time_scale: TimeScale::Sum,
+        stateful: false,
+    };
+}
+
+/// The gradient with respect to the copy of every weight used at one step
+/// (`W_xh^(t)`, `W_hh^(t)`, `W_hy^(t)`, `b_h^(t)`, `b_y^(t)`), or that copy's
+/// values in an untied model. Biases are present exactly when the model has them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepWeights {
+    /// `n_h × n_in`.
+    pub w_xh: DMatrix<f64>,
+    /// `n_h × n_h`.
+    pub w_hh: DMatrix<f64>,
+    /// `n_out × n_h`.
+    pub w_hy: DMatrix<f64>,
+    /// `n_h`, or `None`.
+    pub b_h: Option<DVector<f64>>,
+    /// `n_out`, or `None`.
+    pub b_y: Option<DVector<f64>>,
+}
+
+impl StepWeights {
+    /// The weights of `params` (one step's copy of them).
+    pub fn of(params: &Params) -> Self {
+        StepWeights {
+            w_xh: params.w_xh.clone(),
+            w_hh: params.w_hh.clone(),
+            w_hy: params.w_hy.clone(),
+            b_h: params.b_h.clone(),
+            b_y: params.b_y.clone(),
+        }
+    }
+
+    /// Zeros shaped like the weights of `params`.
+    pub fn zeros_like(params: &Params) -> Self {
+        let mut z = Self::of(params);
+        z.scale(0.0);
+        z
+    }
+
+    /// `self += other`.
+    pub fn add(&mut self, other: &StepWeights) {
+        self.w_xh += &other.w_xh;
+        self.w_hh += &other.w_hh;
+        self.w_hy += &other.w_hy;
+        if let (Some(a), Some(b)) = (&mut self.b_h, &other.b_h) {
+            *a += b;
+        }
+        if let (Some(a), Some(b)) = (&mut self.b_y, &other.b_y) {
+            *a += b;
+        }
+    }
+
+    /// `self *= alpha`.
+    pub fn scale(&mut self, alpha: f64) {
+        self.w_xh *= alpha;
+        self.w_hh *= alpha;
+        self.w_hy *= alpha;
+        self.b_h.iter_mut().for_each(|b| *b *= alpha);
+        self.b_y.iter_mut().for_each(|b| *b *= alpha);
+    }
+
+    /// The block named `name` (`"W_xh"`, `"W_hh"`, `"W_hy"`, `"b_h"`, `"b_y"`),
+    /// column-major.
+    pub fn block(&self, name: &str) -> Option<&[f64]> {
+        match name {
+            "W_xh" => Some(self.w_xh.as_slice()),
+            "W_hh" => Some(self.w_hh.as_slice()),
+            "W_hy" => Some(self.w_hy.as_slice()),
+            "b_h" => self.b_h.as_ref().map(|b| b.as_slice()),
+            "b_y" => self.b_y.as_ref().map(|b| b.as_slice()),
+            _ => None,
+        }
+    }
+
+    /// Mutable access to the block named `name`.
+    pub fn block_mut(&mut self, name: &str) -> Option<&mut [f64]> {
+        match name {
+            "W_xh" => Some(self.w_xh.as_mut_slice()),
+            "W_hh" => Some(self.w_hh.as_mut_slice()),
+            "W_hy" => Some(self.w_hy.as_mut_slice()),
+            "b_h" => self.b_h.as_mut().map(|b| b.as_mut_slice()),
+            "b_y" => self.b_y.as_mut().map(|b| b.as_mut_slice()),
+            _ => None,
+        }
+    }
+}
+
+/// The names of [`StepWeights`]' blocks, in order.
+pub const STEP_BLOCKS: [&str; 5] = ["W_xh", "W_hh", "W_hy", "b_h", "b_y"];
+
+/// The per-step deltas of a backward pass (columns are time steps).
+pub(crate) struct Deltas {
+    /// `dz_t`, `n_out × T`.
+    pub dz: DMatrix<f64>,
+    /// `da^x_t`, `n_h × T`.
+    pub da_x: DMatrix<f64>,
+    /// `da^h_t`, `n_h × T`.
+    pub da_h: DMatrix<f64>,
+    /// What reaches `h_0`.
+    pub dh_0: DVector<f64>,
+}
+
+/// `f'` as the rule says, for every step: `n_h × T`.
+fn hidden_derivatives(
+    rnn: &Rnn,
+    x: &DMatrix<f64>,
+    trace: &Trace,
+    rule: HiddenDerivative,
+) -> DMatrix<f64> {
+    let p = &rnn.params;
+    let t_len = trace.len();
+    let f = rnn.hidden;
+    match rule {
+        HiddenDerivative::PreActivation => trace
+            .h
+            .columns(1, t_len)
+            .map(|h| f.derivative_from_output(h)),
+        HiddenDerivative::InputPart => {
+            let mut u = &p.w_xh * x;
+            if let Some(b_h) = &p.b_h {
+                u.column_iter_mut().for_each(|mut c| c += b_h);
+            }
+            u.map(|u| f.derivative(u))
+        }
+        HiddenDerivative::RecurrentPart => {
+            (&p.w_hh * trace.h.columns(0, t_len)).map(|r| f.derivative(r))
+        }
+        HiddenDerivative::Activation => trace.h.columns(1, t_len).map(|h| f.derivative(h)),
+        HiddenDerivative::OutputFormulaAtPreActivation => {
+            trace.a.map(|a| f.derivative_from_output(a))
+        }
+        HiddenDerivative::Omitted => DMatrix::from_element(p.n_h(), t_len, 1.0),
+    }
+}
+
+/// `dz_t` for every step: `n_out × T`.
+fn output_deltas(rnn: &Rnn, targets: &DMatrix<f64>, trace: &Trace, rules: &Rules) -> DMatrix<f64> {
+    let g = rnn.output;
+    let derivative = match rules.output {
+        OutputDerivative::PreActivation => trace.y.map(|y| g.derivative_from_output(y)),
+        OutputDerivative::Activation => trace.y.map(|y| g.derivative(y)),
+        OutputDerivative::OutputFormulaAtPreActivation => {
+            trace.z.map(|z| g.derivative_from_output(z))
+        }
+        OutputDerivative::Omitted => trace.y.map(|_| 1.0),
+    };
+    ((&trace.y - targets) * rules.error_sign).component_mul(&derivative)
+}
+
+fn carry(rnn: &Rnn, rule: Carry, da: &DVector<f64>) -> DVector<f64> {
+    match rule {
+        Carry::Transposed => rnn.params.w_hh.tr_mul(da),
+        Carry::NotTransposed => &rnn.params.w_hh * da,
+        Carry::Identity => da.clone(),
+    }
+}
+
+/// The backward pass in linear time, from `t = T` down to 1:
+/// ```text
+/// dh_out = W_hyᵀ dz_t
+/// da^x_t = (dh_out + dh_next) ⊙ f'_x(t)       (or dh_out ⊙ f'_x(t) + dh_next when the carried part skips f')
+/// da^h_t = (dh_out + dh_next) ⊙ f'_h(t)       (likewise)
+/// dh_next = carry(da^h_t) if through time, else 0;   dh_0 = carry(da^h_1)
+/// ```
+pub(crate) fn deltas(
+    rnn: &Rnn,
+    x: &DMatrix<f64>,
+    targets: &DMatrix<f64>,
+    trace: &Trace,
+    rules: &Rules,
+) -> Deltas {
+    let p = &rnn.params;
+    let t_len = trace.len();
+    let dz = output_deltas(rnn, targets, trace, rules);
+    let f_x = hidden_derivatives(rnn, x, trace, rules.hidden_x);
+    let f_h = hidden_derivatives(rnn, x, trace, rules.hidden_h);
+    let mut da_x = DMatrix::zeros(p.n_h(), t_len);
+    let mut da_h = DMatrix::zeros(p.n_h(), t_len);
+    let mut dh_next = if rules.stateful {
+        leftover(rnn, x, targets, trace)
+    } else {
+        DVector::zeros(p.n_h())
+    };
+    let mut dh_0 = DVector::zeros(p.n_h());
+    for t in (1..=t_len).rev() {
+        let dh_out = p.w_hy.tr_mul(&dz.column(t - 1));
+        let (dx, dh) = if rules.derivative_before_carry {
+            (
+                dh_out.component_mul(&f_x.column(t - 1)) + &dh_next,
+                dh_out.component_mul(&f_h.column(t - 1)) + &dh_next,
+            )
+        } else {
+            let dh = dh_out + &dh_next;
+            (
+                dh.component_mul(&f_x.column(t - 1)),
+                dh.component_mul(&f_h.column(t - 1)),
+            )
+        };
+        let carried = carry(rnn, rules.carry, &dh);
+        dh_next = if rules.through_time {
+            carried.clone()
+        } else {
+            DVector::zeros(p.n_h())
+        };
+        if t == 1 {
+            dh_0 = carried;
+        }
+        da_x.set_column(t - 1, &dx);
+        da_h.set_column(t - 1, &dh);
+    }
+    Deltas {
+        dz,
+        da_x,
+        da_h,
+        dh_0,
+    }
+}
+
+/// The `dh_next` a correct backward pass over the same sequence leaves
+/// behind: its `dh_0 = W_hhᵀ da_1`.
+fn leftover(rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>, trace: &Trace) -> DVector<f64> {
+    deltas(rnn, x, targets, trace, &Rules::CORRECT).dh_0
+}
+
+fn time_scale(rules: &Rules, t_len: usize) -> f64 {
+    match rules.time_scale {
+        TimeScale::Sum => 1.0,
+        TimeScale::Mean => 1.0 / t_len as f64,
+        TimeScale::TimesT => t_len as f64,
+    }
+}
+
+/// The terms that deltas `da^x`, `da^h` at step `s` (from 1) give the step-`s`
+/// copies of `W_xh`, `b_h`, `W_hh`, added to `out`.
+fn add_hidden_terms(
+    out: &mut StepWeights,
+    x: &DMatrix<f64>,
+    trace: &Trace,
+    rules: &Rules,
+    s: usize,
+    da_x: &DVector<f64>,
+    da_h: &DVector<f64>,
+) {
+    out.w_xh.ger(1.0, da_x, &x.column(s - 1), 1.0); // da^x_s x_sᵀ
+    if rules.bias_gradients {
+        if let Some(b_h) = &mut out.b_h {
+            *b_h += da_x;
+        }
+    }
+    let state = match rules.recurrent_input {
+        RecurrentInput::Previous => trace.h.column(s - 1), // h_{s-1}
+        RecurrentInput::Current => trace.h.column(s),      // h_s
+    };
+    if rules.transpose_dw_hh {
+        out.w_hh.ger(1.0, &state, da_h, 1.0); // h da^h_sᵀ
+    } else {
+        out.w_hh.ger(1.0, da_h, &state, 1.0); // da^h_s hᵀ
+    }
+}
+
+/// The output terms of step `t`: `dW_hy^(t) += dz_t h_tᵀ`, `db_y^(t) += dz_t`.
+fn add_output_terms(
+    out: &mut StepWeights,
+    trace: &Trace,
+    rules: &Rules,
+    t: usize,
+    dz: &DVector<f64>,
+) {
+    out.w_hy.ger(1.0, dz, &trace.h.column(t), 1.0);
+    if rules.bias_gradients {
+        if let Some(b_y) = &mut out.b_y {
+            *b_y += dz;
+        }
+    }
+}
+
+/// The gradient of every step's copy of the weights, and of `h_0`: the
+/// backward pass's claimed per-step attribution. Their sum over the steps is
+/// the claimed (tied) gradient.
+pub(crate) fn per_step(
+    rnn: &Rnn,
+    x: &DMatrix<f64>,
+    targets: &DMatrix<f64>,
+    rules: &Rules,
+) -> (Vec<StepWeights>, DVector<f64>) {
+    let trace = rnn.forward(x, targets);
+    let d = deltas(rnn, x, targets, &trace, rules);
+    let scale = time_scale(rules, trace.len());
+    let steps = (1..=trace.len())
+        .map(|s| {
+            let mut w = StepWeights::zeros_like(&rnn.params);
+            add_hidden_terms(
+                &mut w,
+                x,
+                &trace,
+                rules,
+                s,
+                &d.da_x.column(s - 1).into_owned(),
+                &d.da_h.column(s - 1).into_owned(),
+            );
+            add_output_terms(&mut w, &trace, rules, s, &d.dz.column(s - 1).into_owned());
+            w.scale(scale);
+            w
+        })
+        .collect();
+    (steps, d.dh_0 * scale)
+}
+
+/// The per-step gradients summed over the steps, with `h_0`: the tied gradient.
+pub(crate) fn tie(params: &Params, steps: &[StepWeights], h_0: &DVector<f64>) -> Gradients {
+    let mut sum = StepWeights::zeros_like(params);
+    steps.iter().for_each(|s| sum.add(s));
+    Gradients {
+        w_xh: sum.w_xh,
+        w_hh: sum.w_hh,
+        w_hy: sum.w_hy,
+        b_h: sum.b_h,
+        b_y: sum.b_y,
+        h_0: h_0.clone(),
+    }
+}
+
+/// Receives the deltas `(s, da^x_s, da^h_s)` of one step.
+type Sink<'a> = &'a mut dyn FnMut(usize, &DVector<f64>, &DVector<f64>);
+
+/// Attribution by lag, in `O(T²)`: the loss term of step `t` is propagated
+/// back on its own, and its contribution to the copies used at step `t − k`
+/// is added to `lags[k]`. Returns `(lags, leftover)`, where `leftover` is,
+/// per step, what comes from no loss term of this sequence (a stateful
+/// backward's leftover `dh_next`), `None` otherwise. By linearity,
+/// `Σ_k lags[k] + Σ_s leftover[s]` is the tied gradient of [`per_step`].
+pub(crate) fn by_lag(
+    rnn: &Rnn,
+    x: &DMatrix<f64>,
+    targets: &DMatrix<f64>,
+    rules: &Rules,
+) -> (Vec<StepWeights>, Option<Vec<StepWeights>>) {
+    let trace = rnn.forward(x, targets);
+    let t_len = trace.len();
+    let p = &rnn.params;
+    let dz = output_deltas(rnn, targets, &trace, rules);
+    let f_x = hidden_derivatives(rnn, x, &trace, rules.hidden_x);
+    let f_h = hidden_derivatives(rnn, x, &trace, rules.hidden_h);
+    let mut lags = vec![StepWeights::zeros_like(p); t_len];
+
+    // Propagates `dh` entering step `from` down to step 1 (or one step only),
+    // handing each step's deltas to `sink(s, da_x, da_h)`. `own` says whether
+    // `dh` is the loss term of step `from` itself (else it is carried).
+    let propagate = |from: usize, mut dh: DVector<f64>, own: bool, sink: Sink<'_>| {
+        for s in (1..=from).rev() {
+            let skip_derivative = rules.derivative_before_carry && !(own && s == from);
+            let (dx, dhh) = if skip_derivative {
+                (dh.clone(), dh.clone())
+            } else {
+                (
+                    dh.component_mul(&f_x.column(s - 1)),
+                    dh.component_mul(&f_h.column(s - 1)),
+                )
+            };
+            sink(s, &dx, &dhh);
+            if !rules.through_time {
+                break;
+            }
+            dh = carry(rnn, rules.carry, &dhh);
+        }
+    };
+
+    for t in 1..=t_len {
+        let dz_t = dz.column(t - 1).into_owned();
+        add_output_terms(&mut lags[0], &trace, rules, t, &dz_t);
+        propagate(t, p.w_hy.tr_mul(&dz_t), true, &mut |s, dx, dh| {
+            add_hidden_terms(&mut lags[t - s], x, &trace, rules, s, dx, dh)
+        });
+    }
+    let leftover = (rules.stateful && t_len > 0).then(|| {
+        let mut steps = vec![StepWeights::zeros_like(p); t_len];
+        propagate(
+            t_len,
+            leftover(rnn, x, targets, &trace),
+            false,
+            &mut |s, dx, dh| add_hidden_terms(&mut steps[s - 1], x, &trace, rules, s, dx, dh),
+        );
+        steps
+    });
+    let scale = time_scale(rules, t_len);
+    lags.iter_mut().for_each(|l| l.scale(scale));
+    let leftover = leftover.map(|mut steps| {
+        steps.iter_mut().for_each(|l| l.scale(scale));
+        steps
+    });
+    (lags, leftover)
+}
