@@ -37,8 +37,8 @@ use crate::activation::Activation;
 use crate::bugs::engine::{self, Rules};
 use crate::bugs::Bug;
 use crate::checker::{
-    central_difference, check, compare, noise_floor, Block, CheckError, CheckOptions, CheckReport,
-    EntryVerdict, Parameters, Step,
+    central_difference, check, compare, rounding_floor, Block, CheckError, CheckOptions,
+    CheckReport, EntryVerdict, Parameters, Step,
 };
 use crate::model::{Gradients, Rnn};
 
@@ -411,9 +411,9 @@ pub fn numeric_by_lag(rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Nu
                 let d_wide = (p2 - m2) / (2.0 * wide.step);
                 let value = (4.0 * d_near - d_wide) / 3.0;
                 // The checker's floor for an extrapolated value, from L_t's noise scale.
-                let floor = 2.0
-                    * noise_floor(sp, sm, near.step, 0.0)
-                        .max(noise_floor(sp2, sm2, near.step, 0.0));
+                let floor =
+                    2.0 * rounding_floor(sp.abs().max(sm.abs()), near.step, 0.0)
+                        .max(rounding_floor(sp2.abs().max(sm2.abs()), near.step, 0.0));
                 lags[t - s].block_mut(name).expect("present")[k] += value;
                 floors[t - s].block_mut(name).expect("present")[k] += floor;
             }

@@ -459,7 +459,14 @@ pub fn compare(analytic: f64, numeric: f64, floor: f64, rtol: f64) -> (f64, f64,
 /// `max(atol, NOISE_FACTOR · ε · max(|f₊|, |f₋|, loss_scale) / h)`.
 pub fn noise_floor(c: &Central, options: &CheckOptions) -> f64 {
     let magnitude = c.f_plus.abs().max(c.f_minus.abs()).max(options.loss_scale);
-    (NOISE_FACTOR * f64::EPSILON * magnitude / c.step).max(options.atol)
+    rounding_floor(magnitude, c.step, options.atol)
+}
+
+/// `max(atol, NOISE_FACTOR · ε · magnitude / h)`: the derivative error that
+/// rounding a loss of the given magnitude causes in a central difference
+/// with step `h`.
+pub fn rounding_floor(magnitude: f64, h: f64, atol: f64) -> f64 {
+    (NOISE_FACTOR * f64::EPSILON * magnitude / h).max(atol)
 }
 
 /// Checks the claimed gradient `grad` of `f` at `params`, entry by entry.

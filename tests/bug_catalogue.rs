@@ -12,7 +12,9 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use rnn_gradcheck::attribution;
 use rnn_gradcheck::bugs::Bug;
-use rnn_gradcheck::checker::{check, noise_floor, CheckOptions, CheckReport, Parameters, Verdict};
+use rnn_gradcheck::checker::{
+    check, rounding_floor, CheckOptions, CheckReport, Parameters, Verdict,
+};
 use rnn_gradcheck::random::{random_params, uniform_matrix};
 use rnn_gradcheck::{bptt, bptt_truncated, Activation, Gradients, Rnn, Truncation};
 
@@ -158,7 +160,7 @@ fn visible(case: &Case, bug: &Gradients, truth: &Gradients) -> bool {
                 .zip(p.values)
                 .any(|((&b, &t), &theta)| {
                     let h = options.step.for_value(theta);
-                    let floor = noise_floor(loss, loss, h, options.atol);
+                    let floor = rounding_floor(loss.abs(), h, options.atol);
                     (b - t).abs() > 2.0 * (options.rtol * b.abs().max(t.abs()) + floor)
                 })
         })
