@@ -22,7 +22,10 @@ pub mod activation;
 pub mod bptt;
 pub mod checker;
 pub mod model;
+pub mod output;
+pub mod plot;
 pub mod random;
+pub mod train;
 
 pub use activation::Activation;
 pub use bptt::{bptt, bptt_truncated, Truncation};
