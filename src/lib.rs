@@ -25,6 +25,7 @@ pub mod model;
 pub mod output;
 pub mod plot;
 pub mod random;
+pub mod report;
 pub mod train;
 
 pub use activation::Activation;
