@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod report;
+
 /// Find and explain bugs in hand-written RNN gradients.
 #[derive(Parser, Debug)]
 #[command(name = "diagnose", version, about, long_about = None)]
@@ -20,6 +22,12 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Rerun every experiment and write figures (PNG), their data (CSV),
+    /// summary.json and README.md. `diagnose` with no command does this with
+    /// the defaults.
+    ///
+    /// Example: diagnose report --out reports --seed 0
+    Report(report::Args),
     /// Print the crate's own BPTT checked against central differences on a
     /// seeded random network (a quick self-test).
     ///
@@ -42,10 +50,8 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Selftest { seed }) => selftest(seed),
-        None => {
-            println!("usage: diagnose <COMMAND>; see `diagnose --help`");
-            Ok(ExitCode::SUCCESS)
-        }
+        Some(Command::Report(args)) => report::run(&args),
+        None => report::run(&report::Args::default()),
     };
     match result {
         Ok(code) => code,
