@@ -44,6 +44,8 @@ pub struct DotPlot {
     pub y_label: String,
     /// y-axis scale.
     pub y_scale: Scale,
+    /// Fixed y range; computed from the data and reference lines when `None`.
+    pub y_range: Option<(f64, f64)>,
     /// Category names, left to right; `\n` splits a name over lines.
     pub categories: Vec<String>,
     /// The groups.
@@ -65,7 +67,9 @@ impl DotPlot {
             .iter()
             .flat_map(|g| g.values.iter().flatten().copied())
             .chain(self.reference_lines.iter().map(|r| r.y));
-        let yr = canvas::axis_range(values, self.y_scale)
+        let yr = self
+            .y_range
+            .or_else(|| canvas::axis_range(values, self.y_scale))
             .filter(|_| !self.categories.is_empty())
             .ok_or_else(|| PlotError::Empty(self.title.clone()))?;
         canvas::render_png(width, height, |root| self.draw(root, yr))

@@ -110,6 +110,105 @@ pub fn format_tick(v: f64) -> String {
 mod tests {
     use super::*;
 
+    /// `(width, height, distinct colours)` of an encoded PNG.
+    fn inspect(bytes: &[u8]) -> (u32, u32, usize) {
+        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+            .read_info()
+            .unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        let colours: std::collections::HashSet<&[u8]> =
+            buf[..info.buffer_size()].chunks(3).collect();
+        (info.width, info.height, colours.len())
+    }
+
+    fn line_plot(scale: Scale) -> LinePlot {
+        let pts: Vec<(f64, f64)> = (1..50).map(|i| (i as f64, 1.0 / i as f64)).collect();
+        let mut l = Line::new("a", PALETTE[0], pts.clone());
+        l.band = Some(Band {
+            x: pts.iter().map(|p| p.0).collect(),
+            lower: pts.iter().map(|p| p.1 * 0.5).collect(),
+            upper: pts.iter().map(|p| p.1 * 2.0).collect(),
+        });
+        LinePlot {
+            title: "t".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            x_scale: scale,
+            y_scale: scale,
+            lines: vec![
+                l,
+                Line::new(
+                    "b",
+                    PALETTE[1],
+                    vec![(1.0, f64::NAN), (2.0, 0.5), (3.0, 0.2)],
+                ),
+            ],
+            band_label: Some("band".into()),
+            note: Some("a note\non two lines".into()),
+            ..LinePlot::default()
+        }
+    }
+
+    #[test]
+    fn every_kind_of_figure_renders_deterministically_at_its_size() {
+        for scale in [Scale::Linear, Scale::Log] {
+            let p = line_plot(scale);
+            let png = p.render(640, 400).unwrap();
+            let (w, h, colours) = inspect(&png);
+            assert_eq!((w, h), (640, 400));
+            assert!(colours > 20, "{colours}");
+            assert_eq!(png, p.render(640, 400).unwrap(), "same figure, same bytes");
+        }
+        let heat = Heatmap {
+            title: "h".into(),
+            panels: vec![HeatmapPanel {
+                title: "p".into(),
+                values: vec![vec![1.0, 0.0, 1e-3], vec![f64::NAN, 10.0, 0.1]],
+            }],
+            ..Heatmap::default()
+        };
+        let (w, h, colours) = inspect(&heat.render(500, 300).unwrap());
+        assert_eq!((w, h), (500, 300));
+        assert!(colours > 20, "{colours}");
+        let dots = DotPlot {
+            title: "d".into(),
+            categories: vec!["one".into(), "two\nlines".into()],
+            groups: vec![DotGroup {
+                label: "g".into(),
+                color: PALETTE[2],
+                values: vec![vec![1e-3, 2e-3], vec![0.5]],
+            }],
+            y_scale: Scale::Log,
+            reference_lines: vec![ReferenceLine {
+                y: 1e-2,
+                label: "r".into(),
+                color: PALETTE[6],
+            }],
+            ..DotPlot::default()
+        };
+        let (w, h, _) = inspect(&dots.render(500, 300).unwrap());
+        assert_eq!((w, h), (500, 300));
+    }
+
+    #[test]
+    fn a_figure_without_drawable_data_is_an_error() {
+        let mut p = line_plot(Scale::Log);
+        for l in &mut p.lines {
+            l.points.iter_mut().for_each(|pt| pt.1 = -1.0);
+            l.band = None;
+        }
+        assert!(matches!(p.render(300, 200), Err(PlotError::Empty(_))));
+        assert!(matches!(
+            Heatmap::default().render(300, 200),
+            Err(PlotError::Empty(_))
+        ));
+        assert!(matches!(
+            DotPlot::default().render(300, 200),
+            Err(PlotError::Empty(_))
+        ));
+    }
+
     #[test]
     fn tick_labels_are_short() {
         assert_eq!(format_tick(0.0), "0");

@@ -191,7 +191,7 @@ fn fraction_up(r: &Results, files: &mut Files) -> Result<(), ReportError> {
     values.push(r.decay.iter().map(|run| run.metrics.fraction_up).collect());
     let mut categories: Vec<String> = Variant::ALL
         .iter()
-        .map(|v| v.label().replacen(' ', "\n", 1))
+        .map(|v| v.two_line_label().to_string())
         .collect();
     categories.push("original with\nlr decay".into());
     let plot = DotPlot {
@@ -199,6 +199,7 @@ fn fraction_up(r: &Results, files: &mut Files) -> Result<(), ReportError> {
         x_label: "gradient".into(),
         y_label: "fraction of epochs with a rise".into(),
         y_scale: Scale::Linear,
+        y_range: Some((-0.03, 1.0)),
         categories,
         groups: vec![DotGroup {
             label: format!("one dot per seed; epochs after the first {} (warm-up)", r.plan.warmup()),
@@ -408,7 +409,8 @@ fn checker(r: &Results, files: &mut Files) -> Result<(), ReportError> {
         x_label: "gradient".into(),
         y_label: "largest relative error |a − n| / max(|a|, |n|)".into(),
         y_scale: Scale::Log,
-        categories: Variant::ALL.iter().map(|v| v.label().replacen(' ', "\n", 1)).collect(),
+        y_range: None,
+        categories: Variant::ALL.iter().map(|v| v.two_line_label().to_string()).collect(),
         groups,
         reference_lines: vec![ReferenceLine {
             y: DEFAULT_RTOL,

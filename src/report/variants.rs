@@ -60,6 +60,16 @@ impl Variant {
         }
     }
 
+    /// The legend label on two lines (for category axes).
+    pub fn two_line_label(self) -> &'static str {
+        match self {
+            Variant::Original => "original\n(both defects)",
+            Variant::PreactivationFixed => "pre-activation\nfixed only",
+            Variant::TimeFixed => "time dimension\nfixed only",
+            Variant::Correct => "both fixed\n(correct BPTT)",
+        }
+    }
+
     /// The same colour for a variant in every figure.
     pub fn color(self) -> Rgb {
         match self {
