@@ -9,10 +9,11 @@
 
 use nalgebra::{DMatrix, DVector};
 
+use crate::bptt::Truncation;
 use crate::bptt::{output_delta, weight_gradients};
 use crate::model::{Gradients, Rnn};
 use crate::plot::{Rgb, PALETTE};
-use crate::train::GradientFn;
+use crate::train::{Bptt, GradientFn};
 
 /// A way of computing the gradient.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -91,10 +92,36 @@ impl Variant {
     }
 
     /// This variant's gradient function.
-    pub fn gradient(self) -> impl GradientFn + Send {
-        let (preactivation, time) = self.fixes();
-        move |rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>| {
-            standin_gradient(rnn, x, targets, preactivation, time)
+    pub fn gradient(self) -> VariantGradient {
+        VariantGradient(self)
+    }
+}
+
+/// The gradient function of a [`Variant`]: the crate's [`bptt`] for
+/// `Correct`, one-step truncated BPTT for `PreactivationFixed`, and
+/// [`standin_gradient`] for the two variants with the wrong pre-activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VariantGradient(pub Variant);
+
+impl GradientFn for VariantGradient {
+    fn loss_and_gradient(
+        &mut self,
+        rnn: &Rnn,
+        x: &DMatrix<f64>,
+        targets: &DMatrix<f64>,
+        grad: &mut Gradients,
+    ) -> f64 {
+        match self.0 {
+            Variant::Correct => Bptt(Truncation::Full).loss_and_gradient(rnn, x, targets, grad),
+            Variant::PreactivationFixed => {
+                Bptt(Truncation::Window(1)).loss_and_gradient(rnn, x, targets, grad)
+            }
+            v => {
+                let (preactivation, time) = v.fixes();
+                let (loss, g) = standin_gradient(rnn, x, targets, preactivation, time);
+                *grad = g;
+                loss
+            }
         }
     }
 }
@@ -132,7 +159,10 @@ pub fn standin_gradient(
     let f = rnn.hidden;
     // f' at the pre-activations each weight's update uses, n_h × T.
     let (dfx, dfh) = if fix_preactivation {
-        let d = trace.a.map(|a| f.derivative(a));
+        let d = trace
+            .h
+            .columns(1, t_len)
+            .map(|h| f.derivative_from_output(h));
         (d.clone(), d)
     } else {
         let mut ax = &p.w_xh * x;
@@ -144,16 +174,18 @@ pub fn standin_gradient(
     };
     let mut dax = DMatrix::zeros(p.n_h(), t_len);
     let mut dah = DMatrix::zeros(p.n_h(), t_len);
+    let mut dh = DVector::zeros(p.n_h());
     let mut dh_next = DVector::zeros(p.n_h());
     for t in (1..=t_len).rev() {
-        let dh = p.w_hy.tr_mul(&dz.column(t - 1)) + &dh_next;
-        let da_x = dh.component_mul(&dfx.column(t - 1));
-        let da_h = dh.component_mul(&dfh.column(t - 1));
+        dh.copy_from(&dh_next);
+        dh.gemv_tr(1.0, &p.w_hy, &dz.column(t - 1), 1.0); // dh = W_hyᵀ dz_t + dh_next
+        dax.column_mut(t - 1)
+            .zip_zip_apply(&dh, &dfx.column(t - 1), |d, dh, f| *d = dh * f); // da^x_t
+        dah.column_mut(t - 1)
+            .zip_zip_apply(&dh, &dfh.column(t - 1), |d, dh, f| *d = dh * f); // da^h_t
         if fix_time {
-            dh_next = p.w_hh.tr_mul(&da_h);
+            dh_next.gemv_tr(1.0, &p.w_hh, &dah.column(t - 1), 0.0); // dh_next = W_hhᵀ da^h_t
         }
-        dax.set_column(t - 1, &da_x);
-        dah.set_column(t - 1, &da_h);
     }
     let mut grad = weight_gradients(rnn, x, &trace, &dz, &dax, dh_next);
     grad.w_hh = &dah * trace.h.columns(0, t_len).transpose();
