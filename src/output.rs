@@ -79,18 +79,69 @@ impl OutputDir {
         &self.dir
     }
 
+    /// Writes several files: first every file to a temporary name, then all
+    /// renamed into place. If any write fails, nothing is renamed and the
+    /// temporaries are removed, so the previous files are all intact.
+    ///
+    /// # Errors
+    /// [`OutputError`] naming the first file that could not be written.
+    pub fn write_all<'a, I>(&self, files: I) -> Result<Vec<PathBuf>, OutputError>
+    where
+        I: IntoIterator<Item = (&'a str, &'a [u8])>,
+    {
+        let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
+        let cleanup = |staged: &[(PathBuf, PathBuf)]| {
+            for (tmp, _) in staged {
+                let _ = fs::remove_file(tmp);
+            }
+        };
+        for (name, bytes) in files {
+            let path = match self.checked_path(name) {
+                Ok(p) => p,
+                Err(e) => {
+                    cleanup(&staged);
+                    return Err(e);
+                }
+            };
+            let tmp = temp_path(&self.dir, name);
+            if let Err(source) = write_synced(&tmp, bytes) {
+                let _ = fs::remove_file(&tmp);
+                cleanup(&staged);
+                return Err(OutputError::Write { path, source });
+            }
+            staged.push((tmp, path));
+        }
+        let mut written = Vec::with_capacity(staged.len());
+        for (i, (tmp, path)) in staged.iter().enumerate() {
+            if let Err(source) = fs::rename(tmp, path) {
+                cleanup(&staged[i..]);
+                return Err(OutputError::Write {
+                    path: path.clone(),
+                    source,
+                });
+            }
+            written.push(path.clone());
+        }
+        Ok(written)
+    }
+
+    fn checked_path(&self, name: &str) -> Result<PathBuf, OutputError> {
+        let plain = Path::new(name)
+            .file_name()
+            .is_some_and(|f| f == std::ffi::OsStr::new(name));
+        if plain {
+            Ok(self.dir.join(name))
+        } else {
+            Err(OutputError::BadName(name.to_string()))
+        }
+    }
+
     /// Writes `bytes` to `dir/name` atomically; returns the path written.
     ///
     /// # Errors
     /// [`OutputError`] naming the file; the previous file, if any, is intact.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, OutputError> {
-        let plain = Path::new(name)
-            .file_name()
-            .is_some_and(|f| f == std::ffi::OsStr::new(name));
-        if !plain {
-            return Err(OutputError::BadName(name.to_string()));
-        }
-        let path = self.dir.join(name);
+        let path = self.checked_path(name)?;
         write_atomic(&path, bytes)?;
         Ok(path)
     }
@@ -101,6 +152,12 @@ fn temp_path(dir: &Path, name: &str) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()))
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory
@@ -122,12 +179,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
         path: path.to_path_buf(),
         source,
     };
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
+    let result = write_synced(&tmp, bytes).and_then(|()| fs::rename(&tmp, path));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
@@ -174,6 +226,31 @@ mod tests {
             err.to_string().contains("cannot create output directory"),
             "{err}"
         );
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_failed_batch_renames_nothing() {
+        let d = scratch("batch");
+        let out = OutputDir::create(&d).unwrap();
+        out.write_all([("a.txt", &b"old a"[..]), ("b.txt", &b"old b"[..])])
+            .unwrap();
+        // The second name is invalid: the batch fails before any rename.
+        let err = out
+            .write_all([("a.txt", &b"new a"[..]), ("../b.txt", &b"new b"[..])])
+            .unwrap_err();
+        assert!(matches!(err, OutputError::BadName(_)), "{err}");
+        assert_eq!(fs::read(d.join("a.txt")).unwrap(), b"old a");
+        let paths = out
+            .write_all([("a.txt", &b"new a"[..]), ("b.txt", &b"new b"[..])])
+            .unwrap();
+        assert_eq!(paths, vec![d.join("a.txt"), d.join("b.txt")]);
+        assert_eq!(fs::read(d.join("b.txt")).unwrap(), b"new b");
+        let names: Vec<_> = fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
         fs::remove_dir_all(&d).unwrap();
     }
 

@@ -249,16 +249,17 @@ pub struct Report {
 }
 
 impl Report {
-    /// Writes every file atomically into `out`; returns the paths written.
+    /// Writes every file into `out` ([`OutputDir::write_all`]: all staged
+    /// first, then renamed into place); returns the paths written.
     ///
     /// # Errors
-    /// The first file that could not be written; files already written hold
-    /// the new report, the others the previous one.
+    /// The first file that could not be written; then no file was replaced.
     pub fn write(&self, out: &OutputDir) -> Result<Vec<PathBuf>, OutputError> {
-        self.files
-            .iter()
-            .map(|(name, bytes)| out.write(name, bytes))
-            .collect()
+        out.write_all(
+            self.files
+                .iter()
+                .map(|(name, bytes)| (name.as_str(), bytes.as_slice())),
+        )
     }
 }
 

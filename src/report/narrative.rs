@@ -155,15 +155,19 @@ pub(super) fn readme(r: &Results, s: &Summary) -> String {
             .iter()
             .map(|r| r.metrics.oscillation_amplitude)
             .fold(0.0, f64::max);
+        let seeds: Vec<String> = rising.iter().map(|r| r.seed.to_string()).collect();
         format!(
-            "never rose after the warm-up on {} of {} seeds; on the other {} (seed {}) it rose in up \
-             to {} of the epochs, by at most {} above its best value. That happens when the rate is \
-             too large for the curvature the network has reached: a step along the true gradient \
-             goes downhill only if it is short enough",
+            "never rose after the warm-up on {} of {} seeds; on {} it rose in up to {} of the \
+             epochs, by at most {} above its best value. Along the true gradient a rise means the \
+             step was too long for the curvature the network had reached (gradient descent is \
+             guaranteed to go downhill only for a rate below 2 / the largest curvature)",
             c.monotone_seeds,
             c.seeds,
-            rising.len(),
-            rising.iter().map(|r| r.seed.to_string()).collect::<Vec<_>>().join(", "),
+            if seeds.len() == 1 {
+                format!("the other seed ({})", seeds[0])
+            } else {
+                format!("the other {} seeds ({})", seeds.len(), seeds.join(", "))
+            },
             pct(worst_fraction),
             sig(worst_amplitude)
         )
@@ -206,10 +210,12 @@ pub(super) fn readme(r: &Results, s: &Summary) -> String {
         better.variant.label(),
         steadier.variant.label(),
         if better.variant == steadier.variant {
-            "Neither fix alone matches the correct gradient: only both together make every step go downhill."
+            "Neither fix alone matches the correct gradient: only both together give the true \
+             gradient, whose steps go downhill when they are short enough."
         } else {
             "The two measures disagree: each defect alone still leaves a vector that is not the \
-             gradient, and only both fixes together make every step go downhill."
+             gradient; only both fixes together give the true gradient, whose steps go downhill \
+             when they are short enough."
         }
     );
     let _ = writeln!(
