@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Every figure and its size in pixels.
-const FIGURES: [(&str, (u32, u32)); 8] = [
+const FIGURES: [(&str, (u32, u32)); 9] = [
     ("ablation_loss.png", (1100, 680)),
     ("seeds_loss.png", (1100, 680)),
     ("ablation_fraction_up.png", (1100, 600)),
@@ -16,15 +16,17 @@ const FIGURES: [(&str, (u32, u32)); 8] = [
     ("gradient_cosine.png", (1100, 680)),
     ("gradient_norm_ratio.png", (1100, 680)),
     ("checker_rel_error.png", (1100, 680)),
+    ("attribution_lag.png", (1100, 620)),
     ("step_sweep.png", (1100, 680)),
 ];
 
-const DATA: [&str; 8] = [
+const DATA: [&str; 9] = [
     "ablation_loss.csv",
     "seeds_loss.csv",
     "decay_loss.csv",
     "gradient_quality.csv",
     "checker_rel_error.csv",
+    "attribution_lag.csv",
     "step_sweep.csv",
     "runs.csv",
     "summary.json",

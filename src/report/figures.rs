@@ -5,7 +5,10 @@ use super::csv::{num, Csv};
 use super::training::{log_spaced, spread, RunResult, QUALITY_BLOCKS};
 use super::{ReportError, Results, Variant};
 use crate::checker::{Step, DEFAULT_RTOL};
-use crate::plot::{Band, DotGroup, DotPlot, Line, LinePlot, ReferenceLine, Rgb, Scale, PALETTE};
+use crate::plot::{
+    Band, ColorScale, DotGroup, DotPlot, Heatmap, HeatmapPanel, Line, LinePlot, ReferenceLine, Rgb,
+    Scale, PALETTE,
+};
 
 /// Pixel size of line plots and dot plots.
 const SIZE: (u32, u32) = (1100, 680);
@@ -34,6 +37,7 @@ pub(super) fn all(r: &Results) -> Result<Files, ReportError> {
     decay(r, &mut files)?;
     quality(r, &mut files)?;
     checker(r, &mut files)?;
+    attribution(r, &mut files)?;
     sweep(r, &mut files)?;
     files.push(("runs.csv".into(), runs_csv(r)));
     Ok(files)
@@ -425,6 +429,50 @@ fn checker(r: &Results, files: &mut Files) -> Result<(), ReportError> {
     };
     png(files, "checker_rel_error.png", plot.render(SIZE.0, SIZE.1))?;
     files.push(("checker_rel_error.csv".into(), csv.into_bytes()));
+    Ok(())
+}
+
+fn attribution(r: &Results, files: &mut Files) -> Result<(), ReportError> {
+    let seed = r.plan.seeds[0];
+    let mut csv = Csv::new(&["variant", "seed", "t", "lag", "norm"]);
+    for (v, norms) in &r.attribution {
+        for (i, row) in norms.iter().enumerate() {
+            for (k, &n) in row.iter().enumerate().take(i + 1) {
+                csv.row(&[
+                    v.name().into(),
+                    seed.to_string(),
+                    (i + 1).to_string(),
+                    k.to_string(),
+                    num(n),
+                ]);
+            }
+        }
+    }
+    let panel = |v: Variant| HeatmapPanel {
+        title: v.label().into(),
+        values: r
+            .attribution
+            .iter()
+            .find(|(w, _)| *w == v)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default(),
+    };
+    let plot = Heatmap {
+        title: "Where dW_hh comes from: the loss at step t through the weights used k steps earlier".into(),
+        x_label: "lag k (steps back in time)".into(),
+        y_label: "step t of the loss".into(),
+        x_start: 0.0,
+        y_start: 1.0,
+        scale: ColorScale::Log,
+        color_label: "‖contribution‖ (Frobenius)".into(),
+        panels: vec![panel(Variant::Correct), panel(Variant::Original)],
+        note: Some(format!(
+            "Seed {seed}, initial weights. Colour: size of da_(t−k) h_(t−k−1)ᵀ, the part of dW_hh that the loss at step t sends through step t − k.\n\
+             Grey: no contribution (k ≥ t, or not computed). The original stops at k = 0: it never propagates through time."
+        )),
+    };
+    png(files, "attribution_lag.png", plot.render(SIZE.0, 620))?;
+    files.push(("attribution_lag.csv".into(), csv.into_bytes()));
     Ok(())
 }
 

@@ -17,7 +17,7 @@
 //! * **Gradient quality** (experiment 4): cosine and norm ratio of the
 //!   original's gradient against the true one along its own trajectory.
 //! * **Checker** (experiment 5): the checker's relative error per variant and
-//!   parameter block.
+//!   parameter block, and where in time `dW_hh` comes from (per lag).
 //! * **Step sweep** (experiment 6): finite-difference error against the step.
 //!
 //! # Seams for the replica and the bug catalogue
@@ -26,6 +26,7 @@
 //! original code replayed exactly, online) and the per-lag attribution
 //! heatmap of experiment 5 need the replica and the catalogue.
 
+pub mod attribution;
 pub mod checks;
 pub mod csv;
 pub mod data;
@@ -165,6 +166,9 @@ pub struct Results {
     pub global_verdicts: Vec<(Variant, u64, Verdict)>,
     /// Experiment 6: per variant (correct, original), seed and step.
     pub sweep: Vec<checks::SweepPoint>,
+    /// Experiment 5: per-lag attribution of `dW_hh` for every variant, at
+    /// the first seed's initial weights ([`attribution::by_lag`]).
+    pub attribution: Vec<(Variant, Vec<Vec<f64>>)>,
 }
 
 impl Results {
@@ -215,8 +219,14 @@ pub fn compute(plan: &Plan, progress: &dyn Progress) -> Results {
         verdicts.extend(rows);
         global_verdicts.push((*v, *s, verdict));
     }
+    let rnn = data::initial_rnn(plan.seeds[0]);
+    let attribution = Variant::ALL
+        .iter()
+        .map(|&v| (v, attribution::by_lag(v, &rnn, &data)))
+        .collect();
     Results {
         plan: plan.clone(),
+        attribution,
         ablation: runs,
         decay,
         verdicts,

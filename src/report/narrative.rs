@@ -356,6 +356,30 @@ pub(super) fn readme(r: &Results, s: &Summary) -> String {
          path into the hidden layer, not in the loss or the output layer.\n"
     );
 
+    let share = |v: Variant| {
+        s.attribution
+            .iter()
+            .find(|a| a.variant == v)
+            .expect("every variant is attributed")
+    };
+    let (ac, ao) = (share(Variant::Correct), share(Variant::Original));
+    let _ = writeln!(
+        out,
+        "Which entries fail is only half of the story; *where in time* the gradient of `W_hh` comes \
+         from shows the second defect directly. The gradient of a weight shared by all steps is a \
+         sum of contributions: the loss at step `t` through the copy of `W_hh` used `k` steps \
+         earlier.\n\n\
+         ![Per-lag attribution of dW_hh, correct against original](attribution_lag.png)\n\n\
+         In the correct gradient, contributions reach back up to {} steps, and those beyond lag 0 \
+         make up {} of the total size (seed {}, initial weights). The original's contributions \
+         reach back {} steps: {} of its contributions lie beyond lag 0. It skips the time dimension.\n",
+        ac.longest_lag,
+        pct(ac.share_beyond_lag_zero),
+        ac.seed,
+        ao.longest_lag,
+        pct(ao.share_beyond_lag_zero)
+    );
+
     // 5. Step sweep.
     let sweep_of = |v: Variant| s.step_sweep.iter().filter(move |w| w.variant == v);
     let med = |v: Variant, f: fn(&super::summary::SweepSummary) -> f64| {
@@ -400,6 +424,7 @@ pub(super) fn readme(r: &Results, s: &Summary) -> String {
          | `ablation_loss.csv`, `decay_loss.csv`, `seeds_loss.csv` | the loss curves (log-spaced epochs; in `seeds_loss.csv` bins of epochs with their min and max) |\n\
          | `gradient_quality.csv` | cosine and norm ratio per checkpoint, seed and block |\n\
          | `checker_rel_error.csv` | the checker's largest relative error per gradient, seed and block |\n\
+         | `attribution_lag.csv` | size of each contribution to `dW_hh` per gradient, step and lag |\n\
          | `step_sweep.csv` | finite-difference error per gradient, seed and step |"
     );
     out
