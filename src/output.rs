@@ -20,23 +20,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     /// The output directory could not be created.
-    #[error("cannot create output directory {path}: {source}")]
+    #[error("cannot create output directory {path}: {cause}")]
     CreateDir {
         /// The directory.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The path exists and is not a directory.
     #[error("output path {0} exists and is not a directory")]
     NotADirectory(PathBuf),
     /// Writing (or renaming into place) failed.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {cause}")]
     Write {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A file name that is not a plain name inside the directory.
     #[error("invalid output file name {0:?}: expected a plain file name")]
@@ -61,14 +61,14 @@ impl OutputDir {
         if dir.exists() && !dir.is_dir() {
             return Err(OutputError::NotADirectory(dir));
         }
-        fs::create_dir_all(&dir).map_err(|source| OutputError::CreateDir {
+        fs::create_dir_all(&dir).map_err(|cause| OutputError::CreateDir {
             path: dir.clone(),
-            source,
+            cause,
         })?;
         let probe = temp_path(&dir, "write-probe");
-        File::create(&probe).map_err(|source| OutputError::Write {
+        File::create(&probe).map_err(|cause| OutputError::Write {
             path: dir.clone(),
-            source,
+            cause,
         })?;
         let _ = fs::remove_file(&probe);
         Ok(OutputDir { dir })
@@ -104,20 +104,20 @@ impl OutputDir {
                 }
             };
             let tmp = temp_path(&self.dir, name);
-            if let Err(source) = write_synced(&tmp, bytes) {
+            if let Err(cause) = write_synced(&tmp, bytes) {
                 let _ = fs::remove_file(&tmp);
                 cleanup(&staged);
-                return Err(OutputError::Write { path, source });
+                return Err(OutputError::Write { path, cause });
             }
             staged.push((tmp, path));
         }
         let mut written = Vec::with_capacity(staged.len());
         for (i, (tmp, path)) in staged.iter().enumerate() {
-            if let Err(source) = fs::rename(tmp, path) {
+            if let Err(cause) = fs::rename(tmp, path) {
                 cleanup(&staged[i..]);
                 return Err(OutputError::Write {
                     path: path.clone(),
-                    source,
+                    cause,
                 });
             }
             written.push(path.clone());
@@ -175,9 +175,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = temp_path(dir, &name);
-    let err = |source| OutputError::Write {
+    let err = |cause| OutputError::Write {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let result = write_synced(&tmp, bytes).and_then(|()| fs::rename(&tmp, path));
     if result.is_err() {

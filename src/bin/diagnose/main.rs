@@ -26,7 +26,7 @@ enum Command {
     /// summary.json and README.md. `diagnose` with no command does this with
     /// the defaults.
     ///
-    /// Example: diagnose report --out reports --seed 0
+    /// Example: diagnose report --out reports --seed 0   (or, in seconds: diagnose report --quick --out /tmp/r)
     Report(report::Args),
     /// Print the crate's own BPTT checked against central differences on a
     /// seeded random network (a quick self-test).
