@@ -97,7 +97,7 @@ impl Variant {
     }
 }
 
-/// The gradient function of a [`Variant`]: the crate's [`bptt`] for
+/// The gradient function of a [`Variant`]: the crate's [`bptt()`](crate::bptt::bptt) for
 /// `Correct`, one-step truncated BPTT for `PreactivationFixed`, and
 /// [`standin_gradient`] for the two variants with the wrong pre-activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,7 +142,7 @@ impl GradientFn for VariantGradient {
 /// dh_next = W_hhᵀ da^h_t                    only with propagation through time
 /// dW_xh = Σ_t da^x_t x_tᵀ,  dW_hh = Σ_t da^h_t h_{t-1}ᵀ,  dW_hy = Σ_t dz_t h_tᵀ
 /// ```
-/// Both fixes give [`crate::bptt`]; the pre-activation fix alone gives
+/// Both fixes give [`bptt()`](crate::bptt::bptt); the pre-activation fix alone gives
 /// `bptt_truncated(.., Truncation::Window(1))`. `dh_0` is `W_hhᵀ da^h_1` with
 /// propagation through time and 0 without (the original has no `h_0` to train).
 pub fn standin_gradient(
