@@ -30,7 +30,11 @@ pub mod diagnosis;
 pub mod model;
 pub mod numerics;
 pub mod original;
+pub mod output;
+pub mod plot;
 pub mod random;
+pub mod report;
+pub mod train;
 
 pub use activation::Activation;
 pub use bptt::{bptt, bptt_truncated, Truncation};

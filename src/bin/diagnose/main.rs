@@ -12,6 +12,8 @@ mod check;
 
 use clap::{Parser, Subcommand};
 
+mod report;
+
 /// Find and explain bugs in hand-written RNN gradients.
 #[derive(Parser, Debug)]
 #[command(name = "diagnose", version, about, long_about = None)]
@@ -22,6 +24,12 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Rerun every experiment and write figures (PNG), their data (CSV),
+    /// summary.json and README.md. `diagnose` with no command does this with
+    /// the defaults.
+    ///
+    /// Example: diagnose report --out reports --seed 0   (or, in seconds: diagnose report --quick --out /tmp/r)
+    Report(report::Args),
     /// Print the crate's own BPTT checked against central differences on a
     /// seeded random network (a quick self-test).
     ///
@@ -51,10 +59,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Selftest { seed }) => selftest(seed),
         Some(Command::Check(args)) => check::run(args),
-        None => {
-            println!("usage: diagnose <COMMAND>; see `diagnose --help`");
-            Ok(ExitCode::SUCCESS)
-        }
+        Some(Command::Report(args)) => report::run(&args),
+        None => report::run(&report::Args::default()),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,390 @@
+//! Training protocols and the metrics of a loss curve.
+//!
+//! [`train`] is epoch-wise full-sequence gradient descent: every epoch runs
+//! the whole sequence from the same initial state `h_0`, asks a pluggable
+//! [`GradientFn`] for the loss and a gradient at the current parameters, and
+//! takes one step `θ ← θ − lr_e · g`. Only the gradient function differs
+//! between the variants an experiment compares, so any difference in their
+//! loss curves is the gradient's doing.
+//!
+//! The gradient is asked for through one seam, [`GradientFn::loss_and_gradient`],
+//! which writes into a caller-owned [`Gradients`] buffer, so an
+//! allocation-free implementation can be swapped in without touching the loop.
+//!
+//! # Metrics of a loss curve
+//! For losses `L_0, L_1, …, L_E` (`L_e` = the loss after `e` updates) and a
+//! warm-up of `w` epochs ([`LossMetrics::of`]):
+//! * `min_loss = min_e L_e`, `final_loss = L_E`;
+//! * `fraction_up` = the fraction of the epochs `e = w+1 … E` with
+//!   `L_e > L_{e−1}` (a loss that went up), so a monotonically decreasing
+//!   curve has 0;
+//! * `oscillation_amplitude = max_{e ≥ w} (L_e − min_{w ≤ e' ≤ e} L_{e'})`: the
+//!   largest amount by which the loss climbed back above the best value it
+//!   had reached since the warm-up, in loss units; 0 exactly when the curve
+//!   never goes up after the warm-up;
+//! * `total_rise = Σ_{e > w} max(0, L_e − L_{e−1})`: all upward movement
+//!   after the warm-up, in loss units.
+
+use nalgebra::DMatrix;
+use serde::Serialize;
+
+use crate::bptt::{bptt_truncated, Truncation};
+use crate::model::{Gradients, Rnn, BLOCK_NAMES};
+
+/// A gradient computation: the seam through which training asks for
+/// `(L, ∂L/∂θ)` — or for whatever a buggy implementation claims `∂L/∂θ` is.
+pub trait GradientFn {
+    /// Writes the (claimed) gradient at `rnn.params` for the sequence
+    /// `x` (`n_in × T`), `targets` (`n_out × T`) into `grad` (shaped like the
+    /// parameters), and returns the loss `L` at `rnn.params`.
+    fn loss_and_gradient(
+        &mut self,
+        rnn: &Rnn,
+        x: &DMatrix<f64>,
+        targets: &DMatrix<f64>,
+        grad: &mut Gradients,
+    ) -> f64;
+}
+
+/// Any closure `(rnn, x, targets) -> (loss, gradient)` is a [`GradientFn`].
+impl<F> GradientFn for F
+where
+    F: FnMut(&Rnn, &DMatrix<f64>, &DMatrix<f64>) -> (f64, Gradients),
+{
+    fn loss_and_gradient(
+        &mut self,
+        rnn: &Rnn,
+        x: &DMatrix<f64>,
+        targets: &DMatrix<f64>,
+        grad: &mut Gradients,
+    ) -> f64 {
+        let (loss, g) = self(rnn, x, targets);
+        *grad = g;
+        loss
+    }
+}
+
+/// The crate's BPTT (full or truncated) as a [`GradientFn`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Bptt(pub Truncation);
+
+impl GradientFn for Bptt {
+    fn loss_and_gradient(
+        &mut self,
+        rnn: &Rnn,
+        x: &DMatrix<f64>,
+        targets: &DMatrix<f64>,
+        grad: &mut Gradients,
+    ) -> f64 {
+        let trace = rnn.forward(x, targets);
+        *grad = bptt_truncated(rnn, x, targets, &trace, self.0);
+        trace.loss
+    }
+}
+
+/// The learning rate as a function of the epoch `e = 0, 1, …`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LearningRate {
+    /// `lr_e = lr`.
+    Constant {
+        /// The rate.
+        lr: f64,
+    },
+    /// `lr_e = lr_0 / (1 + e / half_life)`: halves after `half_life` epochs
+    /// (the usual "inverse time" decay).
+    InverseTime {
+        /// The rate at epoch 0.
+        lr_0: f64,
+        /// Epochs until the rate has halved.
+        half_life: f64,
+    },
+    /// `lr_e = lr_0 · gamma^e`.
+    Exponential {
+        /// The rate at epoch 0.
+        lr_0: f64,
+        /// The factor per epoch, in `(0, 1]`.
+        gamma: f64,
+    },
+}
+
+impl LearningRate {
+    /// The rate at epoch `e`.
+    pub fn at(&self, e: usize) -> f64 {
+        match *self {
+            LearningRate::Constant { lr } => lr,
+            LearningRate::InverseTime { lr_0, half_life } => lr_0 / (1.0 + e as f64 / half_life),
+            LearningRate::Exponential { lr_0, gamma } => lr_0 * gamma.powf(e as f64),
+        }
+    }
+
+    /// A short description, e.g. `lr = 0.1` or `lr = 0.1 / (1 + e/1000)`.
+    pub fn describe(&self) -> String {
+        match *self {
+            LearningRate::Constant { lr } => format!("lr = {lr}"),
+            LearningRate::InverseTime { lr_0, half_life } => {
+                format!("lr = {lr_0} / (1 + epoch/{half_life})")
+            }
+            LearningRate::Exponential { lr_0, gamma } => format!("lr = {lr_0} · {gamma}^epoch"),
+        }
+    }
+}
+
+/// Options of [`train`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrainOptions {
+    /// Number of updates.
+    pub epochs: usize,
+    /// The learning-rate schedule.
+    pub lr: LearningRate,
+    /// Whether `h_0` is trained too (the original question's network has no
+    /// trainable initial state, so the default is `false`: `h_0` stays fixed).
+    pub train_initial_state: bool,
+}
+
+/// The outcome of [`train`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainRun {
+    /// `losses[e]` = the loss after `e` updates, `e = 0 ..= epochs`. Shorter
+    /// when training stopped at a non-finite loss, which is then the last value.
+    pub losses: Vec<f64>,
+    /// True when training stopped early at a NaN or infinite loss.
+    pub diverged: bool,
+}
+
+/// Full-sequence gradient descent: for `e = 0 … epochs−1`,
+/// `(L_e, g) = grad_fn(θ_e)`, `θ_{e+1} = θ_e − lr_e · g`; then `L_E` is measured.
+///
+/// `observe(e, rnn, g)` is called before each update with the parameters
+/// `θ_e` and the gradient about to be applied (for trajectories and progress).
+/// Training stops early at the first non-finite loss.
+pub fn train_observed<G, O>(
+    rnn: &mut Rnn,
+    x: &DMatrix<f64>,
+    targets: &DMatrix<f64>,
+    grad_fn: &mut G,
+    options: &TrainOptions,
+    mut observe: O,
+) -> TrainRun
+where
+    G: GradientFn + ?Sized,
+    O: FnMut(usize, &Rnn, &Gradients),
+{
+    let mut grad = rnn.params.zeros_like();
+    let mut losses = Vec::with_capacity(options.epochs + 1);
+    for e in 0..options.epochs {
+        let loss = grad_fn.loss_and_gradient(rnn, x, targets, &mut grad);
+        losses.push(loss);
+        if !loss.is_finite() {
+            return TrainRun {
+                losses,
+                diverged: true,
+            };
+        }
+        observe(e, rnn, &grad);
+        step(rnn, &grad, options.lr.at(e), options.train_initial_state);
+    }
+    let last = rnn.loss(x, targets);
+    losses.push(last);
+    TrainRun {
+        losses,
+        diverged: !last.is_finite(),
+    }
+}
+
+/// [`train_observed`] without an observer.
+pub fn train<G: GradientFn + ?Sized>(
+    rnn: &mut Rnn,
+    x: &DMatrix<f64>,
+    targets: &DMatrix<f64>,
+    grad_fn: &mut G,
+    options: &TrainOptions,
+) -> TrainRun {
+    train_observed(rnn, x, targets, grad_fn, options, |_, _, _| {})
+}
+
+/// `θ ← θ − lr · g` on every block present (`h_0` only if `train_h_0`).
+fn step(rnn: &mut Rnn, grad: &Gradients, lr: f64, train_h_0: bool) {
+    for name in BLOCK_NAMES {
+        if name == "h_0" && !train_h_0 {
+            continue;
+        }
+        if let (Some(dst), Some(src)) = (rnn.params.block_mut(name), grad.block(name)) {
+            dst.iter_mut().zip(src).for_each(|(d, s)| *d -= lr * s);
+        }
+    }
+}
+
+/// The metrics of a loss curve; definitions in the [module docs](self).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct LossMetrics {
+    /// Updates made (`losses.len() − 1`).
+    pub epochs: usize,
+    /// Warm-up epochs left out of `fraction_up` and the amplitudes.
+    pub warmup: usize,
+    /// The smallest loss.
+    pub min_loss: f64,
+    /// The last loss.
+    pub final_loss: f64,
+    /// The fraction of post-warm-up epochs in which the loss went up.
+    pub fraction_up: f64,
+    /// The largest rise above the best loss reached since the warm-up.
+    pub oscillation_amplitude: f64,
+    /// The sum of all rises after the warm-up.
+    pub total_rise: f64,
+}
+
+impl LossMetrics {
+    /// The warm-up used by default: the first tenth of the epochs.
+    pub fn default_warmup(epochs: usize) -> usize {
+        epochs / 10
+    }
+
+    /// The metrics of `losses` (`L_0 … L_E`) after a warm-up of `warmup` epochs.
+    /// Non-finite losses count as rises to infinity (and make `final_loss`
+    /// non-finite).
+    pub fn of(losses: &[f64], warmup: usize) -> LossMetrics {
+        let epochs = losses.len().saturating_sub(1);
+        let warmup = warmup.min(epochs);
+        let clean = |l: f64| if l.is_nan() { f64::INFINITY } else { l };
+        let min_loss = losses
+            .iter()
+            .copied()
+            .filter(|l| l.is_finite())
+            .fold(f64::INFINITY, f64::min);
+        let mut ups = 0usize;
+        let mut total_rise = 0.0;
+        let mut amplitude: f64 = 0.0;
+        let mut best = losses.get(warmup).copied().map_or(f64::INFINITY, clean);
+        for e in warmup + 1..=epochs {
+            let (prev, cur) = (clean(losses[e - 1]), clean(losses[e]));
+            if cur > prev {
+                ups += 1;
+                total_rise += cur - prev;
+            }
+            best = best.min(cur);
+            amplitude = amplitude.max(cur - best);
+        }
+        let counted = epochs - warmup;
+        LossMetrics {
+            epochs,
+            warmup,
+            min_loss,
+            final_loss: losses.last().copied().unwrap_or(f64::NAN),
+            fraction_up: if counted > 0 {
+                ups as f64 / counted as f64
+            } else {
+                0.0
+            },
+            oscillation_amplitude: amplitude,
+            total_rise,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::random_problem;
+    use crate::{bptt, Activation};
+
+    #[test]
+    fn metrics_of_hand_made_curves() {
+        // Monotone: nothing goes up.
+        let m = LossMetrics::of(&[5.0, 4.0, 3.0, 2.0, 1.0], 0);
+        assert_eq!((m.min_loss, m.final_loss, m.fraction_up), (1.0, 1.0, 0.0));
+        assert_eq!((m.oscillation_amplitude, m.total_rise), (0.0, 0.0));
+        // 4 → 2 → 3 → 1 → 2.5: two of four epochs up; the largest rebound is
+        // 2.5 − 1 = 1.5; rises 1 + 1.5.
+        let m = LossMetrics::of(&[4.0, 2.0, 3.0, 1.0, 2.5], 0);
+        assert_eq!(m.fraction_up, 0.5);
+        assert_eq!(m.oscillation_amplitude, 1.5);
+        assert_eq!(m.total_rise, 2.5);
+        // The warm-up hides the early rise: epochs 3 and 4 only (one up of two).
+        let m = LossMetrics::of(&[1.0, 9.0, 3.0, 2.0, 2.5], 2);
+        assert_eq!(m.fraction_up, 0.5);
+        assert_eq!(m.oscillation_amplitude, 0.5);
+        assert_eq!(m.min_loss, 1.0);
+        // A divergence is a rise to infinity.
+        let m = LossMetrics::of(&[1.0, 0.5, f64::NAN], 0);
+        assert_eq!(m.fraction_up, 0.5);
+        assert!(m.oscillation_amplitude.is_infinite() && m.final_loss.is_nan());
+    }
+
+    #[test]
+    fn schedules() {
+        assert_eq!(LearningRate::Constant { lr: 0.3 }.at(1000), 0.3);
+        let inv = LearningRate::InverseTime {
+            lr_0: 1.0,
+            half_life: 100.0,
+        };
+        assert_eq!((inv.at(0), inv.at(100), inv.at(300)), (1.0, 0.5, 0.25));
+        let exp = LearningRate::Exponential {
+            lr_0: 2.0,
+            gamma: 0.5,
+        };
+        assert_eq!(exp.at(3), 0.25);
+    }
+
+    #[test]
+    fn one_epoch_is_one_gradient_step_and_the_losses_are_the_pre_update_ones() {
+        let (rnn0, x, y) = random_problem(3, 3, 4, 1, 6, 1.0);
+        let mut rnn = rnn0.clone();
+        let opts = TrainOptions {
+            epochs: 2,
+            lr: LearningRate::Constant { lr: 0.5 },
+            train_initial_state: false,
+        };
+        let run = train(&mut rnn, &x, &y, &mut Bptt(Truncation::Full), &opts);
+        // By hand: two steps θ ← θ − 0.5 g (h_0 untouched).
+        let mut by_hand = rnn0.clone();
+        let mut losses = vec![];
+        for _ in 0..2 {
+            let tr = by_hand.forward(&x, &y);
+            losses.push(tr.loss);
+            let mut g = bptt(&by_hand, &x, &y, &tr);
+            g.h_0.fill(0.0);
+            by_hand.params.axpy(-0.5, &g);
+        }
+        losses.push(by_hand.loss(&x, &y));
+        assert_eq!(run.losses, losses);
+        assert_eq!(rnn, by_hand);
+        assert_eq!(rnn.params.h_0, rnn0.params.h_0);
+        assert!(!run.diverged);
+    }
+
+    #[test]
+    fn correct_gradient_descent_decreases_the_loss_at_a_small_rate() {
+        let (mut rnn, x, y) = random_problem(5, 4, 6, 1, 20, 1.0);
+        rnn.output = Activation::Sigmoid;
+        let opts = TrainOptions {
+            epochs: 200,
+            lr: LearningRate::Constant { lr: 0.05 },
+            train_initial_state: true,
+        };
+        let run = train(&mut rnn, &x, &y, &mut Bptt(Truncation::Full), &opts);
+        let m = LossMetrics::of(&run.losses, 0);
+        assert_eq!(m.fraction_up, 0.0, "{m:?}");
+        assert!(m.final_loss < 0.9 * run.losses[0], "{m:?}");
+    }
+
+    #[test]
+    fn a_closure_is_a_gradient_function_and_divergence_stops_training() {
+        let (mut rnn, x, y) = random_problem(1, 2, 3, 1, 4, 1.0);
+        let mut calls = 0;
+        let mut nan_after_two = |r: &Rnn, x: &DMatrix<f64>, y: &DMatrix<f64>| {
+            calls += 1;
+            let loss = if calls > 2 { f64::NAN } else { r.loss(x, y) };
+            (loss, r.params.zeros_like())
+        };
+        let opts = TrainOptions {
+            epochs: 10,
+            lr: LearningRate::Constant { lr: 1.0 },
+            train_initial_state: false,
+        };
+        let run = train(&mut rnn, &x, &y, &mut nan_after_two, &opts);
+        assert!(run.diverged);
+        assert_eq!(run.losses.len(), 3);
+        assert!(run.losses[2].is_nan());
+    }
+}
