@@ -21,6 +21,8 @@
 pub mod activation;
 pub mod bptt;
 pub mod checker;
+pub mod exact;
+pub mod layout;
 pub mod model;
 pub mod random;
 
