@@ -23,8 +23,10 @@ pub mod bptt;
 pub mod checker;
 pub mod exact;
 pub mod layout;
+pub mod methods;
 pub mod model;
 pub mod random;
+pub mod taylor;
 
 pub use activation::Activation;
 pub use bptt::{bptt, bptt_truncated, Truncation};
