@@ -545,7 +545,7 @@ impl fmt::Display for ExactReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{:<6} {:>7} {:>7} {:>6} {:>6} {:>11}  {:<9} {:>12} {:>12}",
+            "{:<6} {:>7} {:>7} {:>6} {:>6} {:>11}  {:<9} {:>16} {:>16}",
             "block",
             "shape",
             "checked",
@@ -569,13 +569,13 @@ impl fmt::Display for ExactReport {
             match b.worst() {
                 Some(w) => writeln!(
                     f,
-                    "{:>11.2e}  {:<9} {:>12.5e} {:>12.5e}",
+                    "{:>11.2e}  {:<9} {:>16.9e} {:>16.9e}",
                     w.rel_error,
                     format!("({}, {})", w.index.0, w.index.1),
                     w.analytic,
                     w.exact
                 )?,
-                None => writeln!(f, "{:>11}  {:<9} {:>12} {:>12}", "-", "-", "-", "-")?,
+                None => writeln!(f, "{:>11}  {:<9} {:>16} {:>16}", "-", "-", "-", "-")?,
             }
         }
         let verdict = match self.verdict() {

@@ -16,7 +16,9 @@
 //! Two ends of the series are not asymptotic and are dropped:
 //! * the **rounding tail**: once `r(h)` is within a factor [`TAIL_FACTOR`] of
 //!   the rounding noise of the loss, `NOISE_FACTOR · ε · |L|`, it measures
-//!   noise, not the remainder;
+//!   noise, not the remainder (the fit uses the smallest-step run of at least
+//!   `min_points` consecutive points above that level, so a lone noise spike
+//!   further down is ignored);
 //! * the **non-asymptotic head**: at large `h` the higher-order terms are not
 //!   yet negligible and the local slope drifts.
 //!
@@ -81,6 +83,9 @@ pub struct TaylorOptions {
     pub steps: usize,
     /// The fewest points a fit needs (default 4: three halvings).
     pub min_points: usize,
+    /// Points with `r(h) < tail_factor · noise` are rounding-dominated and
+    /// dropped (default [`TAIL_FACTOR`]).
+    pub tail_factor: f64,
 }
 
 impl Default for TaylorOptions {
@@ -91,6 +96,7 @@ impl Default for TaylorOptions {
             h_0: 1.0,
             steps: 40,
             min_points: 4,
+            tail_factor: TAIL_FACTOR,
         }
     }
 }
@@ -175,6 +181,18 @@ pub struct DirectionTest {
     pub fit: Option<Fit>,
     /// The verdict.
     pub verdict: SlopeVerdict,
+}
+
+impl DirectionTest {
+    /// The local slopes `log(r_k / r_{k+1}) / log(h_k / h_{k+1})` between
+    /// neighbouring steps (one fewer than the points): constant in the
+    /// asymptotic range, drifting in the head, erratic in the noise.
+    pub fn local_slopes(&self) -> Vec<f64> {
+        self.series
+            .windows(2)
+            .map(|w| (w[0].r / w[1].r).ln() / (w[0].h / w[1].h).ln())
+            .collect()
+    }
 }
 
 /// The test of one block.
@@ -324,7 +342,7 @@ where
                 let fit = if non_finite {
                     None
                 } else {
-                    fit_slope(&series, options.min_points)
+                    fit_slope(&series, options)
                 };
                 let verdict = match fit {
                     _ if non_finite => SlopeVerdict::NonFinite,
@@ -376,7 +394,7 @@ pub fn random_direction(len: usize, seed: u64, block: usize, index: usize) -> Ve
 /// claimed block gradient `grad_block`: the data of a log-log plot.
 ///
 /// The series stops early after two consecutive points below
-/// `TAIL_FACTOR ·` noise. `params` is restored bit for bit after each step.
+/// `tail_factor ·` noise. `params` is restored bit for bit after each step.
 ///
 /// # Panics
 /// If `direction` or `grad_block` does not have the block's length.
@@ -404,7 +422,7 @@ where
         let r = (loss_h - loss - linear).abs();
         let noise = NOISE_FACTOR * f64::EPSILON * loss.abs().max(loss_h.abs());
         series.push(TaylorPoint { h, r, noise });
-        below = if r < TAIL_FACTOR * noise {
+        below = if r < options.tail_factor * noise {
             below + 1
         } else {
             0
@@ -447,20 +465,35 @@ where
 }
 
 /// Fits the slope of `log r` against `log h` over the asymptotic range of a
-/// series (see the module docs), or `None` when fewer than `min_points`
-/// points qualify.
-pub fn fit_slope(series: &[TaylorPoint], min_points: usize) -> Option<Fit> {
-    let above = |p: &TaylorPoint| p.r.is_finite() && p.r > 0.0 && p.r >= TAIL_FACTOR * p.noise;
-    // The last point above the noise, and the contiguous run ending there.
-    let last = series.iter().rposition(above)?;
-    let start = series[..=last]
-        .iter()
-        .rposition(|p| !above(p))
-        .map_or(0, |i| i + 1);
-    let min_points = min_points.max(2);
-    if last + 1 - start < min_points {
-        return None;
+/// series (see the module docs), or `None` when fewer than
+/// `options.min_points` points qualify.
+pub fn fit_slope(series: &[TaylorPoint], options: &TaylorOptions) -> Option<Fit> {
+    let tail = options.tail_factor;
+    let above = |p: &TaylorPoint| p.r.is_finite() && p.r > 0.0 && p.r >= tail * p.noise;
+    let min_points = options.min_points.max(2);
+    // The smallest-step run of at least `min_points` consecutive points above
+    // the noise (a lone noise spike below it is not a run).
+    let (mut start, mut last) = (None, None);
+    let mut run_end = None;
+    for k in (0..series.len()).rev() {
+        match (above(&series[k]), run_end) {
+            (true, None) => run_end = Some(k),
+            (false, Some(end)) => {
+                if end - k >= min_points {
+                    (start, last) = (Some(k + 1), Some(end));
+                    break;
+                }
+                run_end = None;
+            }
+            _ => {}
+        }
+        if k == 0 {
+            if let Some(end) = run_end.filter(|&end| end + 1 >= min_points) {
+                (start, last) = (Some(0), Some(end));
+            }
+        }
     }
+    let (start, last) = (start?, last?);
     // Local slopes between neighbours, from the small-step end upwards.
     let local =
         |k: usize| (series[k].r / series[k + 1].r).log2() / (series[k].h / series[k + 1].h).log2();
@@ -599,7 +632,7 @@ mod tests {
     fn the_fit_finds_slope_two_and_drops_the_noise_tail() {
         // r = 0.3 h² above a noise floor of 1e-14: r reaches 100 × noise at h ≈ 2e-6.
         let s = series(|h| 0.3 * h * h, 1e-14);
-        let fit = fit_slope(&s, 4).unwrap();
+        let fit = fit_slope(&s, &TaylorOptions::default()).unwrap();
         approx::assert_abs_diff_eq!(fit.slope, 2.0, epsilon = 1e-9);
         assert!(s[fit.last].r >= TAIL_FACTOR * 1e-14 && s[fit.last + 1].r < TAIL_FACTOR * 1e-14);
         assert_eq!(fit.first, 0);
@@ -609,7 +642,7 @@ mod tests {
     fn the_fit_drops_a_non_asymptotic_head() {
         // r = δ h + c h²: slope 2 at large h, slope 1 below h* = δ / c = 1e-3.
         let s = series(|h| 1e-6 * h + 1e-3 * h * h, 1e-16);
-        let fit = fit_slope(&s, 4).unwrap();
+        let fit = fit_slope(&s, &TaylorOptions::default()).unwrap();
         assert!((fit.slope - 1.0).abs() < 0.05, "{fit:?}");
         assert!(
             s[fit.first].h < 1e-3,
@@ -619,10 +652,13 @@ mod tests {
 
     #[test]
     fn pure_noise_is_not_measurable() {
-        assert_eq!(fit_slope(&series(|_| 0.0, 1e-14), 4), None);
+        assert_eq!(
+            fit_slope(&series(|_| 0.0, 1e-14), &TaylorOptions::default()),
+            None
+        );
         // Three points above the noise are too few for a fit of four.
         let s = series(|h| if h > 0.2 { h * h } else { 0.0 }, 1e-14);
-        assert_eq!(fit_slope(&s, 4), None);
+        assert_eq!(fit_slope(&s, &TaylorOptions::default()), None);
     }
 
     fn sines() -> (NamedBlocks, NamedBlocks) {
