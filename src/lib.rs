@@ -27,6 +27,9 @@ pub mod bugs;
 pub mod case;
 pub mod checker;
 pub mod diagnosis;
+pub mod exact;
+pub mod layout;
+pub mod methods;
 pub mod model;
 pub mod numerics;
 pub mod original;
@@ -34,6 +37,7 @@ pub mod output;
 pub mod plot;
 pub mod random;
 pub mod report;
+pub mod taylor;
 pub mod train;
 
 pub use activation::Activation;

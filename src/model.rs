@@ -16,7 +16,7 @@
 //! `t`** of [`Trace::h`], whose column 0 is the initial state `h_0`. So
 //! `h_{t-1}` (what step `t` reads) and `a_t` share the column index `t - 1`.
 
-use nalgebra::{DMatrix, DVector};
+use nalgebra::{DMatrix, DMatrixView, DVector};
 
 use crate::activation::Activation;
 
@@ -80,6 +80,18 @@ impl Params {
     pub fn n_out(&self) -> usize {
         self.w_hy.nrows()
     }
+
+    /// The parameters as borrowed [`Weights`] for [`forward_generic`].
+    pub fn weights(&self) -> Weights<'_, f64> {
+        Weights {
+            w_xh: &self.w_xh,
+            w_hh: &self.w_hh,
+            w_hy: &self.w_hy,
+            b_h: self.b_h.as_ref(),
+            b_y: self.b_y.as_ref(),
+            h_0: &self.h_0,
+        }
+    }
 }
 
 /// A vanilla RNN: its parameters and its two nonlinearities.
@@ -142,47 +154,129 @@ impl Rnn {
     /// Z = W_hy H[:, 1..] (+ b_y 1ᵀ),  Y = g(Z)           one product (n_out × T)
     /// L = Σ_t ½ ‖y_t − target_t‖²
     /// ```
+    /// The computation is [`forward_generic`], shared with the exact
+    /// derivative oracle ([`crate::exact`]), which runs it on dual numbers.
     ///
     /// # Panics
     /// If the shapes of `x` or `targets` do not match the network (a programming
     /// error; user files are validated before they reach this function).
     pub fn forward(&self, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Trace {
-        let p = &self.params;
-        let t_len = x.ncols();
-        assert_eq!(x.nrows(), p.n_in(), "x must be n_in × T");
-        assert_eq!(
-            targets.shape(),
-            (p.n_out(), t_len),
-            "targets must be n_out × T"
-        );
-
-        let mut a = &p.w_xh * x;
-        if let Some(b_h) = &p.b_h {
-            a.column_iter_mut().for_each(|mut col| col += b_h);
+        let f = forward_generic(&self.params.weights(), self.hidden, self.output, x, targets);
+        Trace {
+            a: f.a,
+            h: f.h,
+            z: f.z,
+            y: f.y,
+            loss: f.loss,
         }
-        let mut h = DMatrix::zeros(p.n_h(), t_len + 1);
-        h.set_column(0, &p.h_0);
-        for t in 1..=t_len {
-            // a_t = (W_xh x_t + b_h) + W_hh h_{t-1}
-            let (h_prev, mut h_rest) = h.columns_range_pair_mut(t - 1, t);
-            let mut a_t = a.column_mut(t - 1);
-            a_t.gemv(1.0, &p.w_hh, &h_prev, 1.0);
-            h_rest.zip_apply(&a_t, |h_t, a_t| *h_t = self.hidden.apply(a_t));
-        }
-
-        let mut z = &p.w_hy * h.columns(1, t_len);
-        if let Some(b_y) = &p.b_y {
-            z.column_iter_mut().for_each(|mut col| col += b_y);
-        }
-        let y = z.map(|z| self.output.apply(z));
-        let loss = 0.5 * (&y - targets).norm_squared();
-        Trace { a, h, z, y, loss }
     }
 
     /// `L = Σ_t ½ ‖y_t − target_t‖²` (a forward pass that keeps only the loss).
     pub fn loss(&self, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> f64 {
         self.forward(x, targets).loss
     }
+}
+
+/// A real scalar the forward pass can run on: `f64` for the model itself,
+/// a dual number for the exact derivative oracle ([`crate::exact`]).
+///
+/// The two operations whose rounding an implementation must control are
+/// methods, so a dual implementation can keep its value part bit-identical
+/// to the `f64` forward pass (on a chaotic trajectory, a one-ulp difference
+/// in `h_t` grows until the derivative is taken at another point).
+pub trait ModelScalar: nalgebra::RealField + Copy {
+    /// `act(a)`, the elementwise nonlinearity.
+    fn activate(act: Activation, a: Self) -> Self;
+    /// The matrix product `a b`.
+    fn matmul(a: &DMatrix<Self>, b: &DMatrixView<'_, Self>) -> DMatrix<Self>;
+}
+
+impl ModelScalar for f64 {
+    /// Exactly [`Activation::apply`].
+    #[inline]
+    fn activate(act: Activation, a: Self) -> Self {
+        act.apply(a)
+    }
+    /// nalgebra's product (which calls the `matrixmultiply` kernel for `f64`).
+    #[inline]
+    fn matmul(a: &DMatrix<Self>, b: &DMatrixView<'_, Self>) -> DMatrix<Self> {
+        a * b
+    }
+}
+
+/// The parameters of [`Params`] as borrowed matrices of any [`ModelScalar`].
+#[derive(Clone, Copy, Debug)]
+pub struct Weights<'a, S: ModelScalar> {
+    /// `W_xh`, `n_h × n_in`.
+    pub w_xh: &'a DMatrix<S>,
+    /// `W_hh`, `n_h × n_h`.
+    pub w_hh: &'a DMatrix<S>,
+    /// `W_hy`, `n_out × n_h`.
+    pub w_hy: &'a DMatrix<S>,
+    /// `b_h`, `n_h`, if present.
+    pub b_h: Option<&'a DVector<S>>,
+    /// `b_y`, `n_out`, if present.
+    pub b_y: Option<&'a DVector<S>>,
+    /// `h_0`, `n_h`.
+    pub h_0: &'a DVector<S>,
+}
+
+/// What [`forward_generic`] computes: the fields of [`Trace`] in any scalar.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Forward<S: ModelScalar> {
+    /// Hidden pre-activations `a_t`, `n_h × T`.
+    pub a: DMatrix<S>,
+    /// Hidden states `n_h × (T + 1)`, column 0 is `h_0`.
+    pub h: DMatrix<S>,
+    /// Output pre-activations `z_t`, `n_out × T`.
+    pub z: DMatrix<S>,
+    /// Outputs `y_t`, `n_out × T`.
+    pub y: DMatrix<S>,
+    /// `L = Σ_t ½ ‖y_t − target_t‖²`.
+    pub loss: S,
+}
+
+/// The forward pass of [`Rnn::forward`], written once for every scalar type:
+/// on `f64` it is the model, on dual numbers it carries exact derivatives.
+///
+/// `x` is `n_in × T`, `targets` is `n_out × T`; see [`Rnn::forward`] for the
+/// math and the panics.
+pub fn forward_generic<S: ModelScalar>(
+    p: &Weights<'_, S>,
+    hidden: Activation,
+    output: Activation,
+    x: &DMatrix<S>,
+    targets: &DMatrix<S>,
+) -> Forward<S> {
+    let (n_h, t_len) = (p.w_hh.nrows(), x.ncols());
+    assert_eq!(x.nrows(), p.w_xh.ncols(), "x must be n_in × T");
+    assert_eq!(
+        targets.shape(),
+        (p.w_hy.nrows(), t_len),
+        "targets must be n_out × T"
+    );
+
+    let mut a = S::matmul(p.w_xh, &x.columns(0, t_len));
+    if let Some(b_h) = p.b_h {
+        a.column_iter_mut().for_each(|mut col| col += b_h);
+    }
+    let mut h = DMatrix::zeros(n_h, t_len + 1);
+    h.set_column(0, p.h_0);
+    for t in 1..=t_len {
+        // a_t = (W_xh x_t + b_h) + W_hh h_{t-1}
+        let (h_prev, mut h_rest) = h.columns_range_pair_mut(t - 1, t);
+        let mut a_t = a.column_mut(t - 1);
+        a_t.gemv(S::one(), p.w_hh, &h_prev, S::one());
+        h_rest.zip_apply(&a_t, |h_t, a_t| *h_t = S::activate(hidden, a_t));
+    }
+
+    let mut z = S::matmul(p.w_hy, &h.columns(1, t_len));
+    if let Some(b_y) = p.b_y {
+        z.column_iter_mut().for_each(|mut col| col += b_y);
+    }
+    let y = z.map(|z| S::activate(output, z));
+    let loss = nalgebra::convert::<f64, S>(0.5) * (&y - targets).norm_squared();
+    Forward { a, h, z, y, loss }
 }
 
 /// Block names, in the order [`Params`] presents them to the checker.
@@ -271,8 +365,14 @@ impl crate::checker::Parameters for Params {
     }
 
     fn entry_mut(&mut self, block: usize, index: usize) -> &mut f64 {
-        let name = self.slices()[block].0;
-        &mut self.block_mut(name).expect("block index from blocks()")[index]
+        // The `block`-th name present, without building the block list:
+        // checkers call this twice per perturbed entry.
+        let name = BLOCK_NAMES
+            .into_iter()
+            .filter(|name| self.block(name).is_some())
+            .nth(block)
+            .expect("block index from blocks()");
+        &mut self.block_mut(name).expect("block present")[index]
     }
 }
 
