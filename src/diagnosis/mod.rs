@@ -231,11 +231,10 @@ pub struct Diagnosis {
     pub params: Vec<ParamReport>,
     /// The overall verdict.
     pub verdict: Overall,
-    /// Names of the catalogue variants the user's numbers match;
-    /// `None` when fingerprinting is unavailable or there is nothing to match.
+    /// Names of the catalogue variants ([`crate::bugs::Bug::name`]) the
+    /// user's numbers match, in catalogue order (empty: none does); `None`
+    /// when the file has no gradients.
     pub matches: Option<Vec<String>>,
-    /// Why `matches` is `None`, if it is.
-    pub matches_note: Option<String>,
     /// Notes the user should read (precision, sampling, ...).
     pub warnings: Vec<String>,
     /// The reference gradient (what `--write-grads` writes).
@@ -395,21 +394,10 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         Some(_) if params.iter().any(|p| p.verdict.is_wrong()) => Overall::Wrong,
         Some(_) => Overall::Correct,
     };
-    let (matches, matches_note) = match &case.grads {
-        None => (None, Some("no gradients in the file".to_string())),
-        Some(user) => match fingerprint::catalogue(&rnn, x, y) {
-            None => (
-                None,
-                Some("the bug catalogue is not part of this build yet".to_string()),
-            ),
-            Some(candidates) => (
-                Some(fingerprint::matches(user, &candidates, |p, u, c| {
-                    judge(p, u, c).verdict == ParamVerdict::Correct
-                })),
-                None,
-            ),
-        },
-    };
+    let matches = case.grads.as_ref().map(|user| {
+        let candidates = fingerprint::catalogue(&rnn, x, y);
+        fingerprint::matches(user, &candidates, |p, u, c| agrees(&judge(p, u, c)))
+    });
 
     Ok(Diagnosis {
         loss: trace.loss,
@@ -419,7 +407,6 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         params,
         verdict,
         matches,
-        matches_note,
         warnings,
         reference,
         case,
@@ -474,8 +461,18 @@ pub fn fingerprint_against(
     let reference = bptt(&case.rnn, &case.inputs, &case.targets, &trace);
     let floors = floors(case, &reference, precision, options.seed);
     fingerprint::matches(user, candidates, |p, u, c| {
-        compare_block(u, c, floor_of(&floors, p), rtol).verdict == ParamVerdict::Correct
+        agrees(&compare_block(u, c, floor_of(&floors, p), rtol))
     })
+}
+
+/// A block agrees with a candidate when no entry tells them apart: every
+/// measurable entry within tolerance (a block below the floor on both sides
+/// is no evidence against).
+fn agrees(c: &BlockCompare) -> bool {
+    matches!(
+        c.verdict,
+        ParamVerdict::Correct | ParamVerdict::NotMeasurable
+    )
 }
 
 /// Step 1: the reference against central differences.

@@ -6,6 +6,7 @@ use std::fmt;
 use serde_json::{json, Value};
 
 use super::{Diagnosis, Overall, ParamReport, ParamVerdict};
+use crate::bugs::Bug;
 use crate::case::Param;
 
 fn list(params: &[Param]) -> String {
@@ -162,8 +163,9 @@ impl Diagnosis {
 
     /// The diagnosis as one JSON object: per parameter `verdict`,
     /// `max_rel_error`, `worst_index` (indexed as in the file) and more; top
-    /// level `verdict` and `matches` (`null` when fingerprinting is
-    /// unavailable).
+    /// level `verdict` and `matches` (the names of the catalogue variants
+    /// that reproduce the user's numbers; `null` when the file has no
+    /// gradients).
     pub fn to_json(&self) -> Value {
         let c = &self.case;
         let params: serde_json::Map<String, Value> = self
@@ -193,7 +195,6 @@ impl Diagnosis {
             "summary": self.verdict_sentence(),
             "explanation": self.explanation(),
             "matches": self.matches,
-            "matches_note": self.matches_note,
             "warnings": self.warnings,
         })
     }
@@ -329,14 +330,33 @@ impl fmt::Display for Diagnosis {
                 writeln!(f, "{label:<10} {}", wrap(paragraph, 88, 11))?;
             }
         }
-        match (&self.matches, &self.matches_note) {
-            (Some(m), _) if m.is_empty() => writeln!(
+        match &self.matches {
+            Some(m) if m.is_empty() => writeln!(
                 f,
-                "matches:   none of the catalogued bugs reproduces your numbers"
+                "matches:   none of the {} catalogued bugs reproduces your numbers",
+                Bug::ALL.len()
             )?,
-            (Some(m), _) => writeln!(f, "matches:   {}", m.join(", "))?,
-            (None, Some(note)) => writeln!(f, "matches:   fingerprinting unavailable: {note}")?,
-            (None, None) => {}
+            Some(m) if self.verdict == Overall::Correct => writeln!(
+                f,
+                "{}",
+                wrap(
+                    &format!(
+                        "matches:   the correct gradient; {} compute{} it too on this network (harmless here)",
+                        m.join(", "),
+                        if m.len() == 1 { "s" } else { "" }
+                    ),
+                    88,
+                    11
+                )
+            )?,
+            Some(m) => {
+                for (k, name) in m.iter().enumerate() {
+                    let label = if k == 0 { "matches:" } else { "" };
+                    let summary = name.parse::<Bug>().map_or("", Bug::summary);
+                    writeln!(f, "{label:<10} {}", wrap(&format!("{name}: {summary}"), 88, 11))?;
+                }
+            }
+            None => {}
         }
         write!(
             f,
