@@ -317,3 +317,22 @@ fn nan_in_the_users_gradients_is_a_finding_not_an_input_error() {
         "{v}"
     );
 }
+
+/// Near a perfect fit (`L ≈ 5e-18`), with entries of the gradient near zero
+/// (a hidden unit whose output weights are 1e-13), the reference is still
+/// confirmed on every entry. (Its noise floor comes from
+/// `numerics::loss_rounding_scale`; on this case the checker's escalation
+/// confirms it without that too, so this is a regression test of the
+/// outcome, not a proof that the scale is needed.)
+#[test]
+fn a_near_perfect_fit_is_confirmed() {
+    use rnn_gradcheck::diagnosis::diagnose;
+    let mut case = case::load(fixture("column_correct.json")).unwrap();
+    case.grads = None;
+    case.rnn.params.w_hy.column_mut(0).fill(1e-13);
+    let trace = case.rnn.forward(&case.inputs, &case.targets);
+    case.targets = trace.y.add_scalar(1e-9);
+    let d = diagnose(case, &DiagnoseOptions::default()).expect("confirmed");
+    assert!(d.loss < 1e-16, "{}", d.loss);
+    assert_eq!(d.reference_check.checked, d.reference_check.total);
+}

@@ -47,6 +47,7 @@ use crate::bptt::{bptt, bptt_truncated, Truncation};
 use crate::case::{Case, F32Evidence, Param, UserGrads};
 use crate::checker::{self, CheckOptions, EntryVerdict, Selection, Verdict};
 use crate::model::{Gradients, Rnn};
+use crate::numerics;
 
 /// Draws of the perturbation that measures a gradient's sensitivity to
 /// round-off (see the module docs).
@@ -260,12 +261,16 @@ impl Diagnosis {
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum DiagnosisError {
     /// The loss is NaN or infinite at the case's parameters.
-    #[error("{path}: the loss is {loss} at these parameters: nothing can be verified (are the inputs or weights huge?)")]
+    #[error("{path}: {location}; nothing can be verified (are the inputs or weights huge?)")]
     LossNotFinite {
         /// The file.
         path: String,
         /// The loss.
         loss: f64,
+        /// Where the forward pass first stops producing numbers, e.g. "the
+        /// loss is not finite at step 3: output y_3[0] = inf" (see
+        /// [`locate_non_finite`]).
+        location: String,
     },
     /// The loss is finite here but not one central-difference step away.
     #[error("{path}: the loss overflows one finite-difference step away from these parameters (in {param}): the gradient cannot be confirmed, so no verdict is given")]
@@ -318,10 +323,12 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         return Err(DiagnosisError::LossNotFinite {
             path: case.path.clone(),
             loss: trace.loss,
+            location: locate_non_finite(&trace, y),
         });
     }
     let reference = bptt(&rnn, x, y, &trace);
-    let reference_check = confirm(&case, &mut rnn, &reference, options)?;
+    let loss_scale = numerics::loss_rounding_scale(&trace, y);
+    let reference_check = confirm(&case, &mut rnn, &reference, loss_scale, options)?;
 
     let (precision, rtol) = resolve(&case, options);
     let mut warnings = precision_warnings(&case, options.precision, precision);
@@ -413,6 +420,39 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
     })
 }
 
+/// Where a forward pass whose loss is not finite first stops producing
+/// numbers: the first non-finite `a_t` or `y_t`
+/// ([`numerics::first_non_finite`]), or, when every output is finite, the
+/// first step whose loss term `½‖y_t − target_t‖²` overflows, with its
+/// largest output.
+pub fn locate_non_finite(trace: &crate::model::Trace, targets: &DMatrix<f64>) -> String {
+    match numerics::first_non_finite(trace) {
+        Some(numerics::NonFinite::Loss { .. }) | None => {
+            let step = (0..trace.len()).find(|&t| {
+                let r = (trace.y.column(t) - targets.column(t)).norm_squared();
+                !(0.5 * r).is_finite()
+            });
+            match step {
+                Some(t) => {
+                    let (unit, v) = trace
+                        .y
+                        .column(t)
+                        .iter()
+                        .enumerate()
+                        .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+                        .map_or((0, f64::NAN), |(i, v)| (i, *v));
+                    let s = t + 1;
+                    format!(
+                        "the loss is not finite at step {s}: ½‖y_{s} − target_{s}‖² overflows (y_{s}[{unit}] = {v:e})"
+                    )
+                }
+                None => format!("the loss is {}", trace.loss),
+            }
+        }
+        Some(n) => n.to_string(),
+    }
+}
+
 /// Multiply-adds the central-difference confirmation of the reference will
 /// take, roughly: two forward passes (`T · n_h · (n_in + n_h + n_out)`) per
 /// checked entry.
@@ -476,10 +516,15 @@ fn agrees(c: &BlockCompare) -> bool {
 }
 
 /// Step 1: the reference against central differences.
+///
+/// The noise floor of the central differences is built from `loss_scale`
+/// ([`numerics::loss_rounding_scale`]), not from `L` alone: near a perfect
+/// fit `L` is tiny but carries the rounding of every `y_t`.
 fn confirm(
     case: &Case,
     rnn: &mut Rnn,
     reference: &Gradients,
+    loss_scale: f64,
     options: &DiagnoseOptions,
 ) -> Result<ReferenceCheck, DiagnosisError> {
     let selection = match options.sample {
@@ -491,6 +536,7 @@ fn confirm(
     };
     let opts = CheckOptions {
         selection,
+        loss_scale,
         ..CheckOptions::default()
     };
     let (x, y) = (&case.inputs, &case.targets);
