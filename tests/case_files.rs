@@ -45,6 +45,13 @@ fn every_fixture_gets_the_verdict_its_generator_built_in() {
             (Param::H0, NotGiven)
         ]
     );
+    // The question's own code (the Python port), exported by
+    // examples/export_case.py from the state one epoch of training carried.
+    let d = diagnose(case::load(fixture("original_question.json")).unwrap(), &o).unwrap();
+    assert_eq!(d.wrong(), vec![Param::WXh, Param::WHh]);
+    assert_eq!(d.param(Param::WHy).unwrap().verdict, Correct);
+    assert_eq!(d.matches, Some(vec!["original".to_string()]));
+    assert!(d.case.rnn.params.h_0.iter().all(|&h| h != 0.0));
     // dh_next carried with W_hh instead of W_hhᵀ (column layout, compressed .npz):
     // everything on the path through time is wrong, the output layer is right.
     assert_eq!(
@@ -335,4 +342,44 @@ fn a_near_perfect_fit_is_confirmed() {
     let d = diagnose(case, &DiagnoseOptions::default()).expect("confirmed");
     assert!(d.loss < 1e-16, "{}", d.loss);
     assert_eq!(d.reference_check.checked, d.reference_check.total);
+}
+
+/// The README's "For numpy users" section shows the real output of `check`
+/// on the committed example case. Numbers at the rounding level (exponent
+/// −7 or below: the reference's confirmation error, `W_hy`'s 1e-16) may
+/// differ between machines and are compared as "tiny".
+#[test]
+fn the_readme_shows_the_real_output_on_the_committed_example() {
+    let readme = std::fs::read_to_string(case_support::root().join("README.md")).unwrap();
+    let start = readme
+        .find("$ diagnose check fixtures/cases/original_question.json\n")
+        .expect("the README shows the example");
+    let block = &readme[start..];
+    let block = &block[block.find('\n').unwrap() + 1..block.find("\n```").unwrap()];
+    let (code, out, err) = check(
+        std::path::Path::new("fixtures/cases/original_question.json"),
+        &[],
+    );
+    assert_eq!(code, 1, "{err}");
+    let tiny = |s: &str| -> String {
+        s.split(' ')
+            .map(|w| {
+                let core = w.trim_matches(|c: char| c == '(' || c == ')' || c == ',' || c == ';');
+                match core.split_once("e-") {
+                    Some((m, e))
+                        if m.parse::<f64>().is_ok() && e.parse::<u32>().is_ok_and(|e| e >= 7) =>
+                    {
+                        w.replace(core, "<tiny>")
+                    }
+                    _ => w.to_string(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        tiny(block),
+        tiny(out.trim_end()),
+        "README block vs real output"
+    );
 }

@@ -27,16 +27,23 @@
 //!    correct float32 gradients of 500 random networks (3,000 parameter
 //!    blocks) differ from float64 by up to 200% of the block's largest
 //!    entry, and none exceeds this floor.
+//! 4. The user's numbers are matched against every variant of the bug
+//!    catalogue on the same case ([`fingerprint`]), judged as in step 2; with
+//!    no match, the variants that reproduce the most of them are named
+//!    ([`PartialMatch`]).
+//! 5. For a wrong gradient that a variant reproduces, that variant's
+//!    per-step and per-lag terms are set against the correct ones
+//!    ([`in_time`]): which steps are wrong, which lags are missing. Without
+//!    a match nothing is attributed (a sum alone does not say which of its
+//!    terms is wrong); the truncation probe ([`ParamReport::truncation`])
+//!    still says whether the gradient is BPTT truncated to `k` steps.
 //!
-//! # Seams
-//! * [`fingerprint::catalogue`] gives the bug catalogue's gradients on the
-//!   case; until the catalogue is wired in it returns `None` and reports say
-//!   that fingerprinting is unavailable (never that nothing matched).
-//! * Per-time-step attribution of a mismatch comes with the attribution
-//!   module; today the time dimension is probed by [`ParamReport::truncation`]
-//!   (does the gradient equal BPTT truncated to `k` steps?).
+//! The reference's noise floor comes from the rounding scale of the loss
+//! ([`crate::numerics::loss_rounding_scale`]); a loss that is not finite is
+//! located ([`locate_non_finite`]: "the loss is not finite at step t").
 
 pub mod fingerprint;
+pub mod in_time;
 mod render;
 
 use nalgebra::DMatrix;
@@ -191,6 +198,22 @@ pub struct ParamReport {
     /// `Some(k)`: this wrong gradient equals BPTT truncated to `k` steps back
     /// in time (`k = 1`: nothing flows back through time).
     pub truncation: Option<usize>,
+    /// Where in time this wrong gradient goes wrong, from the catalogue
+    /// variant that reproduces it ([`in_time`]); `None` when it is not wrong,
+    /// no variant matches, it is `h0`, or the case is too large.
+    pub in_time: Option<in_time::InTime>,
+}
+
+/// A catalogue variant that reproduces some of the user's gradients, when
+/// none reproduces them all.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PartialMatch {
+    /// The variant's name.
+    pub name: String,
+    /// The given parameters it reproduces.
+    pub agrees: Vec<Param>,
+    /// The given parameters it does not.
+    pub differs: Vec<Param>,
 }
 
 /// The overall verdict.
@@ -236,6 +259,11 @@ pub struct Diagnosis {
     /// user's numbers match, in catalogue order (empty: none does); `None`
     /// when the file has no gradients.
     pub matches: Option<Vec<String>>,
+    /// When no variant matches although some gradient is wrong: the variants
+    /// that reproduce the most given parameters, at least one of them wrong
+    /// (e.g. the question's code dumped from its very first step matches
+    /// `original` in `W_xh` and `W_hy` but not in `W_hh`).
+    pub partial_matches: Vec<PartialMatch>,
     /// Notes the user should read (precision, sampling, ...).
     pub warnings: Vec<String>,
     /// The reference gradient (what `--write-grads` writes).
@@ -268,7 +296,7 @@ pub enum DiagnosisError {
         /// The loss.
         loss: f64,
         /// Where the forward pass first stops producing numbers, e.g. "the
-        /// loss is not finite at step 3: output y_3[0] = inf" (see
+        /// loss is not finite at step 3: output `y_3[0] = inf`" (see
         /// [`locate_non_finite`]).
         location: String,
     },
@@ -362,6 +390,7 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
                 correct: f64::NAN,
                 floor: floor_of(&floors, p),
                 truncation: None,
+                in_time: None,
             },
             Some(u) => {
                 let c = judge(p, u, &r);
@@ -387,6 +416,7 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
                     correct,
                     floor: floor_of(&floors, p),
                     truncation: None,
+                    in_time: None,
                 }
             }
         };
@@ -401,10 +431,44 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         Some(_) if params.iter().any(|p| p.verdict.is_wrong()) => Overall::Wrong,
         Some(_) => Overall::Correct,
     };
-    let matches = case.grads.as_ref().map(|user| {
-        let candidates = fingerprint::catalogue(&rnn, x, y);
-        fingerprint::matches(user, &candidates, |p, u, c| agrees(&judge(p, u, c)))
-    });
+    let candidates = case
+        .grads
+        .as_ref()
+        .map(|_| fingerprint::catalogue(&rnn, x, y));
+    let matches = case
+        .grads
+        .as_ref()
+        .zip(candidates.as_ref())
+        .map(|(user, c)| fingerprint::matches(user, c, |p, u, c| agrees(&judge(p, u, c))));
+    let mut partial_matches = Vec::new();
+    if let (Some(user), Some(c), Some(m)) = (&case.grads, &candidates, &matches) {
+        if m.is_empty() && verdict == Overall::Wrong {
+            partial_matches = partial(user, c, &params, |p, u, c| agrees(&judge(p, u, c)));
+        }
+    }
+    let variant = matches
+        .as_ref()
+        .and_then(|m| m.first())
+        .and_then(|name| name.parse::<crate::bugs::Bug>().ok());
+    if let Some(variant) = variant.filter(|_| verdict == Overall::Wrong) {
+        if in_time::affordable(&rnn, case.t_len()) {
+            let wrong: Vec<(Param, f64)> = params
+                .iter()
+                .filter(|r| r.verdict.is_wrong())
+                .map(|r| (r.param, r.floor))
+                .collect();
+            for (p, a) in in_time::attribute(&rnn, x, y, variant, &wrong, rtol) {
+                if let Some(r) = params.iter_mut().find(|r| r.param == p) {
+                    r.in_time = Some(a);
+                }
+            }
+        } else {
+            warnings.push(format!(
+                "the attribution in time was skipped: T = {} is too long for its O(T²) cost here",
+                case.t_len()
+            ));
+        }
+    }
 
     Ok(Diagnosis {
         loss: trace.loss,
@@ -414,6 +478,7 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         params,
         verdict,
         matches,
+        partial_matches,
         warnings,
         reference,
         case,
@@ -503,6 +568,44 @@ pub fn fingerprint_against(
     fingerprint::matches(user, candidates, |p, u, c| {
         agrees(&compare_block(u, c, floor_of(&floors, p), rtol))
     })
+}
+
+/// The candidates that reproduce the most given parameters, provided one of
+/// them is a parameter the user got wrong; empty when none does.
+fn partial(
+    user: &UserGrads,
+    candidates: &[fingerprint::Candidate],
+    params: &[ParamReport],
+    same: impl Fn(Param, &DMatrix<f64>, &DMatrix<f64>) -> bool,
+) -> Vec<PartialMatch> {
+    let wrong = |p: Param| params.iter().any(|r| r.param == p && r.verdict.is_wrong());
+    let found: Vec<PartialMatch> = candidates
+        .iter()
+        .map(|c| {
+            let (agrees, differs): (Vec<Param>, Vec<Param>) =
+                user.0.iter().map(|(p, _)| *p).partition(|&p| {
+                    let u = user.get(p).expect("given");
+                    fingerprint::block(&c.grads, p)
+                        .is_some_and(|m| m.shape() == u.shape() && same(p, u, &m))
+                });
+            PartialMatch {
+                name: c.name.clone(),
+                agrees: sorted(agrees),
+                differs: sorted(differs),
+            }
+        })
+        .filter(|m| m.agrees.iter().any(|&p| wrong(p)))
+        .collect();
+    let best = found.iter().map(|m| m.agrees.len()).max().unwrap_or(0);
+    found
+        .into_iter()
+        .filter(|m| m.agrees.len() == best)
+        .collect()
+}
+
+fn sorted(mut v: Vec<Param>) -> Vec<Param> {
+    v.sort();
+    v
 }
 
 /// A block agrees with a candidate when no entry tells them apart: every
