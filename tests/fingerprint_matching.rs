@@ -322,3 +322,73 @@ fn the_questions_committed_case_is_fingerprinted_as_the_original() {
     let d = diagnose(case, &DiagnoseOptions::default()).unwrap();
     assert_eq!(d.matches, Some(vec!["original".to_string()]));
 }
+
+/// The attribution in time of a matched wrong gradient says what each
+/// variant's documentation says about time: `dh-next-dropped` is exact at
+/// the last step and wrong before it, exact at lag 0 and missing at every
+/// later lag; `wrong-preactivation` is wrong at every step and lag;
+/// `stateful-dh-next` is right lag by lag, its error a leftover.
+#[test]
+fn the_attribution_in_time_follows_the_variant() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let params = random_params(&mut rng, (3, 5, 2), 1.0, true);
+    let rnn = Rnn::new(params, Activation::Tanh, Activation::Sigmoid);
+    let x = uniform_matrix(&mut rng, 3, 6, 1.0);
+    let y = uniform_matrix(&mut rng, 2, 6, 0.5).add_scalar(0.5);
+    let summary = |bug: Bug, p: Param| {
+        let d = diagnose(
+            case_of(&rnn, &x, &y, &bug.gradient(&rnn, &x, &y)),
+            &DiagnoseOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(d.matches, Some(vec![bug.name().to_string()]));
+        let a = d.param(p).unwrap().in_time.clone().expect("attributed");
+        assert_eq!(a.variant, bug);
+        assert!(
+            d.param(Param::WHy).unwrap().in_time.is_none(),
+            "W_hy is right"
+        );
+        assert!(
+            d.param(Param::H0).unwrap().in_time.is_none(),
+            "h0 has no steps"
+        );
+        a.summary()
+    };
+    let s = summary(Bug::DhNextDropped, Param::WHh);
+    assert!(
+        s.starts_with("wrong at steps 1–5, exact at step 6 (worst: step "),
+        "{s}"
+    );
+    assert!(
+        s.contains("; lag 0 exact, lags 1–5 missing (lags ≥ 1 are "),
+        "{s}"
+    );
+    let s = summary(Bug::WrongPreActivation, Param::WXh);
+    assert!(s.starts_with("wrong at all 6 steps"), "{s}");
+    assert!(s.contains("; lags 0–5 wrong"), "{s}");
+    let s = summary(Bug::StatefulDhNext, Param::BH);
+    assert!(s.contains("; lags 0–5 exact"), "{s}");
+    assert!(s.contains("plus a leftover from no loss term"), "{s}");
+}
+
+/// On a long sequence the O(T²) attribution is skipped, and said to be.
+#[test]
+fn a_long_case_is_fingerprinted_but_not_attributed_in_time() {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let params = random_params(&mut rng, (1, 2, 1), 1.0, false);
+    let rnn = Rnn::new(params, Activation::Sigmoid, Activation::Sigmoid);
+    let x = uniform_matrix(&mut rng, 1, 10_000, 1.0);
+    let y = uniform_matrix(&mut rng, 1, 10_000, 0.5).add_scalar(0.5);
+    assert!(!rnn_gradcheck::diagnosis::in_time::affordable(&rnn, 10_000));
+    let g = Bug::DhNextDropped.gradient(&rnn, &x, &y);
+    let d = diagnose(case_of(&rnn, &x, &y, &g), &DiagnoseOptions::default()).unwrap();
+    assert_eq!(d.matches, Some(vec!["dh-next-dropped".to_string()]));
+    assert!(d.params.iter().all(|p| p.in_time.is_none()));
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.contains("attribution in time was skipped")),
+        "{:?}",
+        d.warnings
+    );
+}
