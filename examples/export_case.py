@@ -55,6 +55,8 @@ class FrozenRate:
     def __rmul__(self, g):  # g * rate
         return _Step(self, g)
 
+    __mul__ = __rmul__  # rate * g
+
 
 class _Step:
     __array_ufunc__ = None

@@ -376,6 +376,8 @@ impl fmt::Display for Diagnosis {
             }
         }
         match &self.matches {
+            // Correct numbers that no variant computes: nothing to add.
+            Some(m) if m.is_empty() && self.verdict == Overall::Correct => {}
             Some(m) if m.is_empty() => {
                 let mut text = format!(
                     "matches:   none of the {} catalogued bugs reproduces all your numbers",
