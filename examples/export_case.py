@@ -43,9 +43,11 @@ def export_case(path, W_xh, W_hh, W_hy, inputs, targets, grads=None, h0=None,
 
 class FrozenRate:
     """A learning rate for code that steps inside its backward pass: `W - g * rate`
-    returns W itself, unchanged, and adds g to `sums[name]`, where `weights` maps
-    each name to the array the code subtracts from (matched by identity, so the
-    order of the update lines does not matter)."""
+    (or `W - rate * g`) returns W itself, unchanged, and adds g to `sums[name]`,
+    where `weights` maps each name to the array the code subtracts from (matched
+    by identity, so the order of the update lines does not matter). In-place
+    updates (`W -= g * rate`) raise numpy's TypeError instead: rewrite them as
+    `W = W - g * rate`."""
     __array_ufunc__ = None  # numpy hands `g * rate` and `W - step` to the methods below
 
     def __init__(self, weights):
