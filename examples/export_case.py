@@ -1,14 +1,19 @@
 """Dump a case file for `diagnose check` from numpy code (dependency: numpy only).
 
-    python3 examples/export_case.py question.npz    # the demo below: the question's network
+    python3 examples/export_case.py question.npz    # the demo below: the question's own code
     diagnose check question.npz                     # which gradients are wrong, and why
 
 Call `export_case` from your own code with the matrices as your code holds them
 ("row" layout: a = x @ W, so W_xh is n_in x n_h) and the gradients your code
 computes for L = sum_t 0.5 * ||y_t - target_t||^2 over the sequence, weights
 frozen. The file is .npz (any float dtype) or, if the name ends in .json, JSON.
+
+If your code updates the weights inside its backward pass (`W = W - g * lr`,
+as the question's does), `frozen_gradients` collects the g's without changing
+a weight, by passing a learning rate that records instead of stepping.
 """
 import json
+import os
 import sys
 
 import numpy as np
@@ -36,33 +41,74 @@ def export_case(path, W_xh, W_hh, W_hy, inputs, targets, grads=None, h0=None,
                  **params, **data, **{"grad_" + k: v for k, v in grads.items()})
 
 
-def question_gradients(AB, B_RNN, BC, As, C_reals):
-    """The question's backward pass, summed over a sequence with frozen weights
-    (what RNN_backprop would subtract, divided by the learning rate)."""
-    sigmoid = lambda x: 1 / (1 + np.exp(-x))
-    sigmoidPrime = lambda x: np.exp(-x) / ((1 + np.exp(-x)) ** 2)
-    ABp, B_RNNp, BCp = np.zeros_like(AB), np.zeros_like(B_RNN), np.zeros_like(BC)
-    B_t = np.zeros(B_RNN.shape[0])                     # h_0 = 0
+class FrozenRate:
+    """A learning rate for code that steps inside its backward pass: `W - g * rate`
+    (or `W - rate * g`) returns W itself, unchanged, and adds g to `sums[name]`,
+    where `weights` maps each name to the array the code subtracts from (matched
+    by identity, so the order of the update lines does not matter). In-place
+    updates (`W -= g * rate`) raise numpy's TypeError instead: rewrite them as
+    `W = W - g * rate`."""
+    __array_ufunc__ = None  # numpy hands `g * rate` and `W - step` to the methods below
+
+    def __init__(self, weights):
+        self.weights = weights
+        self.sums = {name: np.zeros_like(w, dtype=float) for name, w in weights.items()}
+
+    def __rmul__(self, g):  # g * rate
+        return _Step(self, g)
+
+    __mul__ = __rmul__  # rate * g
+
+
+class _Step:
+    __array_ufunc__ = None
+
+    def __init__(self, rate, g):
+        self.rate, self.g = rate, g
+
+    def __rsub__(self, w):  # w - g * rate
+        name = next(n for n, v in self.rate.weights.items() if v is w)
+        self.rate.sums[name] += self.g
+        return w
+
+
+def frozen_gradients(nn, As, C_reals):
+    """The question's own backward pass (`nn.RNN_backprop`, run verbatim) summed over
+    the sequence with the weights frozen: what it would subtract, divided by the
+    learning rate. The hidden state is carried from sample to sample as the
+    question's code carries it. Returns dL/dAB, dL/dB_RNN, dL/dBC as it claims them."""
+    rate = FrozenRate({"AB": nn.AB, "B_RNN": nn.B_RNN, "BC": nn.BC})
+    saved, nn.weight_multiplier = nn.weight_multiplier, rate
     for A, C_real in zip(As, C_reals):
-        A = np.asarray(A, dtype=float)
-        B1, B_t1 = A @ AB, B_t @ B_RNN
-        B = sigmoid(B1 + B_t1)
-        C1 = B @ BC
-        C = sigmoid(C1)
-        delta3 = -(C_real - C) * sigmoidPrime(C1)
-        BCp += np.outer(B, delta3)
-        ABp += np.outer(A, (delta3 @ BC.T) * sigmoidPrime(B1))       # defect 1: B1 alone
-        B_RNNp += np.outer(B_t, (delta3 @ BC.T) * sigmoidPrime(B_t1))  # defects 1 and 2
-        B_t = B
-    return ABp, B_RNNp, BCp
+        nn.RNN_forward(np.array(A))
+        nn.RNN_backprop(C_real)
+    nn.weight_multiplier = saved
+    return rate.sums["AB"], rate.sums["B_RNN"], rate.sums["BC"]
+
+
+def question_case(path, fresh=False):
+    """The demo: the question's code (fixtures/original/original_rnn.py) with its
+    seeded initial weights, trained for one epoch by the question's own loop on
+    the reconstructed data, then the next epoch's 50 samples exported with the
+    question's gradients, from the hidden state the training carried (`h0`).
+    `fresh=True` exports the first epoch from the untrained network instead,
+    whose first step has no previous state (the question's `B_t = [0]`)."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "original")
+    sys.path.insert(0, root)
+    import original_rnn
+
+    nn = original_rnn.network_from_file(os.path.join(root, "initial_weights.txt"), 0.01)
+    As, C_reals = original_rnn.load_dataset()
+    if not fresh:
+        original_rnn.train(nn, As, C_reals, 1)
+    h0 = None if fresh else np.array(nn.B_t, dtype=float)  # fresh: B_t = [0], the crate's h0 = 0
+    weights = (nn.AB.copy(), nn.B_RNN.copy(), nn.BC.copy())
+    ABp, B_RNNp, BCp = frozen_gradients(nn, As, C_reals)
+    assert all((a == b).all() for a, b in zip(weights, (nn.AB, nn.B_RNN, nn.BC))), "frozen"
+    export_case(path, W_xh=nn.AB, W_hh=nn.B_RNN, W_hy=nn.BC, h0=h0, inputs=As,
+                targets=C_reals, grads={"W_xh": ABp, "W_hh": B_RNNp, "W_hy": BCp})
 
 
 if __name__ == "__main__":
-    rng = np.random.default_rng(0)
-    AB, B_RNN, BC = rng.standard_normal((4, 6)), rng.standard_normal((6, 6)), rng.standard_normal((6, 1))
-    wave = [0.1, 0.2, 0.3, 0.4, 0.5, 0.4, 0.3, 0.2, 0.1]
-    As, C_reals = [[1, 1, 1, x] for x in wave[:-1]], wave[1:]   # target: the next value
-    ABp, B_RNNp, BCp = question_gradients(AB, B_RNN, BC, As, C_reals)
-    export_case(sys.argv[1] if len(sys.argv) > 1 else "question.npz", W_xh=AB, W_hh=B_RNN,
-                W_hy=BC, inputs=As, targets=C_reals,
-                grads={"W_xh": ABp, "W_hh": B_RNNp, "W_hy": BCp})
+    args = [a for a in sys.argv[1:] if a != "--fresh"]
+    question_case(args[0] if args else "question.npz", fresh="--fresh" in sys.argv[1:])

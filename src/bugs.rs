@@ -360,6 +360,30 @@ impl Bug {
         }
     }
 
+    /// True when `self` and `other` compute the same gradient on every
+    /// network of `rnn`'s kind with `t_len` steps, whatever its weights and
+    /// data: their rules agree once every choice that cannot matter on such
+    /// a network is set aside (`f'` on a linear hidden layer, `g'` on a
+    /// linear output layer, propagation and `1/T` with one step, transposes
+    /// with one hidden unit, bias gradients without biases). E.g. `original`
+    /// and `dh-next-dropped` with an identity hidden activation; `original`
+    /// and `wrong-preactivation` when `T = 1`; and all the variants
+    /// [`Bug::harmless_on`] the network, which compute the correct gradient.
+    /// Fingerprinting (`diagnose check`) cannot tell such variants apart,
+    /// and names them all.
+    ///
+    /// ```
+    /// use rnn_gradcheck::bugs::Bug;
+    /// use rnn_gradcheck::random::random_problem;
+    /// let (rnn, _, _) = random_problem(1, 3, 4, 1, 6, 1.0); // sigmoid hidden layer
+    /// assert!(!Bug::Original.same_gradient_on(Bug::WrongPreActivation, &rnn, 6));
+    /// assert!(Bug::Original.same_gradient_on(Bug::WrongPreActivation, &rnn, 1));
+    /// ```
+    pub fn same_gradient_on(self, other: Bug, rnn: &Rnn, t_len: usize) -> bool {
+        let kind = engine::Kind::of(rnn, t_len);
+        self.rules().on(kind) == other.rules().on(kind)
+    }
+
     /// The rules of the backward pass that has this bug.
     pub(crate) fn rules(self) -> Rules {
         let c = Rules::CORRECT;

@@ -526,7 +526,23 @@ fn cases_where_no_gradient_can_be_certified_are_refused() {
         d,
         "overflow.json",
         &overflow,
-        &["the loss is inf", "nothing can be verified"],
+        &[
+            "the loss is not finite at step 1: ½‖y_1 − target_1‖² overflows (y_1[0] = ",
+            "nothing can be verified",
+        ],
+    );
+    // Sigmoid hidden units near 1 and W_hy of 1e308: z_1 = W_hy h_1 itself
+    // overflows to inf at the first step.
+    let output_inf = edit(|v| {
+        v["activation"] = json!({"hidden": "sigmoid", "output": "identity"});
+        v["params"]["b_h"] = json!([40.0, 40.0, 40.0, 40.0]);
+        v["params"]["W_hy"] = json!([[1e308, 1e308, 1e308, 1e308], [0.1, 0.2, 0.3, 0.4]]);
+    });
+    refused(
+        d,
+        "output_inf.json",
+        &output_inf,
+        &["the loss is not finite at step 1: output y_1[0] = inf"],
     );
     // Every unit saturated (sigmoid output at exactly 0 or 1): every gradient
     // entry is 0 and so is every central difference. Flat, not "correct".

@@ -128,6 +128,81 @@ impl Rules {
     };
 }
 
+/// What a network's kind decides about the rules: the choices that cannot
+/// change the gradient on it are dropped from [`Rules::on`]'s comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Kind {
+    /// The hidden activation is the identity (`f' = 1` wherever evaluated).
+    pub linear_hidden: bool,
+    /// The output activation is the identity (`g' = 1` wherever evaluated).
+    pub linear_output: bool,
+    /// `T ≤ 1`: nothing is carried to an earlier step.
+    pub single_step: bool,
+    /// `n_h = 1`: `W_hh` and every `n_h × n_h` outer product are symmetric.
+    pub scalar_state: bool,
+    /// Neither bias exists.
+    pub no_biases: bool,
+}
+
+impl Kind {
+    /// The kind of `rnn` on sequences of `t_len` steps.
+    pub fn of(rnn: &Rnn, t_len: usize) -> Self {
+        use crate::activation::Activation::Identity;
+        Kind {
+            linear_hidden: rnn.hidden == Identity,
+            linear_output: rnn.output == Identity,
+            single_step: t_len <= 1,
+            scalar_state: rnn.params.n_h() == 1,
+            no_biases: rnn.params.b_h.is_none() && rnn.params.b_y.is_none(),
+        }
+    }
+}
+
+impl Rules {
+    /// These rules with every choice that cannot change the gradient on a
+    /// network of `kind` set to its correct value, so that two rules compute
+    /// the same gradient on every network of that kind when their
+    /// normal forms are equal:
+    /// * a linear hidden layer has `f' = 1` at every point, so where `f'` is
+    ///   taken, and whether `dh_next` is added before or after it, is moot;
+    /// * a linear output layer likewise for `g'`;
+    /// * with one step, nothing is carried to an earlier step (the carry to
+    ///   `h_0` happens either way), and `1/T = T = 1`; the order of `f'` and
+    ///   `dh_next` is moot when `dh_next = 0` (not for a stateful pass);
+    /// * with one hidden unit, `W_hh = W_hhᵀ` and the outer product of
+    ///   `dW_hh` is its own transpose;
+    /// * without biases there are no bias gradients to forget.
+    pub fn on(&self, kind: Kind) -> Rules {
+        let c = Rules::CORRECT;
+        let mut r = *self;
+        if kind.linear_hidden {
+            r.hidden_x = c.hidden_x;
+            r.hidden_h = c.hidden_h;
+            r.derivative_before_carry = c.derivative_before_carry;
+        }
+        if kind.linear_output {
+            r.output = c.output;
+        }
+        if kind.single_step {
+            r.through_time = c.through_time;
+            r.time_scale = c.time_scale;
+            if !r.stateful {
+                r.derivative_before_carry = c.derivative_before_carry;
+            }
+        }
+        if kind.scalar_state {
+            if r.carry == Carry::NotTransposed {
+                r.carry = c.carry;
+            }
+            r.transpose_dw_hh = c.transpose_dw_hh;
+        }
+        if kind.no_biases {
+            r.bias_gradients = c.bias_gradients;
+        }
+        r
+    }
+}
+
 /// The gradient with respect to the copy of every weight used at one step
 /// (`W_xh^(t)`, `W_hh^(t)`, `W_hy^(t)`, `b_h^(t)`, `b_y^(t)`), or that copy's
 /// values in an untied model. Biases are present exactly when the model has them.

@@ -1,12 +1,23 @@
 //! Fingerprints: which known wrong computation produced the user's numbers.
 //!
-//! A candidate is a named gradient computed on the same case (a variant of
-//! the bug catalogue). The user's gradients match a candidate when every
-//! parameter they give agrees with the candidate's to rounding, judged
-//! exactly as against the reference.
+//! A candidate is a named gradient computed on the same case: one per
+//! variant of the bug catalogue ([`crate::bugs::Bug::ALL`]). The user's
+//! gradients match a candidate when every parameter they give agrees with
+//! the candidate's to rounding, judged exactly as against the reference
+//! (same relative tolerance, same floors; a block below the floor on both
+//! sides is no evidence against a match).
+//!
+//! Several names can match one set of numbers: variants that compute the
+//! same gradient on networks of the case's kind
+//! ([`crate::bugs::Bug::same_gradient_on`]; e.g. `original` and
+//! `dh-next-dropped` with an identity hidden activation), and, when the
+//! user's numbers are correct, every variant that is harmless there
+//! ([`crate::bugs::Bug::harmless_on`]). A user who gives only some blocks
+//! can also match variants that differ only in the others.
 
 use nalgebra::DMatrix;
 
+use crate::bugs::Bug;
 use crate::case::{Param, UserGrads};
 use crate::model::{Gradients, Rnn};
 
@@ -19,12 +30,34 @@ pub struct Candidate {
     pub grads: Gradients,
 }
 
-/// The bug catalogue's gradients on a case: one [`Candidate`] per variant.
+/// The bug catalogue's gradients on a case: one [`Candidate`] per variant of
+/// [`Bug::ALL`], in that order, named by [`Bug::name`].
 ///
-/// Seam: returns `None` until the bug catalogue is part of the crate; then
-/// every variant's gradient on `(rnn, x, targets)`.
-pub fn catalogue(_rnn: &Rnn, _x: &DMatrix<f64>, _targets: &DMatrix<f64>) -> Option<Vec<Candidate>> {
-    None
+/// # Panics
+/// If the shapes of `x` (`n_in × T`) or `targets` (`n_out × T`) do not match
+/// the network.
+pub fn catalogue(rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Vec<Candidate> {
+    Bug::ALL
+        .iter()
+        .map(|b| Candidate {
+            name: b.name().to_string(),
+            grads: b.gradient(rnn, x, targets),
+        })
+        .collect()
+}
+
+/// One parameter of a [`Gradients`] as an `n × 1` or `rows × cols` matrix,
+/// `None` for a bias the network does not have.
+pub fn block(g: &Gradients, p: Param) -> Option<DMatrix<f64>> {
+    let v = match p {
+        Param::WXh => return Some(g.w_xh.clone()),
+        Param::WHh => return Some(g.w_hh.clone()),
+        Param::WHy => return Some(g.w_hy.clone()),
+        Param::BH => g.b_h.as_ref()?,
+        Param::BY => g.b_y.as_ref()?,
+        Param::H0 => &g.h_0,
+    };
+    Some(DMatrix::from_column_slice(v.len(), 1, v.as_slice()))
 }
 
 /// The names of the candidates whose gradient agrees with the user's on
@@ -39,24 +72,7 @@ pub fn matches(
         .iter()
         .filter(|c| {
             user.0.iter().all(|(p, u)| {
-                let g = &c.grads;
-                let m = match p {
-                    Param::WXh => g.w_xh.clone(),
-                    Param::WHh => g.w_hh.clone(),
-                    Param::WHy => g.w_hy.clone(),
-                    Param::BH | Param::BY | Param::H0 => {
-                        let v = match p {
-                            Param::BH => g.b_h.as_ref(),
-                            Param::BY => g.b_y.as_ref(),
-                            _ => Some(&g.h_0),
-                        };
-                        match v {
-                            Some(v) => DMatrix::from_column_slice(v.len(), 1, v.as_slice()),
-                            None => return false,
-                        }
-                    }
-                };
-                m.shape() == u.shape() && same(*p, u, &m)
+                block(&c.grads, *p).is_some_and(|m| m.shape() == u.shape() && same(*p, u, &m))
             })
         })
         .map(|c| c.name.clone())

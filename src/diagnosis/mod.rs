@@ -27,16 +27,23 @@
 //!    correct float32 gradients of 500 random networks (3,000 parameter
 //!    blocks) differ from float64 by up to 200% of the block's largest
 //!    entry, and none exceeds this floor.
+//! 4. The user's numbers are matched against every variant of the bug
+//!    catalogue on the same case ([`fingerprint`]), judged as in step 2; with
+//!    no match, the variants that reproduce the most of them are named
+//!    ([`PartialMatch`]).
+//! 5. For a wrong gradient that a variant reproduces, that variant's
+//!    per-step and per-lag terms are set against the correct ones
+//!    ([`in_time`]): which steps are wrong, which lags are missing. Without
+//!    a match nothing is attributed (a sum alone does not say which of its
+//!    terms is wrong); the truncation probe ([`ParamReport::truncation`])
+//!    still says whether the gradient is BPTT truncated to `k` steps.
 //!
-//! # Seams
-//! * [`fingerprint::catalogue`] gives the bug catalogue's gradients on the
-//!   case; until the catalogue is wired in it returns `None` and reports say
-//!   that fingerprinting is unavailable (never that nothing matched).
-//! * Per-time-step attribution of a mismatch comes with the attribution
-//!   module; today the time dimension is probed by [`ParamReport::truncation`]
-//!   (does the gradient equal BPTT truncated to `k` steps?).
+//! The reference's noise floor comes from the rounding scale of the loss
+//! ([`crate::numerics::loss_rounding_scale`]); a loss that is not finite is
+//! located ([`locate_non_finite`]: "the loss is not finite at step t").
 
 pub mod fingerprint;
+pub mod in_time;
 mod render;
 
 use nalgebra::DMatrix;
@@ -47,6 +54,7 @@ use crate::bptt::{bptt, bptt_truncated, Truncation};
 use crate::case::{Case, F32Evidence, Param, UserGrads};
 use crate::checker::{self, CheckOptions, EntryVerdict, Selection, Verdict};
 use crate::model::{Gradients, Rnn};
+use crate::numerics;
 
 /// Draws of the perturbation that measures a gradient's sensitivity to
 /// round-off (see the module docs).
@@ -190,6 +198,22 @@ pub struct ParamReport {
     /// `Some(k)`: this wrong gradient equals BPTT truncated to `k` steps back
     /// in time (`k = 1`: nothing flows back through time).
     pub truncation: Option<usize>,
+    /// Where in time this wrong gradient goes wrong, from the catalogue
+    /// variant that reproduces it ([`in_time`]); `None` when it is not wrong,
+    /// no variant matches, it is `h0`, or the case is too large.
+    pub in_time: Option<in_time::InTime>,
+}
+
+/// A catalogue variant that reproduces some of the user's gradients, when
+/// none reproduces them all.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PartialMatch {
+    /// The variant's name.
+    pub name: String,
+    /// The given parameters it reproduces.
+    pub agrees: Vec<Param>,
+    /// The given parameters it does not.
+    pub differs: Vec<Param>,
 }
 
 /// The overall verdict.
@@ -231,11 +255,15 @@ pub struct Diagnosis {
     pub params: Vec<ParamReport>,
     /// The overall verdict.
     pub verdict: Overall,
-    /// Names of the catalogue variants the user's numbers match;
-    /// `None` when fingerprinting is unavailable or there is nothing to match.
+    /// Names of the catalogue variants ([`crate::bugs::Bug::name`]) the
+    /// user's numbers match, in catalogue order (empty: none does); `None`
+    /// when the file has no gradients.
     pub matches: Option<Vec<String>>,
-    /// Why `matches` is `None`, if it is.
-    pub matches_note: Option<String>,
+    /// When no variant matches although some gradient is wrong: the variants
+    /// that reproduce the most given parameters, at least one of them wrong
+    /// (e.g. the question's code dumped from its very first step matches
+    /// `original` in `W_xh` and `W_hy` but not in `W_hh`).
+    pub partial_matches: Vec<PartialMatch>,
     /// Notes the user should read (precision, sampling, ...).
     pub warnings: Vec<String>,
     /// The reference gradient (what `--write-grads` writes).
@@ -261,12 +289,16 @@ impl Diagnosis {
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum DiagnosisError {
     /// The loss is NaN or infinite at the case's parameters.
-    #[error("{path}: the loss is {loss} at these parameters: nothing can be verified (are the inputs or weights huge?)")]
+    #[error("{path}: {location}; nothing can be verified (are the inputs or weights huge?)")]
     LossNotFinite {
         /// The file.
         path: String,
         /// The loss.
         loss: f64,
+        /// Where the forward pass first stops producing numbers, e.g. "the
+        /// loss is not finite at step 3: output `y_3[0] = inf`" (see
+        /// [`locate_non_finite`]).
+        location: String,
     },
     /// The loss is finite here but not one central-difference step away.
     #[error("{path}: the loss overflows one finite-difference step away from these parameters (in {param}): the gradient cannot be confirmed, so no verdict is given")]
@@ -319,10 +351,12 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         return Err(DiagnosisError::LossNotFinite {
             path: case.path.clone(),
             loss: trace.loss,
+            location: locate_non_finite(&trace, y),
         });
     }
     let reference = bptt(&rnn, x, y, &trace);
-    let reference_check = confirm(&case, &mut rnn, &reference, options)?;
+    let loss_scale = numerics::loss_rounding_scale(&trace, y);
+    let reference_check = confirm(&case, &mut rnn, &reference, loss_scale, options)?;
 
     let (precision, rtol) = resolve(&case, options);
     let mut warnings = precision_warnings(&case, options.precision, precision);
@@ -356,6 +390,7 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
                 correct: f64::NAN,
                 floor: floor_of(&floors, p),
                 truncation: None,
+                in_time: None,
             },
             Some(u) => {
                 let c = judge(p, u, &r);
@@ -381,6 +416,7 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
                     correct,
                     floor: floor_of(&floors, p),
                     truncation: None,
+                    in_time: None,
                 }
             }
         };
@@ -395,21 +431,44 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         Some(_) if params.iter().any(|p| p.verdict.is_wrong()) => Overall::Wrong,
         Some(_) => Overall::Correct,
     };
-    let (matches, matches_note) = match &case.grads {
-        None => (None, Some("no gradients in the file".to_string())),
-        Some(user) => match fingerprint::catalogue(&rnn, x, y) {
-            None => (
-                None,
-                Some("the bug catalogue is not part of this build yet".to_string()),
-            ),
-            Some(candidates) => (
-                Some(fingerprint::matches(user, &candidates, |p, u, c| {
-                    judge(p, u, c).verdict == ParamVerdict::Correct
-                })),
-                None,
-            ),
-        },
-    };
+    let candidates = case
+        .grads
+        .as_ref()
+        .map(|_| fingerprint::catalogue(&rnn, x, y));
+    let matches = case
+        .grads
+        .as_ref()
+        .zip(candidates.as_ref())
+        .map(|(user, c)| fingerprint::matches(user, c, |p, u, c| agrees(&judge(p, u, c))));
+    let mut partial_matches = Vec::new();
+    if let (Some(user), Some(c), Some(m)) = (&case.grads, &candidates, &matches) {
+        if m.is_empty() && verdict == Overall::Wrong {
+            partial_matches = partial(user, c, &params, |p, u, c| agrees(&judge(p, u, c)));
+        }
+    }
+    let variant = matches
+        .as_ref()
+        .and_then(|m| m.first())
+        .and_then(|name| name.parse::<crate::bugs::Bug>().ok());
+    if let Some(variant) = variant.filter(|_| verdict == Overall::Wrong) {
+        if in_time::affordable(&rnn, case.t_len()) {
+            let wrong: Vec<(Param, f64)> = params
+                .iter()
+                .filter(|r| r.verdict.is_wrong())
+                .map(|r| (r.param, r.floor))
+                .collect();
+            for (p, a) in in_time::attribute(&rnn, x, y, variant, &wrong, rtol) {
+                if let Some(r) = params.iter_mut().find(|r| r.param == p) {
+                    r.in_time = Some(a);
+                }
+            }
+        } else {
+            warnings.push(format!(
+                "the attribution in time was skipped: T = {} is too long for its O(T²) cost here",
+                case.t_len()
+            ));
+        }
+    }
 
     Ok(Diagnosis {
         loss: trace.loss,
@@ -419,11 +478,44 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         params,
         verdict,
         matches,
-        matches_note,
+        partial_matches,
         warnings,
         reference,
         case,
     })
+}
+
+/// Where a forward pass whose loss is not finite first stops producing
+/// numbers: the first non-finite `a_t` or `y_t`
+/// ([`numerics::first_non_finite`]), or, when every output is finite, the
+/// first step whose loss term `½‖y_t − target_t‖²` overflows, with its
+/// largest output.
+pub fn locate_non_finite(trace: &crate::model::Trace, targets: &DMatrix<f64>) -> String {
+    match numerics::first_non_finite(trace) {
+        Some(numerics::NonFinite::Loss { .. }) | None => {
+            let step = (0..trace.len()).find(|&t| {
+                let r = (trace.y.column(t) - targets.column(t)).norm_squared();
+                !(0.5 * r).is_finite()
+            });
+            match step {
+                Some(t) => {
+                    let (unit, v) = trace
+                        .y
+                        .column(t)
+                        .iter()
+                        .enumerate()
+                        .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+                        .map_or((0, f64::NAN), |(i, v)| (i, *v));
+                    let s = t + 1;
+                    format!(
+                        "the loss is not finite at step {s}: ½‖y_{s} − target_{s}‖² overflows (y_{s}[{unit}] = {v:e})"
+                    )
+                }
+                None => format!("the loss is {}", trace.loss),
+            }
+        }
+        Some(n) => n.to_string(),
+    }
 }
 
 /// Multiply-adds the central-difference confirmation of the reference will
@@ -474,15 +566,68 @@ pub fn fingerprint_against(
     let reference = bptt(&case.rnn, &case.inputs, &case.targets, &trace);
     let floors = floors(case, &reference, precision, options.seed);
     fingerprint::matches(user, candidates, |p, u, c| {
-        compare_block(u, c, floor_of(&floors, p), rtol).verdict == ParamVerdict::Correct
+        agrees(&compare_block(u, c, floor_of(&floors, p), rtol))
     })
 }
 
+/// The candidates that reproduce the most given parameters, provided one of
+/// them is a parameter the user got wrong; empty when none does.
+fn partial(
+    user: &UserGrads,
+    candidates: &[fingerprint::Candidate],
+    params: &[ParamReport],
+    same: impl Fn(Param, &DMatrix<f64>, &DMatrix<f64>) -> bool,
+) -> Vec<PartialMatch> {
+    let wrong = |p: Param| params.iter().any(|r| r.param == p && r.verdict.is_wrong());
+    let found: Vec<PartialMatch> = candidates
+        .iter()
+        .map(|c| {
+            let (agrees, differs): (Vec<Param>, Vec<Param>) =
+                user.0.iter().map(|(p, _)| *p).partition(|&p| {
+                    let u = user.get(p).expect("given");
+                    fingerprint::block(&c.grads, p)
+                        .is_some_and(|m| m.shape() == u.shape() && same(p, u, &m))
+                });
+            PartialMatch {
+                name: c.name.clone(),
+                agrees: sorted(agrees),
+                differs: sorted(differs),
+            }
+        })
+        .filter(|m| m.agrees.iter().any(|&p| wrong(p)))
+        .collect();
+    let best = found.iter().map(|m| m.agrees.len()).max().unwrap_or(0);
+    found
+        .into_iter()
+        .filter(|m| m.agrees.len() == best)
+        .collect()
+}
+
+fn sorted(mut v: Vec<Param>) -> Vec<Param> {
+    v.sort();
+    v
+}
+
+/// A block agrees with a candidate when no entry tells them apart: every
+/// measurable entry within tolerance (a block below the floor on both sides
+/// is no evidence against).
+fn agrees(c: &BlockCompare) -> bool {
+    matches!(
+        c.verdict,
+        ParamVerdict::Correct | ParamVerdict::NotMeasurable
+    )
+}
+
 /// Step 1: the reference against central differences.
+///
+/// The noise floor of the central differences is built from `loss_scale`
+/// ([`numerics::loss_rounding_scale`]), not from `L` alone: near a perfect
+/// fit `L` is tiny but carries the rounding of every `y_t`.
 fn confirm(
     case: &Case,
     rnn: &mut Rnn,
     reference: &Gradients,
+    loss_scale: f64,
     options: &DiagnoseOptions,
 ) -> Result<ReferenceCheck, DiagnosisError> {
     let selection = match options.sample {
@@ -494,6 +639,7 @@ fn confirm(
     };
     let opts = CheckOptions {
         selection,
+        loss_scale,
         ..CheckOptions::default()
     };
     let (x, y) = (&case.inputs, &case.targets);

@@ -5,7 +5,9 @@ use std::fmt;
 
 use serde_json::{json, Value};
 
+use super::in_time::{InTime, Term};
 use super::{Diagnosis, Overall, ParamReport, ParamVerdict};
+use crate::bugs::Bug;
 use crate::case::Param;
 
 fn list(params: &[Param]) -> String {
@@ -153,6 +155,23 @@ impl Diagnosis {
         (!out.is_empty()).then(|| out.join(".\n  "))
     }
 
+    /// The question's code dumped from its very first step (`B_t = [0]`):
+    /// `original` reproduces everything but `W_hh`, and `h0` is zero.
+    fn first_step_hint(&self) -> Option<String> {
+        let quirk = self.partial_matches.iter().any(|m| {
+            m.name == Bug::Original.name()
+                && m.differs == [Param::WHh]
+                && m.agrees.contains(&Param::WXh)
+        });
+        (quirk && self.case.rnn.params.h_0.iter().all(|&h| h == 0.0)).then(|| {
+            "if these numbers come from the question's code run from its very first step \
+             (B_t = [0]), that step pairs its delta with h_1 instead of h_0 = 0 in W_hh (its \
+             first-step quirk); dump from a carried state (after one step or epoch, with h0 = B_t) \
+             to compare like with like"
+                .to_string()
+        })
+    }
+
     fn has_given_hidden(&self) -> bool {
         [Param::WXh, Param::WHh].iter().any(|p| {
             self.param(*p)
@@ -162,8 +181,9 @@ impl Diagnosis {
 
     /// The diagnosis as one JSON object: per parameter `verdict`,
     /// `max_rel_error`, `worst_index` (indexed as in the file) and more; top
-    /// level `verdict` and `matches` (`null` when fingerprinting is
-    /// unavailable).
+    /// level `verdict` and `matches` (the names of the catalogue variants
+    /// that reproduce the user's numbers; `null` when the file has no
+    /// gradients).
     pub fn to_json(&self) -> Value {
         let c = &self.case;
         let params: serde_json::Map<String, Value> = self
@@ -193,7 +213,11 @@ impl Diagnosis {
             "summary": self.verdict_sentence(),
             "explanation": self.explanation(),
             "matches": self.matches,
-            "matches_note": self.matches_note,
+            "partial_matches": self.partial_matches.iter().map(|m| json!({
+                "name": m.name,
+                "agrees": m.agrees.iter().map(|p| p.key()).collect::<Vec<_>>(),
+                "differs": m.differs.iter().map(|p| p.key()).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
             "warnings": self.warnings,
         })
     }
@@ -213,6 +237,28 @@ fn param_json(p: &ParamReport) -> Value {
         "correct": finite(p.correct),
         "floor": finite(p.floor),
         "truncated_bptt_steps": p.truncation,
+        "in_time": p.in_time.as_ref().map(in_time_json),
+    })
+}
+
+fn in_time_json(a: &InTime) -> Value {
+    let terms = |terms: &[Term], key: &str, base: usize| {
+        terms
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                json!({key: i + base, "state": t.state.name(), "yours": t.yours,
+                       "correct": t.correct, "error": t.error})
+            })
+            .collect::<Vec<_>>()
+    };
+    json!({
+        "variant": a.variant.name(),
+        "summary": a.summary(),
+        "steps": terms(&a.steps, "step", 1),
+        "lags": terms(&a.lags, "lag", 0),
+        "leftover": a.leftover,
+        "through_time_share": a.through_time_share,
     })
 }
 
@@ -329,14 +375,67 @@ impl fmt::Display for Diagnosis {
                 writeln!(f, "{label:<10} {}", wrap(paragraph, 88, 11))?;
             }
         }
-        match (&self.matches, &self.matches_note) {
-            (Some(m), _) if m.is_empty() => writeln!(
+        match &self.matches {
+            // Correct numbers that no variant computes: nothing to add.
+            Some(m) if m.is_empty() && self.verdict == Overall::Correct => {}
+            Some(m) if m.is_empty() => {
+                let mut text = format!(
+                    "matches:   none of the {} catalogued bugs reproduces all your numbers",
+                    Bug::ALL.len()
+                );
+                for (k, pm) in self.partial_matches.iter().enumerate() {
+                    text.push_str(if k == 0 { "; closest: " } else { "; " });
+                    text.push_str(&format!(
+                        "{} (reproduces your {}, not your {})",
+                        pm.name,
+                        list(&pm.agrees),
+                        list(&pm.differs)
+                    ));
+                }
+                writeln!(f, "{}", wrap(&text, 98, 11))?;
+                if let Some(hint) = self.first_step_hint() {
+                    writeln!(f, "{:<10} {}", "", wrap(&hint, 88, 11))?;
+                }
+            }
+            Some(m) if self.verdict == Overall::Correct => writeln!(
                 f,
-                "matches:   none of the catalogued bugs reproduces your numbers"
+                "{}",
+                wrap(
+                    &format!(
+                        "matches:   the correct gradient; {} compute{} it too on this network (harmless here)",
+                        m.join(", "),
+                        if m.len() == 1 { "s" } else { "" }
+                    ),
+                    88,
+                    11
+                )
             )?,
-            (Some(m), _) => writeln!(f, "matches:   {}", m.join(", "))?,
-            (None, Some(note)) => writeln!(f, "matches:   fingerprinting unavailable: {note}")?,
-            (None, None) => {}
+            Some(m) => {
+                for (k, name) in m.iter().enumerate() {
+                    let label = if k == 0 { "matches:" } else { "" };
+                    let summary = name.parse::<Bug>().map_or("", Bug::summary);
+                    writeln!(f, "{label:<10} {}", wrap(&format!("{name}: {summary}"), 88, 11))?;
+                }
+            }
+            None => {}
+        }
+        let timed: Vec<&ParamReport> = self.params.iter().filter(|p| p.in_time.is_some()).collect();
+        if let Some(a) = timed.first().and_then(|p| p.in_time.as_ref()) {
+            let head = format!(
+                "in time:   as `{}` computes them (step t: the copy of the weights used at step t; \
+                 lag k: from the loss at step t to the copy used at step t − k)",
+                a.variant
+            );
+            writeln!(f, "{}", wrap(&head, 98, 11))?;
+            for p in timed {
+                let a = p.in_time.as_ref().expect("filtered");
+                writeln!(
+                    f,
+                    "{:<10} {}",
+                    "",
+                    wrap(&format!("{}: {}", p.param, a.summary()), 88, 11)
+                )?;
+            }
         }
         write!(
             f,
