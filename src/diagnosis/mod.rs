@@ -53,6 +53,7 @@ use rand::{RngExt, SeedableRng};
 use crate::bptt::{bptt, bptt_truncated, Truncation};
 use crate::case::{Case, F32Evidence, Param, UserGrads};
 use crate::checker::{self, CheckOptions, EntryVerdict, Selection, Verdict};
+use crate::methods::{self, Method};
 use crate::model::{Gradients, Rnn};
 use crate::numerics;
 
@@ -123,7 +124,18 @@ pub struct DiagnoseOptions {
     pub seed: u64,
     /// Precision of the user's numbers.
     pub precision: PrecisionChoice,
+    /// Which methods judge the user's gradients. Central differences always
+    /// run (they confirm the reference); `taylor` adds the Taylor-remainder
+    /// slope per parameter, `exact` the dual-number oracle, `all` both
+    /// (at double precision; the oracle is skipped above
+    /// [`EXACT_BUDGET`] multiply-adds).
+    pub method: Method,
 }
+
+/// The largest case (in multiply-adds of the central confirmation, see
+/// [`confirmation_cost`]) on which `--method all` also runs the exact oracle,
+/// which costs about twice as much.
+pub const EXACT_BUDGET: f64 = 3e10;
 
 /// How the reference gradient was confirmed.
 #[derive(Clone, Debug, PartialEq)]
@@ -268,6 +280,40 @@ pub struct Diagnosis {
     pub warnings: Vec<String>,
     /// The reference gradient (what `--write-grads` writes).
     pub reference: Gradients,
+    /// The Taylor-slope and exact-oracle verdicts on the user's gradients,
+    /// when [`DiagnoseOptions::method`] asked for them and the file has
+    /// gradients (blocks the file does not give are not judged).
+    pub methods: Option<MethodsReport>,
+}
+
+/// The step-free verdicts of [`DiagnoseOptions::method`] on the user's gradients.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MethodsReport {
+    /// The parameters the file gives gradients for, in report order.
+    pub given: Vec<Param>,
+    /// The reports ([`methods::Report::central`] is never filled here: the
+    /// central comparison is the table of [`Diagnosis::params`]).
+    pub report: methods::Report,
+}
+
+impl MethodsReport {
+    /// Given parameters that the Taylor test or the exact oracle finds wrong.
+    pub fn wrong(&self) -> Vec<Param> {
+        let failing = self.report.failing_blocks();
+        self.given
+            .iter()
+            .copied()
+            .filter(|p| failing.iter().any(|b| b == block_name(*p)))
+            .collect()
+    }
+}
+
+/// The checker's block name of a case parameter.
+pub fn block_name(p: Param) -> &'static str {
+    match p {
+        Param::H0 => "h_0",
+        other => other.key(),
+    }
 }
 
 impl Diagnosis {
@@ -470,7 +516,61 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         }
     }
 
+    let methods = match (&case.grads, precision) {
+        (Some(user), Precision::F64) if options.method != Method::Central => {
+            let run_exact = options.method.runs(Method::Exact)
+                && (options.method == Method::Exact
+                    || confirmation_cost(&case, None) <= EXACT_BUDGET);
+            if options.method == Method::All && !run_exact {
+                warnings.push("the exact oracle was skipped: this case is too large for --method all; ask for --method exact".into());
+            }
+            let report = step_free_methods(
+                &case,
+                user,
+                &reference,
+                options.method.runs(Method::Taylor),
+                run_exact,
+                options.seed,
+            );
+            let m = MethodsReport {
+                given: Param::ALL
+                    .into_iter()
+                    .filter(|p| user.get(*p).is_some())
+                    .collect(),
+                report,
+            };
+            let newly_wrong: Vec<&str> = m
+                .wrong()
+                .into_iter()
+                .filter(|p| {
+                    params
+                        .iter()
+                        .any(|r| r.param == *p && !r.verdict.is_wrong())
+                })
+                .map(Param::key)
+                .collect();
+            if !newly_wrong.is_empty() {
+                warnings.push(format!(
+                    "{} agree with central differences but not with the step-free methods below: \
+                     an error smaller than finite differences can resolve",
+                    newly_wrong.join(", ")
+                ));
+            }
+            Some(m)
+        }
+        (Some(_), Precision::F32) if options.method != Method::Central => {
+            warnings.push("the Taylor and exact methods judge double-precision gradients only; skipped at float32".into());
+            None
+        }
+        _ => None,
+    };
+    let verdict = match (&methods, verdict) {
+        (Some(m), Overall::Correct) if !m.wrong().is_empty() => Overall::Wrong,
+        (_, v) => v,
+    };
+
     Ok(Diagnosis {
+        methods,
         loss: trace.loss,
         precision,
         rtol,
@@ -483,6 +583,44 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         reference,
         case,
     })
+}
+
+/// The Taylor slope and/or exact oracle on the user's gradients, with the
+/// blocks the file does not give filled from the reference (and then not
+/// reported by [`MethodsReport::wrong`]).
+fn step_free_methods(
+    case: &Case,
+    user: &crate::case::UserGrads,
+    reference: &Gradients,
+    taylor: bool,
+    exact: bool,
+    seed: u64,
+) -> methods::Report {
+    let mut full = reference.clone();
+    for (p, g) in &user.0 {
+        if let Some(dst) = full.block_mut(block_name(*p)) {
+            if dst.len() == g.len() {
+                dst.copy_from_slice(g.as_slice());
+            }
+        }
+    }
+    let (x, y) = (&case.inputs, &case.targets);
+    let mut options = methods::MethodOptions::default();
+    options.taylor.seed = seed;
+    let run = |m: Method| methods::check_rnn(m, &case.rnn, x, y, &full, &options).ok();
+    methods::Report {
+        central: None,
+        taylor: if taylor {
+            run(Method::Taylor).and_then(|r| r.taylor)
+        } else {
+            None
+        },
+        exact: if exact {
+            run(Method::Exact).and_then(|r| r.exact)
+        } else {
+            None
+        },
+    }
 }
 
 /// Where a forward pass whose loss is not finite first stops producing

@@ -6,7 +6,7 @@ use std::fmt;
 use serde_json::{json, Value};
 
 use super::in_time::{InTime, Term};
-use super::{Diagnosis, Overall, ParamReport, ParamVerdict};
+use super::{block_name, Diagnosis, Overall, ParamReport, ParamVerdict};
 use crate::bugs::Bug;
 use crate::case::Param;
 
@@ -189,7 +189,13 @@ impl Diagnosis {
         let params: serde_json::Map<String, Value> = self
             .params
             .iter()
-            .map(|p| (p.param.key().to_string(), param_json(p)))
+            .map(|p| {
+                let mut v = param_json(p);
+                let (slope, exact) = method_json(self, p.param);
+                v["taylor_slope"] = slope;
+                v["exact_max_rel_error"] = exact;
+                (p.param.key().to_string(), v)
+            })
             .collect();
         json!({
             "file": c.path,
@@ -221,6 +227,32 @@ impl Diagnosis {
             "warnings": self.warnings,
         })
     }
+}
+
+/// Per parameter: `taylor_slope` (null when not run or not measurable) and
+/// `exact_max_rel_error` (null when not run).
+fn method_json(d: &Diagnosis, p: Param) -> (Value, Value) {
+    let Some(m) = d.methods.as_ref().filter(|m| m.given.contains(&p)) else {
+        return (Value::Null, Value::Null);
+    };
+    let name = block_name(p);
+    let slope = m
+        .report
+        .taylor
+        .as_ref()
+        .and_then(|r| r.block(name))
+        .and_then(|b| b.slope());
+    let exact = m
+        .report
+        .exact
+        .as_ref()
+        .and_then(|r| r.block(name))
+        .map(|b| b.max_rel_error());
+    let num = |v: Option<f64>| {
+        v.filter(|v| v.is_finite())
+            .map_or(Value::Null, |v| json!(v))
+    };
+    (num(slope), num(exact))
 }
 
 fn param_json(p: &ParamReport) -> Value {
@@ -361,6 +393,39 @@ impl fmt::Display for Diagnosis {
                 index_text(&p.worst_index),
                 p.yours,
                 p.correct
+            )?;
+        }
+        if let Some(m) = &self.methods {
+            writeln!(f)?;
+            writeln!(
+                f,
+                "step-free checks of your gradients (no step size or tolerance to choose):"
+            )?;
+            writeln!(
+                f,
+                "{:<6} {:>12}  {:<14} {:>18}",
+                "param", "taylor slope", "taylor verdict", "exact max rel err"
+            )?;
+            for &p in &m.given {
+                let name = block_name(p);
+                let taylor = m.report.taylor.as_ref().and_then(|r| r.block(name));
+                let exact = m.report.exact.as_ref().and_then(|r| r.block(name));
+                let slope = taylor
+                    .and_then(|b| b.slope())
+                    .map_or("-".to_string(), |s| format!("{s:.2}"));
+                let tv = taylor.map_or("not run", |b| b.verdict().label());
+                let ev = exact.map_or("not run".to_string(), |b| {
+                    if b.passed() {
+                        format!("{:.1e}", b.max_rel_error())
+                    } else {
+                        format!("{:.1e} WRONG", b.max_rel_error())
+                    }
+                });
+                writeln!(f, "{:<6} {:>12}  {:<14} {:>18}", p.key(), slope, tv, ev)?;
+            }
+            writeln!(
+                f,
+                "(slope ≈ 2: the gradient is right; ≈ 1: it is wrong. exact: dual numbers, wrong above 1e-10)"
             )?;
         }
         writeln!(f)?;

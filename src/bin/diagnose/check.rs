@@ -10,6 +10,7 @@ use rnn_gradcheck::case::{self, case_json, write_atomic};
 use rnn_gradcheck::diagnosis::{
     confirmation_cost, diagnose, DiagnoseOptions, Overall, Precision, PrecisionChoice,
 };
+use rnn_gradcheck::methods::Method;
 
 /// Above this many multiply-adds (tens of seconds), `check` suggests `--sample`.
 const LONG_CHECK: f64 = 3e10;
@@ -40,6 +41,15 @@ pub struct Args {
     /// looks like it).
     #[arg(long, value_enum, default_value_t = PrecisionArg::Auto)]
     pub precision: PrecisionArg,
+    /// How to judge your gradients: central differences (always run, they
+    /// also confirm the reference), plus the step-free Taylor-remainder slope
+    /// (taylor), the exact dual-number oracle (exact), or both (all).
+    #[arg(long, default_value = "all", value_parser = method)]
+    pub method: Method,
+}
+
+fn method(s: &str) -> Result<Method, String> {
+    s.parse::<Method>().map_err(|e| e.to_string())
 }
 
 /// `--precision`.
@@ -92,6 +102,7 @@ fn check(args: &Args) -> Result<ExitCode, String> {
             PrecisionArg::F64 => PrecisionChoice::Fixed(Precision::F64),
             PrecisionArg::F32 => PrecisionChoice::Fixed(Precision::F32),
         },
+        method: args.method,
     };
     if args.sample.is_none() && confirmation_cost(&case, None) > LONG_CHECK {
         eprintln!(
