@@ -54,7 +54,6 @@ use std::fmt;
 use nalgebra::{DMatrix, DMatrixView, DVector};
 pub use num_dual::Dual64;
 use num_dual::DualNum;
-use rand::SeedableRng;
 
 use crate::activation::Activation;
 use crate::checker::{CheckError, EntryVerdict, Parameters, Selection, Verdict};
@@ -451,7 +450,7 @@ where
     let loss = loss_dual(&direction).re;
     let mut blocks = Vec::with_capacity(layout.len());
     for (b, (name, rows, cols)) in layout.into_iter().enumerate() {
-        let indices = select(rows * cols, options.selection, b);
+        let indices = crate::checker::select(rows * cols, options.selection, b);
         let exact: Vec<f64> = indices
             .iter()
             .map(|&k| {
@@ -522,22 +521,6 @@ fn zeroed<P: Parameters + Clone>(params: &P) -> P {
         }
     }
     d
-}
-
-/// The column-major indices of a block to check: the same seeded sample as
-/// the central checker draws for the same [`Selection`].
-fn select(len: usize, selection: Selection, block: usize) -> Vec<usize> {
-    match selection {
-        Selection::Sampled { per_block, seed } if per_block < len => {
-            let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(
-                seed ^ (block as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-            );
-            let mut idx = rand::seq::index::sample(&mut rng, len, per_block).into_vec();
-            idx.sort_unstable();
-            idx
-        }
-        _ => (0..len).collect(),
-    }
 }
 
 impl fmt::Display for ExactReport {
@@ -676,6 +659,45 @@ mod tests {
         assert_eq!(w.index, (2, 0));
         approx::assert_relative_eq!(w.rel_error, 1e-9, max_relative = 1e-5);
         assert!(r.to_string().contains("WRONG: v"), "{r}");
+    }
+
+    #[test]
+    fn a_sampled_check_visits_the_central_checkers_entries() {
+        // 2 of u's 4 entries and 2 of v's 3: the same ones as central
+        // differences with the same selection (one sampling function).
+        let (mut p, g) = cubic_problem();
+        let selection = Selection::Sampled {
+            per_block: 2,
+            seed: 7,
+        };
+        let exact = check(
+            &p,
+            &g,
+            |d| cubic(&p, d),
+            &ExactOptions {
+                selection,
+                ..ExactOptions::default()
+            },
+        )
+        .unwrap();
+        let central = crate::checker::check(
+            &mut p,
+            &g,
+            |p: &NamedBlocks| cubic(p, p).re, // the value part of f is f(p)
+            &crate::checker::CheckOptions {
+                selection,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        for (e, c) in exact.blocks.iter().zip(&central.blocks) {
+            let visited: Vec<(usize, usize)> = e.entries.iter().map(|x| x.index).collect();
+            assert_eq!(visited.len(), 2);
+            assert_eq!(
+                visited,
+                c.entries.iter().map(|x| x.index).collect::<Vec<_>>()
+            );
+        }
     }
 
     #[test]

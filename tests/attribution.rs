@@ -6,10 +6,9 @@
 mod common;
 mod fixture_blocks;
 
+use common::problems::{any_activation, problem, sigmoid_or_tanh, Problem as Case, Shapes};
 use nalgebra::DMatrix;
 use proptest::prelude::*;
-use rand::rngs::ChaCha8Rng;
-use rand::SeedableRng;
 use rnn_gradcheck::attribution::{
     by_lag, check_per_step, compare_by_lag, numeric_by_lag, per_step, UntiedRnn,
 };
@@ -17,43 +16,17 @@ use rnn_gradcheck::bugs::Bug;
 use rnn_gradcheck::checker::{check, CheckOptions, CheckReport, Parameters, DEFAULT_RTOL};
 use rnn_gradcheck::original::dataset::triangle_wave_dataset;
 use rnn_gradcheck::original::Original;
-use rnn_gradcheck::random::{random_params, uniform_matrix};
-use rnn_gradcheck::{bptt, Activation, Rnn};
-
-#[derive(Clone, Debug)]
-struct Case {
-    rnn: Rnn,
-    x: DMatrix<f64>,
-    y: DMatrix<f64>,
-}
+use rnn_gradcheck::{bptt, Rnn};
 
 fn case() -> impl Strategy<Value = Case> {
-    (
-        1usize..=4,
-        1usize..=6,
-        1usize..=3,
-        1usize..=6,
-        0.3f64..=2.0,
-        prop_oneof![Just(Activation::Sigmoid), Just(Activation::Tanh)],
-        prop_oneof![
-            Just(Activation::Sigmoid),
-            Just(Activation::Tanh),
-            Just(Activation::Identity)
-        ],
-        any::<bool>(),
-        any::<u64>(),
-    )
-        .prop_map(
-            |(n_in, n_h, n_out, t_len, scale, hidden, output, biases, seed)| {
-                let mut rng = ChaCha8Rng::seed_from_u64(seed);
-                let params = random_params(&mut rng, (n_in, n_h, n_out), scale, biases);
-                Case {
-                    rnn: Rnn::new(params, hidden, output),
-                    x: uniform_matrix(&mut rng, n_in, t_len, 1.0),
-                    y: uniform_matrix(&mut rng, n_out, t_len, 0.5).add_scalar(0.5),
-                }
-            },
-        )
+    let shapes = Shapes {
+        n_in: 1..=4,
+        n_h: 1..=6,
+        n_out: 1..=3,
+        t_len: 1..=6,
+        scale: 0.3..=2.0,
+    };
+    problem(shapes, sigmoid_or_tanh(), any_activation())
 }
 
 /// Every entry of every block within `tol` of the other, relative to the

@@ -6,7 +6,9 @@
 
 mod common;
 
-use nalgebra::DMatrix;
+use common::problems::{
+    any_activation, build_problem, problem, sigmoid_or_tanh, Problem as Case, Shapes,
+};
 use proptest::prelude::*;
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
@@ -15,7 +17,6 @@ use rnn_gradcheck::bugs::Bug;
 use rnn_gradcheck::checker::{
     check, rounding_floor, CheckOptions, CheckReport, Parameters, Verdict,
 };
-use rnn_gradcheck::random::{random_params, uniform_matrix};
 use rnn_gradcheck::{bptt, bptt_truncated, Activation, Gradients, Rnn, Truncation};
 
 const N_IN: std::ops::RangeInclusive<usize> = 1..=6;
@@ -25,78 +26,21 @@ const T_LEN: std::ops::RangeInclusive<usize> = 1..=8;
 /// Weights uniform in `[-scale, scale]`: from mild to saturating sigmoids.
 const SCALE: std::ops::RangeInclusive<f64> = 0.5..=2.0;
 
-#[derive(Clone, Debug)]
-struct Case {
-    rnn: Rnn,
-    x: DMatrix<f64>,
-    y: DMatrix<f64>,
-}
-
-impl Case {
-    fn t_len(&self) -> usize {
-        self.x.ncols()
-    }
-}
-
+/// A problem of this file's sizes with `n_h` and `T` in the given ranges.
 fn case(
     n_h: std::ops::RangeInclusive<usize>,
     t_len: std::ops::RangeInclusive<usize>,
     hidden: impl Strategy<Value = Activation>,
     output: impl Strategy<Value = Activation>,
 ) -> impl Strategy<Value = Case> {
-    (
-        N_IN,
+    let shapes = Shapes {
+        n_in: N_IN,
         n_h,
-        N_OUT,
+        n_out: N_OUT,
         t_len,
-        SCALE,
-        hidden,
-        output,
-        any::<bool>(),
-        any::<u64>(),
-    )
-        .prop_map(
-            |(n_in, n_h, n_out, t_len, scale, hidden, output, biases, seed)| {
-                build_case(n_in, n_h, n_out, t_len, scale, hidden, output, biases, seed)
-            },
-        )
-}
-
-/// A network with weights uniform in `[-scale, scale]`, inputs uniform in
-/// `[-1, 1]` and targets in `[0, 1]`, drawn from `seed`.
-#[allow(clippy::too_many_arguments)]
-fn build_case(
-    n_in: usize,
-    n_h: usize,
-    n_out: usize,
-    t_len: usize,
-    scale: f64,
-    hidden: Activation,
-    output: Activation,
-    biases: bool,
-    seed: u64,
-) -> Case {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let params = random_params(&mut rng, (n_in, n_h, n_out), scale, biases);
-    let x = uniform_matrix(&mut rng, n_in, t_len, 1.0);
-    let y = uniform_matrix(&mut rng, n_out, t_len, 0.5).add_scalar(0.5);
-    Case {
-        rnn: Rnn::new(params, hidden, output),
-        x,
-        y,
-    }
-}
-
-fn any_hidden() -> impl Strategy<Value = Activation> {
-    prop_oneof![Just(Activation::Sigmoid), Just(Activation::Tanh)]
-}
-
-fn any_output() -> impl Strategy<Value = Activation> {
-    prop_oneof![
-        Just(Activation::Sigmoid),
-        Just(Activation::Tanh),
-        Just(Activation::Identity)
-    ]
+        scale: SCALE,
+    };
+    problem(shapes, hidden, output)
 }
 
 fn check_gradient(case: &Case, grad: &Gradients) -> CheckReport {
@@ -177,7 +121,7 @@ proptest! {
     /// measured by `bugs_are_visible_on_almost_every_network`.)
     #[test]
     fn every_visible_bug_is_caught_in_the_blocks_it_corrupts(
-        case in case(N_H, T_LEN, any_hidden(), any_output())
+        case in case(N_H, T_LEN, sigmoid_or_tanh(), any_activation())
     ) {
         let truth = true_gradient(&case);
         let report = check_gradient(&case, &truth);
@@ -207,7 +151,7 @@ proptest! {
     /// the exclusions of the property above are exact, not convenient.
     #[test]
     fn documented_harmless_cases_are_exactly_right(
-        case in case(1..=2, 1..=2, prop_oneof![Just(Activation::Identity), any_hidden()], any_output())
+        case in case(1..=2, 1..=2, prop_oneof![Just(Activation::Identity), sigmoid_or_tanh()], any_activation())
     ) {
         let truth = true_gradient(&case);
         for bug in Bug::ALL {
@@ -220,7 +164,7 @@ proptest! {
     /// The engine's correct pass is the crate's BPTT, and its one-step pass is
     /// `bptt_truncated(Window(1))`, to rounding (independent implementations).
     #[test]
-    fn the_engine_agrees_with_the_crate_bptt(case in case(N_H, T_LEN, any_hidden(), any_output())) {
+    fn the_engine_agrees_with_the_crate_bptt(case in case(N_H, T_LEN, sigmoid_or_tanh(), any_activation())) {
         let tr = case.rnn.forward(&case.x, &case.y);
         let correct = attribution::per_step(&case.rnn, &case.x, &case.y, None).sum_over_steps();
         assert_close(&correct, &true_gradient(&case), 1e-13)?;
@@ -232,7 +176,7 @@ proptest! {
     /// leftover) sums to the variant's gradient: the O(T²) per-loss-term
     /// propagation and the linear-time pass compute the same thing.
     #[test]
-    fn lags_sum_to_the_gradient_for_every_variant(case in case(N_H, T_LEN, any_hidden(), any_output())) {
+    fn lags_sum_to_the_gradient_for_every_variant(case in case(N_H, T_LEN, sigmoid_or_tanh(), any_activation())) {
         for bug in Bug::ALL {
             let g = bug.gradient(&case.rnn, &case.x, &case.y);
             let lags = attribution::by_lag(&case.rnn, &case.x, &case.y, Some(bug));
@@ -260,14 +204,19 @@ fn bugs_are_visible_on_almost_every_network() {
     let mut invisible = std::collections::BTreeMap::<&str, usize>::new();
     let mut visible_count = 0usize;
     for _ in 0..networks {
-        let case = build_case(
-            rng.random_range(N_IN),
-            rng.random_range(N_H),
-            rng.random_range(N_OUT),
+        let case = build_problem(
+            (
+                rng.random_range(N_IN),
+                rng.random_range(N_H),
+                rng.random_range(N_OUT),
+            ),
             rng.random_range(T_LEN),
             rng.random_range(SCALE),
-            [Activation::Sigmoid, Activation::Tanh][rng.random_range(0..2)],
-            [Activation::Sigmoid, Activation::Tanh, Activation::Identity][rng.random_range(0..3)],
+            (
+                [Activation::Sigmoid, Activation::Tanh][rng.random_range(0..2)],
+                [Activation::Sigmoid, Activation::Tanh, Activation::Identity]
+                    [rng.random_range(0..3)],
+            ),
             rng.random(),
             rng.random(),
         );

@@ -4,12 +4,10 @@
 
 mod common;
 
+use common::problems::{problem, sigmoid_or_tanh, Problem as Case, Shapes};
 use nalgebra::{DMatrix, DVector};
 use proptest::prelude::*;
-use rand::rngs::ChaCha8Rng;
-use rand::SeedableRng;
 use rnn_gradcheck::checker::{check, CheckOptions, Parameters, Verdict};
-use rnn_gradcheck::random::{random_params, uniform_matrix};
 use rnn_gradcheck::{bptt, bptt_truncated, Activation, Gradients, Rnn, Truncation};
 
 const N_IN: std::ops::RangeInclusive<usize> = 1..=8;
@@ -17,18 +15,6 @@ const N_H: std::ops::RangeInclusive<usize> = 1..=12;
 const N_OUT: std::ops::RangeInclusive<usize> = 1..=4;
 const T_LEN: std::ops::RangeInclusive<usize> = 1..=12;
 const SCALE: std::ops::RangeInclusive<f64> = 0.05..=3.0;
-
-/// One random problem: a network, inputs `n_in × T` and targets `n_out × T`.
-#[derive(Clone, Debug)]
-struct Case {
-    rnn: Rnn,
-    x: DMatrix<f64>,
-    y: DMatrix<f64>,
-}
-
-fn hidden_activation() -> impl Strategy<Value = Activation> {
-    prop_oneof![Just(Activation::Sigmoid), Just(Activation::Tanh)]
-}
 
 fn output_activation() -> impl Strategy<Value = Activation> {
     prop_oneof![
@@ -38,36 +24,20 @@ fn output_activation() -> impl Strategy<Value = Activation> {
     ]
 }
 
-/// Shapes and scale are drawn by proptest (so failures shrink to a minimal
-/// network); the values come from a seeded generator.
+/// A problem of this file's sizes with `T` and the weight scale in the
+/// given ranges.
 fn case(
     t_len: std::ops::RangeInclusive<usize>,
     scale: std::ops::RangeInclusive<f64>,
 ) -> impl Strategy<Value = Case> {
-    (
-        N_IN,
-        N_H,
-        N_OUT,
+    let shapes = Shapes {
+        n_in: N_IN,
+        n_h: N_H,
+        n_out: N_OUT,
         t_len,
         scale,
-        hidden_activation(),
-        output_activation(),
-        any::<bool>(),
-        any::<u64>(),
-    )
-        .prop_map(
-            |(n_in, n_h, n_out, t_len, scale, hidden, output, biases, seed)| {
-                let mut rng = ChaCha8Rng::seed_from_u64(seed);
-                let params = random_params(&mut rng, (n_in, n_h, n_out), scale, biases);
-                let x = uniform_matrix(&mut rng, n_in, t_len, 1.0);
-                let y = uniform_matrix(&mut rng, n_out, t_len, 0.5).add_scalar(0.5);
-                Case {
-                    rnn: Rnn::new(params, hidden, output),
-                    x,
-                    y,
-                }
-            },
-        )
+    };
+    problem(shapes, sigmoid_or_tanh(), output_activation())
 }
 
 fn check_gradient(case: &Case, grad: &Gradients) -> rnn_gradcheck::CheckReport {

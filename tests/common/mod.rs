@@ -1,5 +1,8 @@
-//! Shared proptest configuration for the integration tests.
+//! Shared by the integration tests: the proptest configuration and the
+//! random problems ([`problems`]).
 #![allow(dead_code)]
+
+pub mod problems;
 
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
 
