@@ -2,7 +2,6 @@
 //! --write-grads`), written atomically.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 
 use nalgebra::DMatrix;
@@ -124,29 +123,11 @@ fn rows(m: &DMatrix<f64>, key: &str, indent: &str) -> Result<String, CaseError> 
 /// [`CaseError::Write`] naming `path` if the directory is missing or not
 /// writable, or the disk is full.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), CaseError> {
-    let err = |source| CaseError::Write {
+    crate::output::write_atomic(path, contents).map_err(|e| CaseError::Write {
         path: path.display().to_string(),
-        source,
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| err(std::io::Error::other("not a file name")))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(err(e));
-    }
-    Ok(())
+        source: match e {
+            crate::output::OutputError::Write { cause, .. } => cause,
+            other => std::io::Error::other(other.to_string()),
+        },
+    })
 }
