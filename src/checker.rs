@@ -563,8 +563,10 @@ where
     })
 }
 
-/// The column-major indices of a block of `len` entries to check, sorted.
-fn select(len: usize, selection: Selection, block: usize) -> Vec<usize> {
+/// The column-major indices of block number `block` (of `len` entries) that
+/// a check with this [`Selection`] visits, sorted. Public so that other
+/// checkers (e.g. [`crate::fast::check`]) visit exactly the same entries.
+pub fn select(len: usize, selection: Selection, block: usize) -> Vec<usize> {
     match selection {
         Selection::Sampled { per_block, seed } if per_block < len => {
             // One stream per block, so adding a block does not reshuffle the others.

@@ -21,6 +21,7 @@
 pub mod activation;
 pub mod bptt;
 pub mod checker;
+pub mod fast;
 pub mod model;
 pub mod random;
 

@@ -1,0 +1,704 @@
+//! The arithmetic kernels of the fast paths, and the one rule they all keep.
+//!
+//! # The rule: one operation sequence per output element
+//! Every kernel computes each output element by a fixed sequence of IEEE-754
+//! operations, independent of blocking, vector width and thread count:
+//!
+//! * a product-sum `Σ_k a_k b_k` is a chain of fused multiply-adds in
+//!   ascending `k`, starting from `+0.0`: `s ← fma(a_k, b_k, s)`;
+//! * the sigmoid is [`sigmoid`] below (our own `exp`, built from `+ − × ÷`,
+//!   `fma`, `floor`, round-half-even and exponent-bit arithmetic: operations
+//!   IEEE-754 rounds exactly, so scalar and vector code agree bit for bit);
+//! * `tanh` is the standard library's, called per element.
+//!
+//! [`Isa::Portable`] and [`Isa::Avx2Fma`] therefore produce bit-identical
+//! results; the AVX2 path only runs the independent chains side by side.
+
+use std::sync::OnceLock;
+
+use crate::activation::Activation;
+
+/// Which instruction set the fast kernels use. Results are bit-identical
+/// across instruction sets (see [`crate::fast`]); only speed differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// Plain Rust with `f64::mul_add`: any CPU. Fast where the CPU has a
+    /// fused multiply-add instruction the compiler may use, slow (a library
+    /// call per multiply-add) where it has not.
+    Portable,
+    /// x86-64 AVX2 and FMA (Intel since 2013, AMD since 2015), chosen at run
+    /// time when the CPU has them.
+    Avx2Fma,
+}
+
+impl Isa {
+    /// The fastest instruction set this CPU supports (detected once).
+    pub fn detect() -> Isa {
+        static DETECTED: OnceLock<Isa> = OnceLock::new();
+        *DETECTED.get_or_init(|| {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    return Isa::Avx2Fma;
+                }
+            }
+            Isa::Portable
+        })
+    }
+
+    /// The given instruction set if this CPU supports it, else `Portable`.
+    pub fn or_portable(self) -> Isa {
+        if self == Isa::detect() {
+            self
+        } else {
+            Isa::Portable
+        }
+    }
+}
+
+/// Defines `fn $name(isa, args…)` that runs one `#[inline(always)]`
+/// body compiled twice: for the baseline target and with AVX2 + FMA enabled.
+/// The same source, so the same IEEE operation sequence (see the rule above).
+macro_rules! multiversion {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$meta])*
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name(isa: Isa, $($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            fn body($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            #[allow(clippy::too_many_arguments)]
+            fn avx2($($arg: $ty),*) $(-> $ret)? { body($($arg),*) }
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `Isa::Avx2Fma` is only used when the CPU has both features
+                // (`Isa::detect`, `Isa::or_portable`).
+                Isa::Avx2Fma => unsafe { avx2($($arg),*) },
+                _ => body($($arg),*),
+            }
+        }
+    };
+}
+
+pub(crate) use multiversion;
+
+// ---------------------------------------------------------------- sigmoid
+
+const LOG2E: f64 = std::f64::consts::LOG2_E;
+/// `ln 2` split in two (fdlibm's constants): `LN2_HI` has 32 trailing zero
+/// bits, so `n · LN2_HI` is exact for the `|n| ≤ 1076` used here.
+const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
+/// Below this, `e^x` rounds to zero (the smallest subnormal is `e^-744.4`).
+const EXP_MIN: f64 = -746.0;
+/// `2^52`: adding it to a small non-negative integer-valued `f64` leaves that
+/// integer in the low mantissa bits.
+const SHIFT: f64 = 4_503_599_627_370_496.0;
+
+/// `1 / k!` for `k = 0..=13`.
+const INV_FACT: [f64; 14] = {
+    let mut c = [1.0; 14];
+    let mut k = 1;
+    let mut fact = 1.0;
+    while k < 14 {
+        fact *= k as f64; // exact: 13! < 2^53
+        c[k] = 1.0 / fact;
+        k += 1;
+    }
+    c
+};
+
+/// `2^n` for an integer-valued `n` in `[-1022, 1023]`, by writing the exponent bits.
+#[inline(always)]
+fn pow2(n: f64) -> f64 {
+    f64::from_bits(((n + 1023.0) + SHIFT).to_bits() << 52)
+}
+
+/// `e^x` for `x ≤ 0` (or NaN), correct to about one ulp.
+///
+/// `x = n ln 2 + r` with `n = round(x / ln 2)`, `|r| ≤ ln 2 / 2`; `e^r` by its
+/// Taylor polynomial of degree 13 (remainder `< 5e-18`), and `2^n` applied in
+/// two halves so that results in the subnormal range are rounded once.
+#[inline(always)]
+fn exp_nonpositive(x: f64) -> f64 {
+    let x = if x < EXP_MIN { EXP_MIN } else { x }; // NaN passes through
+    let n = (x * LOG2E).round_ties_even();
+    let r = (-n).mul_add(LN2_HI, x);
+    let r = (-n).mul_add(LN2_LO, r);
+    let mut p = INV_FACT[13];
+    let mut k = 13;
+    while k > 0 {
+        k -= 1;
+        p = p.mul_add(r, INV_FACT[k]);
+    }
+    let n1 = (0.5 * n).floor();
+    p * pow2(n1) * pow2(n - n1)
+}
+
+/// The logistic sigmoid `1 / (1 + e^{-a})` of the fast paths, in the stable
+/// form of [`crate::activation::sigmoid`] (`e^a / (1 + e^a)` for `a < 0`),
+/// with our own `exp` so that vector and scalar code agree bit for bit.
+/// It differs from the standard library's by about one ulp.
+#[inline(always)]
+pub fn sigmoid(a: f64) -> f64 {
+    let e = exp_nonpositive(-a.abs());
+    let num = if a >= 0.0 { 1.0 } else { e };
+    num / (1.0 + e)
+}
+
+/// `act(a)` as the fast paths evaluate it.
+#[inline(always)]
+pub fn activate(act: Activation, a: f64) -> f64 {
+    match act {
+        Activation::Sigmoid => sigmoid(a),
+        Activation::Tanh => a.tanh(),
+        Activation::Identity => a,
+    }
+}
+
+multiversion! {
+    /// `out_i = act(c_i + add_i)`, or `act(c_i)` when `add` is `None`.
+    pub(crate) fn act_add(act: Activation, c: &[f64], add: Option<&[f64]>, out: &mut [f64]) {
+        let n = out.len();
+        let c = &c[..n];
+        match (act, add) {
+            (Activation::Sigmoid, Some(add)) => {
+                let add = &add[..n];
+                for i in 0..n {
+                    out[i] = sigmoid(c[i] + add[i]);
+                }
+            }
+            (Activation::Sigmoid, None) => {
+                for i in 0..n {
+                    out[i] = sigmoid(c[i]);
+                }
+            }
+            (_, Some(add)) => {
+                let add = &add[..n];
+                for i in 0..n {
+                    out[i] = activate(act, c[i] + add[i]);
+                }
+            }
+            (_, None) => {
+                for i in 0..n {
+                    out[i] = activate(act, c[i]);
+                }
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `out_i = act(c_i + add)` (one row of a batch plus its input term).
+    pub(crate) fn act_add_scalar(act: Activation, c: &[f64], add: f64, out: &mut [f64]) {
+        let n = out.len();
+        let c = &c[..n];
+        match act {
+            Activation::Sigmoid => {
+                for i in 0..n {
+                    out[i] = sigmoid(c[i] + add);
+                }
+            }
+            _ => {
+                for i in 0..n {
+                    out[i] = activate(act, c[i] + add);
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------- product sums
+
+multiversion! {
+    /// `y = A x` for a column-major `m × n` matrix `A` (leading dimension `m`):
+    /// `y_i = Σ_k A[i,k] x_k`, one multiply-add chain per `i` in ascending `k`.
+    pub(crate) fn gemv(m: usize, n: usize, a: &[f64], x: &[f64], y: &mut [f64]) {
+        let a = &a[..m * n];
+        let x = &x[..n];
+        let y = &mut y[..m];
+        let mut i = 0;
+        while i + 16 <= m {
+            let mut acc = [0.0f64; 16];
+            for (k, &xk) in x.iter().enumerate() {
+                let col = &a[k * m + i..k * m + i + 16];
+                for r in 0..16 {
+                    acc[r] = col[r].mul_add(xk, acc[r]);
+                }
+            }
+            y[i..i + 16].copy_from_slice(&acc);
+            i += 16;
+        }
+        while i + 4 <= m {
+            let mut acc = [0.0f64; 4];
+            for (k, &xk) in x.iter().enumerate() {
+                let col = &a[k * m + i..k * m + i + 4];
+                for r in 0..4 {
+                    acc[r] = col[r].mul_add(xk, acc[r]);
+                }
+            }
+            y[i..i + 4].copy_from_slice(&acc);
+            i += 4;
+        }
+        while i < m {
+            let mut s = 0.0f64;
+            for (k, &xk) in x.iter().enumerate() {
+                s = a[k * m + i].mul_add(xk, s);
+            }
+            y[i] = s;
+            i += 1;
+        }
+    }
+}
+
+multiversion! {
+    /// `C += A Bᵀ` for column-major `A` (`m × kk`, leading dimension `lda`),
+    /// `B` (`n × kk`, leading dimension `ldb`) and `C` (`m × n`, leading
+    /// dimension `m`): `C[i,j] += Σ_t A[i,t] B[j,t]`, the sum of outer products
+    /// of columns, as in `dW_hh = Σ_t da_t h_{t-1}ᵀ`.
+    pub(crate) fn gemm_abt(m: usize, n: usize, kk: usize, a: &[f64], lda: usize, b: &[f64], ldb: usize, c: &mut [f64]) {
+        if m == 0 || n == 0 || kk == 0 {
+            return;
+        }
+        let a = &a[..lda * (kk - 1) + m];
+        let b = &b[..ldb * (kk - 1) + n];
+        let c = &mut c[..m * n];
+        const MB: usize = 8;
+        const NB: usize = 4;
+        let mut j = 0;
+        while j < n {
+            let nb = NB.min(n - j);
+            let mut i = 0;
+            while i < m {
+                let mb = MB.min(m - i);
+                if mb == MB && nb == NB {
+                    let mut acc = [[0.0f64; MB]; NB];
+                    for q in 0..NB {
+                        acc[q].copy_from_slice(&c[(j + q) * m + i..(j + q) * m + i + MB]);
+                    }
+                    for t in 0..kk {
+                        let av = &a[t * lda + i..t * lda + i + MB];
+                        for q in 0..NB {
+                            let bq = b[t * ldb + j + q];
+                            for r in 0..MB {
+                                acc[q][r] = av[r].mul_add(bq, acc[q][r]);
+                            }
+                        }
+                    }
+                    for q in 0..NB {
+                        c[(j + q) * m + i..(j + q) * m + i + MB].copy_from_slice(&acc[q]);
+                    }
+                } else {
+                    for q in 0..nb {
+                        for r in 0..mb {
+                            let mut s = c[(j + q) * m + i + r];
+                            for t in 0..kk {
+                                s = a[t * lda + i + r].mul_add(b[t * ldb + j + q], s);
+                            }
+                            c[(j + q) * m + i + r] = s;
+                        }
+                    }
+                }
+                i += mb;
+            }
+            j += nb;
+        }
+    }
+}
+
+// ------------------------------------------- batched (lanes as columns)
+
+/// Rows per register tile of the batched product (the packed panel height).
+pub const MR: usize = 6;
+/// Columns (lanes) per register tile; a batch's width is a multiple of it.
+pub const NR: usize = 8;
+
+/// `rows` rounded up to a multiple of [`MR`].
+pub fn padded_rows(rows: usize) -> usize {
+    rows.div_ceil(MR) * MR
+}
+
+/// Packs the `m × k` matrix `at(i, j)` into panels of [`MR`] rows, each stored
+/// `k`-major (`panel[p * MR + r] = A[panel_row + r, p]`), zero-padded to
+/// [`padded_rows`]`(m)` rows.
+pub fn pack_panels(m: usize, k: usize, at: impl Fn(usize, usize) -> f64, out: &mut Vec<f64>) {
+    out.clear();
+    out.resize(padded_rows(m) * k, 0.0);
+    for (pi, panel) in out.chunks_exact_mut(MR * k.max(1)).enumerate() {
+        for p in 0..k {
+            for r in 0..MR {
+                let i = pi * MR + r;
+                if i < m {
+                    panel[p * MR + r] = at(i, p);
+                }
+            }
+        }
+    }
+}
+
+/// `C = A B` for a packed `A` ([`pack_panels`], `m_pad × k`) and row-major `B`
+/// (`k × n`, row stride `ldb`) into row-major `C` (`m_pad × n`, row stride
+/// `ldc`); `n` must be a multiple of [`NR`]. Each `C[i,j]` is one chain
+/// `fma(A[i,p], B[p,j], ·)` over ascending `p` from `+0.0`, exactly as
+/// [`gemv`] computes it.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_packed(
+    isa: Isa,
+    k: usize,
+    a_packed: &[f64],
+    b: &[f64],
+    ldb: usize,
+    n: usize,
+    c: &mut [f64],
+    ldc: usize,
+) {
+    assert!(
+        n.is_multiple_of(NR) && n <= ldb && n <= ldc,
+        "lanes must be whole tiles"
+    );
+    let panels = a_packed.len() / (MR * k).max(1);
+    assert!(a_packed.len() == panels * MR * k);
+    assert!(k == 0 || b.len() >= (k - 1) * ldb + n, "B too short");
+    assert!(
+        panels == 0 || c.len() >= (panels * MR - 1) * ldc + n,
+        "C too short"
+    );
+    for j in (0..n).step_by(NR) {
+        for pi in 0..panels {
+            let a = &a_packed[pi * MR * k..(pi + 1) * MR * k];
+            let c_off = pi * MR * ldc + j;
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: the asserts above keep every access in bounds, and
+                // `Isa::Avx2Fma` is only used on CPUs that have AVX2 and FMA.
+                Isa::Avx2Fma => unsafe {
+                    tile_avx2(
+                        k,
+                        a.as_ptr(),
+                        b.as_ptr().add(j),
+                        ldb,
+                        c.as_mut_ptr().add(c_off),
+                        ldc,
+                    )
+                },
+                _ => tile_portable(k, a, &b[j..], ldb, &mut c[c_off..], ldc),
+            }
+        }
+    }
+}
+
+/// One `MR × NR` tile: `C[r, q] = Σ_p A[p·MR + r] B[p·ldb + q]`.
+fn tile_portable(k: usize, a: &[f64], b: &[f64], ldb: usize, c: &mut [f64], ldc: usize) {
+    let mut acc = [[0.0f64; NR]; MR];
+    for p in 0..k {
+        let bp = &b[p * ldb..p * ldb + NR];
+        for r in 0..MR {
+            let ar = a[p * MR + r];
+            for q in 0..NR {
+                acc[r][q] = ar.mul_add(bp[q], acc[r][q]);
+            }
+        }
+    }
+    for r in 0..MR {
+        c[r * ldc..r * ldc + NR].copy_from_slice(&acc[r]);
+    }
+}
+
+/// [`tile_portable`] with twelve 4-wide accumulators held in registers.
+///
+/// # Safety
+/// `a` must hold `k · MR` values, `b` rows `0..k` of stride `ldb` with `NR`
+/// values each, `c` rows `0..MR` of stride `ldc` with `NR` values each; the
+/// CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_avx2(k: usize, a: *const f64, b: *const f64, ldb: usize, c: *mut f64, ldc: usize) {
+    use std::arch::x86_64::*;
+    let z = _mm256_setzero_pd();
+    let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21) = (z, z, z, z, z, z);
+    let (mut c30, mut c31, mut c40, mut c41, mut c50, mut c51) = (z, z, z, z, z, z);
+    let mut ap = a;
+    let mut bp = b;
+    for _ in 0..k {
+        let b0 = _mm256_loadu_pd(bp);
+        let b1 = _mm256_loadu_pd(bp.add(4));
+        let a0 = _mm256_broadcast_sd(&*ap);
+        c00 = _mm256_fmadd_pd(a0, b0, c00);
+        c01 = _mm256_fmadd_pd(a0, b1, c01);
+        let a1 = _mm256_broadcast_sd(&*ap.add(1));
+        c10 = _mm256_fmadd_pd(a1, b0, c10);
+        c11 = _mm256_fmadd_pd(a1, b1, c11);
+        let a2 = _mm256_broadcast_sd(&*ap.add(2));
+        c20 = _mm256_fmadd_pd(a2, b0, c20);
+        c21 = _mm256_fmadd_pd(a2, b1, c21);
+        let a3 = _mm256_broadcast_sd(&*ap.add(3));
+        c30 = _mm256_fmadd_pd(a3, b0, c30);
+        c31 = _mm256_fmadd_pd(a3, b1, c31);
+        let a4 = _mm256_broadcast_sd(&*ap.add(4));
+        c40 = _mm256_fmadd_pd(a4, b0, c40);
+        c41 = _mm256_fmadd_pd(a4, b1, c41);
+        let a5 = _mm256_broadcast_sd(&*ap.add(5));
+        c50 = _mm256_fmadd_pd(a5, b0, c50);
+        c51 = _mm256_fmadd_pd(a5, b1, c51);
+        ap = ap.add(MR);
+        bp = bp.add(ldb);
+    }
+    let rows = [
+        (c00, c01),
+        (c10, c11),
+        (c20, c21),
+        (c30, c31),
+        (c40, c41),
+        (c50, c51),
+    ];
+    for (r, (lo, hi)) in rows.into_iter().enumerate() {
+        let cr = c.add(r * ldc);
+        _mm256_storeu_pd(cr, lo);
+        _mm256_storeu_pd(cr.add(4), hi);
+    }
+}
+
+multiversion! {
+    /// `Σ_i (y_i − target_i)²` as one chain `s ← fma(d_i, d_i, s)` from `+0.0`
+    /// in index order (for column-major `n_out × T` data: `t` outer, `o` inner).
+    pub(crate) fn squared_error_chain(y: &[f64], targets: &[f64]) -> f64 {
+        let mut s = 0.0f64;
+        for (y, target) in y.iter().zip(targets) {
+            let d = y - target;
+            s = d.mul_add(d, s);
+        }
+        s
+    }
+}
+
+multiversion! {
+    /// `s_q = Σ_p w[p·ld + q] h[p·ld + q]` for lanes `q < n`: each lane's own
+    /// row of weights against its own state, the same chain as [`gemm_packed`].
+    pub(crate) fn lane_dots(k: usize, w: &[f64], h: &[f64], ld: usize, n: usize, s: &mut [f64]) {
+        let s = &mut s[..n];
+        s.fill(0.0);
+        for p in 0..k {
+            let wp = &w[p * ld..p * ld + n];
+            let hp = &h[p * ld..p * ld + n];
+            for q in 0..n {
+                s[q] = wp[q].mul_add(hp[q], s[q]);
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// One output row of a batch: `z_q = c_q (+ b)`, `y_q = act(z_q)`,
+    /// `d_q = y_q − target`, `s_q ← fma(d_q, d_q, s_q)`.
+    pub(crate) fn accumulate_loss_row(act: Activation, c: &[f64], bias: Option<f64>, target: f64, s: &mut [f64]) {
+        let n = s.len();
+        let c = &c[..n];
+        match (act, bias) {
+            (Activation::Sigmoid, None) => {
+                for q in 0..n {
+                    let d = sigmoid(c[q]) - target;
+                    s[q] = d.mul_add(d, s[q]);
+                }
+            }
+            (Activation::Sigmoid, Some(b)) => {
+                for q in 0..n {
+                    let d = sigmoid(c[q] + b) - target;
+                    s[q] = d.mul_add(d, s[q]);
+                }
+            }
+            _ => {
+                for q in 0..n {
+                    let z = match bias {
+                        Some(b) => c[q] + b,
+                        None => c[q],
+                    };
+                    let d = activate(act, z) - target;
+                    s[q] = d.mul_add(d, s[q]);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn specials() -> Vec<f64> {
+        let mut v = vec![
+            0.0,
+            -0.0,
+            1e-300,
+            -1e-300,
+            1e-17,
+            0.5,
+            -0.5,
+            1.0,
+            -1.0,
+            36.0,
+            -36.0,
+            708.0,
+            -708.0,
+            709.9,
+            -709.9,
+            744.0,
+            -744.0,
+            745.2,
+            -745.2,
+            800.0,
+            -800.0,
+            1e300,
+            -1e300,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MAX,
+            f64::MIN,
+        ];
+        // A dense sweep and a pseudo-random one (fixed LCG).
+        v.extend((-4000..=4000).map(|i| f64::from(i) / 100.0));
+        let mut s = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..20_000 {
+            s = s
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let u = (s >> 11) as f64 / (1u64 << 53) as f64;
+            v.push((u - 0.5) * 1500.0);
+        }
+        v
+    }
+
+    #[test]
+    fn our_sigmoid_is_within_two_ulps_of_the_reference_and_exact_at_the_edges() {
+        for a in specials() {
+            let ours = sigmoid(a);
+            let reference = crate::activation::sigmoid(a);
+            if reference == 0.0 || ours == 0.0 {
+                // Deep in the subnormal tail both are 0 or within a few subnormal steps.
+                assert!(ours.abs() < 1e-320 && reference.abs() < 1e-320, "{a}");
+                continue;
+            }
+            let ulps = (ours.to_bits() as i64 - reference.to_bits() as i64).abs();
+            let tail = reference < f64::MIN_POSITIVE;
+            assert!(
+                ulps <= 2 || tail,
+                "sigmoid({a}): {ours} vs {reference} ({ulps} ulps)"
+            );
+        }
+        assert_eq!(sigmoid(0.0), 0.5);
+        assert_eq!(sigmoid(f64::INFINITY), 1.0);
+        assert_eq!(sigmoid(f64::NEG_INFINITY), 0.0);
+        assert!(sigmoid(f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn exp_matches_the_standard_library_to_an_ulp() {
+        let mut worst = 0;
+        for i in 0..=74_500 {
+            let x = -f64::from(i) / 100.0;
+            let (ours, std) = (exp_nonpositive(x), x.exp());
+            if std < f64::MIN_POSITIVE {
+                assert!((ours - std).abs() <= 2.0 * 4.9e-324, "{x}");
+                continue;
+            }
+            worst = worst.max((ours.to_bits() as i64 - std.to_bits() as i64).abs());
+        }
+        assert!(worst <= 1, "worst {worst} ulps");
+    }
+
+    #[test]
+    fn a_deliberately_wrong_exp_polynomial_would_be_caught() {
+        // Negative control for the test above: dropping the last Taylor term
+        // (degree 12 instead of 13) is off by more than an ulp somewhere.
+        let truncated = |x: f64| {
+            let n = (x * LOG2E).round_ties_even();
+            let r = (-n).mul_add(LN2_LO, (-n).mul_add(LN2_HI, x));
+            let mut p = INV_FACT[11];
+            for k in (0..11).rev() {
+                p = p.mul_add(r, INV_FACT[k]);
+            }
+            p * pow2(n)
+        };
+        let worst = (0..=70_000)
+            .map(|i| -f64::from(i) / 100.0)
+            .map(|x| (truncated(x).to_bits() as i64 - x.exp().to_bits() as i64).abs())
+            .max()
+            .unwrap();
+        assert!(worst > 1, "worst {worst}");
+    }
+
+    /// Every multiversioned kernel gives the same bits on both instruction sets.
+    #[test]
+    fn kernels_are_bit_identical_across_instruction_sets() {
+        let isa = Isa::detect();
+        let v = specials();
+        let (m, n) = (23, 19);
+        let a: Vec<f64> = (0..m * n).map(|i| v[(i * 37) % v.len()] / 300.0).collect();
+        let x: Vec<f64> = (0..n).map(|i| v[(i * 101 + 5) % v.len()] / 50.0).collect();
+        for act in Activation::ALL {
+            let mut o1 = vec![0.0; v.len()];
+            let mut o2 = vec![0.0; v.len()];
+            act_add(Isa::Portable, act, &v, Some(&v), &mut o1);
+            act_add(isa, act, &v, Some(&v), &mut o2);
+            assert!(o1.iter().zip(&o2).all(|(p, q)| p.to_bits() == q.to_bits()));
+            act_add_scalar(Isa::Portable, act, &v, 0.25, &mut o1);
+            act_add_scalar(isa, act, &v, 0.25, &mut o2);
+            assert!(o1.iter().zip(&o2).all(|(p, q)| p.to_bits() == q.to_bits()));
+        }
+        let mut y1 = vec![0.0; m];
+        let mut y2 = vec![0.0; m];
+        gemv(Isa::Portable, m, n, &a, &x, &mut y1);
+        gemv(isa, m, n, &a, &x, &mut y2);
+        assert_eq!(y1, y2);
+        // gemv is the plain chain.
+        for (i, yi) in y1.iter().enumerate() {
+            let s = (0..n).fold(0.0f64, |s, k| a[k * m + i].mul_add(x[k], s));
+            assert_eq!(s.to_bits(), yi.to_bits());
+        }
+    }
+
+    #[test]
+    fn the_packed_product_equals_gemv_column_by_column() {
+        let (m, k, n) = (13, 11, 2 * NR);
+        let a: Vec<f64> = (0..m * k)
+            .map(|i| ((i * 7919) % 97) as f64 / 31.0 - 1.5)
+            .collect();
+        let bm: Vec<f64> = (0..k * n)
+            .map(|i| ((i * 104_729) % 89) as f64 / 17.0 - 2.5)
+            .collect();
+        let mut packed = Vec::new();
+        pack_panels(m, k, |i, p| a[p * m + i], &mut packed);
+        for isa in [Isa::Portable, Isa::detect()] {
+            let mut c = vec![f64::NAN; padded_rows(m) * n];
+            gemm_packed(isa, k, &packed, &bm, n, n, &mut c, n);
+            for q in 0..n {
+                let col: Vec<f64> = (0..k).map(|p| bm[p * n + q]).collect();
+                let mut y = vec![0.0; m];
+                gemv(Isa::Portable, m, k, &a, &col, &mut y);
+                for i in 0..m {
+                    assert_eq!(c[i * n + q].to_bits(), y[i].to_bits(), "{isa:?} ({i}, {q})");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_abt_adds_the_sum_of_outer_products() {
+        let (m, n, kk) = (11, 7, 5);
+        let a: Vec<f64> = (0..m * kk).map(|i| (i as f64 * 0.37).sin()).collect();
+        let b: Vec<f64> = (0..n * kk).map(|i| (i as f64 * 0.91).cos()).collect();
+        for isa in [Isa::Portable, Isa::detect()] {
+            let mut c = vec![1.0; m * n];
+            gemm_abt(isa, m, n, kk, &a, m, &b, n, &mut c);
+            for i in 0..m {
+                for j in 0..n {
+                    let s: f64 = 1.0 + (0..kk).map(|t| a[t * m + i] * b[t * n + j]).sum::<f64>();
+                    approx::assert_relative_eq!(c[j * m + i], s, max_relative = 1e-14);
+                }
+            }
+        }
+    }
+}
