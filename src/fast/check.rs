@@ -315,8 +315,10 @@ fn refine(
 /// kernels want.
 struct Model<'a> {
     shared: Shared<'a>,
-    /// Hidden states `n_h × (T + 1)` and `W_hy h_t` `n_out × T` of the unperturbed pass.
+    /// Hidden states `n_h × (T + 1)` (leading dimension `h_ld`) and `W_hy h_t`
+    /// `n_out × T` of the unperturbed pass.
     h: &'a [f64],
+    h_ld: usize,
     zc: &'a [f64],
     /// `y_t − target_t` of the unperturbed pass, `n_out × T`.
     d: Vec<f64>,
@@ -369,8 +371,10 @@ impl<'a> Model<'a> {
                 x: x.as_slice(),
                 targets: targets.as_slice(),
                 xterm: &ws.xterm,
+                xterm_ld: ws.hp,
             },
             h: &ws.h,
+            h_ld: ws.hp,
             zc: &ws.zc,
             d,
             w_hy,
@@ -447,7 +451,7 @@ multiversion! {
         for (t, d) in d_row.iter_mut().enumerate() {
             let z = match k {
                 Some(k) => {
-                    let h_t = &m.h[(t + 1) * n_h..(t + 2) * n_h];
+                    let h_t = &m.h[(t + 1) * m.h_ld..(t + 1) * m.h_ld + n_h];
                     let mut s = 0.0f64;
                     for (kk, &h) in h_t.iter().enumerate() {
                         let w = if kk == k { value } else { m.w_hy[kk * n_out + o] };

@@ -121,7 +121,8 @@ fn pow2(n: f64) -> f64 {
 /// `e^x` for `x ≤ 0` (or NaN), correct to about one ulp.
 ///
 /// `x = n ln 2 + r` with `n = round(x / ln 2)`, `|r| ≤ ln 2 / 2`; `e^r` by its
-/// Taylor polynomial of degree 13 (remainder `< 5e-18`), and `2^n` applied in
+/// Taylor polynomial of degree 13 (remainder `< 5e-18`, evaluated by
+/// Estrin's scheme), and `2^n` applied in
 /// two halves so that results in the subnormal range are rounded once.
 #[inline(always)]
 fn exp_nonpositive(x: f64) -> f64 {
@@ -129,12 +130,26 @@ fn exp_nonpositive(x: f64) -> f64 {
     let n = (x * LOG2E).round_ties_even();
     let r = (-n).mul_add(LN2_HI, x);
     let r = (-n).mul_add(LN2_LO, r);
-    let mut p = INV_FACT[13];
-    let mut k = 13;
-    while k > 0 {
-        k -= 1;
-        p = p.mul_add(r, INV_FACT[k]);
-    }
+    // e^r = 1 + r P(r), P(r) = Σ_{k=0}^{12} r^k / (k+1)!, with P by Estrin's
+    // scheme: 5 dependent multiply-adds instead of Horner's 13 (the sigmoid
+    // sits on the recurrence's critical path). The final `1 + r P` keeps the
+    // accuracy of Horner's last step: P's rounding errors are scaled by |r| ≤ 0.35.
+    let c = &INV_FACT;
+    let r2 = r * r;
+    let q0 = c[2].mul_add(r, c[1]);
+    let q1 = c[4].mul_add(r, c[3]);
+    let q2 = c[6].mul_add(r, c[5]);
+    let q3 = c[8].mul_add(r, c[7]);
+    let q4 = c[10].mul_add(r, c[9]);
+    let q5 = c[12].mul_add(r, c[11]);
+    let r4 = r2 * r2;
+    let s0 = q1.mul_add(r2, q0);
+    let s1 = q3.mul_add(r2, q2);
+    let s2 = q5.mul_add(r2, q4);
+    let u0 = s1.mul_add(r4, s0);
+    let u1 = c[13].mul_add(r4, s2);
+    let poly = u1.mul_add(r4 * r4, u0);
+    let p = r.mul_add(poly, 1.0);
     let n1 = (0.5 * n).floor();
     p * pow2(n1) * pow2(n - n1)
 }
@@ -160,35 +175,41 @@ pub fn activate(act: Activation, a: f64) -> f64 {
     }
 }
 
+/// `out_i = act(c_i + add_i)`, or `act(c_i)` when `add` is `None`.
+#[inline(always)]
+pub(crate) fn act_add_impl(act: Activation, c: &[f64], add: Option<&[f64]>, out: &mut [f64]) {
+    let n = out.len();
+    let c = &c[..n];
+    match (act, add) {
+        (Activation::Sigmoid, Some(add)) => {
+            let add = &add[..n];
+            for i in 0..n {
+                out[i] = sigmoid(c[i] + add[i]);
+            }
+        }
+        (Activation::Sigmoid, None) => {
+            for i in 0..n {
+                out[i] = sigmoid(c[i]);
+            }
+        }
+        (_, Some(add)) => {
+            let add = &add[..n];
+            for i in 0..n {
+                out[i] = activate(act, c[i] + add[i]);
+            }
+        }
+        (_, None) => {
+            for i in 0..n {
+                out[i] = activate(act, c[i]);
+            }
+        }
+    }
+}
+
 multiversion! {
     /// `out_i = act(c_i + add_i)`, or `act(c_i)` when `add` is `None`.
     pub(crate) fn act_add(act: Activation, c: &[f64], add: Option<&[f64]>, out: &mut [f64]) {
-        let n = out.len();
-        let c = &c[..n];
-        match (act, add) {
-            (Activation::Sigmoid, Some(add)) => {
-                let add = &add[..n];
-                for i in 0..n {
-                    out[i] = sigmoid(c[i] + add[i]);
-                }
-            }
-            (Activation::Sigmoid, None) => {
-                for i in 0..n {
-                    out[i] = sigmoid(c[i]);
-                }
-            }
-            (_, Some(add)) => {
-                let add = &add[..n];
-                for i in 0..n {
-                    out[i] = activate(act, c[i] + add[i]);
-                }
-            }
-            (_, None) => {
-                for i in 0..n {
-                    out[i] = activate(act, c[i]);
-                }
-            }
-        }
+        act_add_impl(act, c, add, out)
     }
 }
 
@@ -214,99 +235,225 @@ multiversion! {
 
 // ---------------------------------------------------------- product sums
 
+/// `y = A x` for a column-major `m × n` matrix `A` (leading dimension `m`):
+/// `y_i = Σ_k A[i,k] x_k`, one multiply-add chain per `i` in ascending `k`.
+#[inline(always)]
+pub(crate) fn gemv_impl(m: usize, n: usize, a: &[f64], x: &[f64], y: &mut [f64]) {
+    let a = &a[..m * n];
+    let x = &x[..n];
+    let y = &mut y[..m];
+    // 32 rows = 8 independent 4-wide chains: enough to hide the latency of
+    // a multiply-add, so long columns run at the multiply-add throughput.
+    let mut i = 0;
+    while i + 32 <= m {
+        gemv_rows::<32>(i, m, a, x, y);
+        i += 32;
+    }
+    if i + 16 <= m {
+        gemv_rows::<16>(i, m, a, x, y);
+        i += 16;
+    }
+    if i + 8 <= m {
+        gemv_rows::<8>(i, m, a, x, y);
+        i += 8;
+    }
+    if i + 4 <= m {
+        gemv_rows::<4>(i, m, a, x, y);
+        i += 4;
+    }
+    while i < m {
+        gemv_rows::<1>(i, m, a, x, y);
+        i += 1;
+    }
+}
+
+/// Rows `i..i + R` of [`gemv_impl`], accumulated in registers.
+#[inline(always)]
+fn gemv_rows<const R: usize>(i: usize, m: usize, a: &[f64], x: &[f64], y: &mut [f64]) {
+    let mut acc = [0.0f64; R];
+    if m > 0 {
+        for (col, &xk) in a.chunks_exact(m).zip(x) {
+            let col: &[f64; R] = col[i..i + R].try_into().expect("R rows");
+            for r in 0..R {
+                acc[r] = col[r].mul_add(xk, acc[r]);
+            }
+        }
+    }
+    y[i..i + R].copy_from_slice(&acc);
+}
+
 multiversion! {
+    #[cfg(test)]
     /// `y = A x` for a column-major `m × n` matrix `A` (leading dimension `m`):
     /// `y_i = Σ_k A[i,k] x_k`, one multiply-add chain per `i` in ascending `k`.
     pub(crate) fn gemv(m: usize, n: usize, a: &[f64], x: &[f64], y: &mut [f64]) {
-        let a = &a[..m * n];
-        let x = &x[..n];
-        let y = &mut y[..m];
-        let mut i = 0;
-        while i + 16 <= m {
-            let mut acc = [0.0f64; 16];
-            for (k, &xk) in x.iter().enumerate() {
-                let col = &a[k * m + i..k * m + i + 16];
-                for r in 0..16 {
-                    acc[r] = col[r].mul_add(xk, acc[r]);
-                }
-            }
-            y[i..i + 16].copy_from_slice(&acc);
-            i += 16;
-        }
-        while i + 4 <= m {
-            let mut acc = [0.0f64; 4];
-            for (k, &xk) in x.iter().enumerate() {
-                let col = &a[k * m + i..k * m + i + 4];
-                for r in 0..4 {
-                    acc[r] = col[r].mul_add(xk, acc[r]);
-                }
-            }
-            y[i..i + 4].copy_from_slice(&acc);
-            i += 4;
-        }
-        while i < m {
-            let mut s = 0.0f64;
-            for (k, &xk) in x.iter().enumerate() {
-                s = a[k * m + i].mul_add(xk, s);
-            }
-            y[i] = s;
-            i += 1;
+        gemv_impl(m, n, a, x, y)
+    }
+}
+
+multiversion! {
+    /// `y_t = A x_t` for `t = 0..cols`: [`gemv`] on each column of `x` (stride
+    /// `ldx`) into each column of `y` (stride `ldy`), in one call.
+    pub(crate) fn gemv_columns(m: usize, n: usize, a: &[f64], x: &[f64], ldx: usize, y: &mut [f64], ldy: usize, cols: usize) {
+        for t in 0..cols {
+            gemv_impl(m, n, a, &x[t * ldx..], &mut y[t * ldy..]);
         }
     }
 }
 
 multiversion! {
-    /// `C += A Bᵀ` for column-major `A` (`m × kk`, leading dimension `lda`),
+    /// `dz_t = (y_t − target_t) ⊙ g'(z_t)` from the outputs `y` (`n_out × T`)
+    /// into `dz` (leading dimension `ld`).
+    pub(crate) fn output_delta(act: Activation, n_out: usize, y: &[f64], targets: &[f64], dz: &mut [f64], ld: usize) {
+        if n_out == 0 {
+            return;
+        }
+        for ((dz, y), targets) in dz.chunks_exact_mut(ld).zip(y.chunks_exact(n_out)).zip(targets.chunks_exact(n_out)) {
+            for o in 0..n_out {
+                dz[o] = (y[o] - targets[o]) * act.derivative_from_output(y[o]);
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// The forward recurrence `h_t = f(W_hh h_{t-1} + xterm_t)`, `t = 1..=T`,
+    /// in one loop (the latency of each step is the critical path for small
+    /// networks). `w_hh` is `ld × n_h` column-major: `W_hh` with zero rows
+    /// appended, so all `ld` rows are computed as whole vectors. Columns of
+    /// `h` and `xterm` have stride `ld`; rows past `n_h` of `h` are scratch.
+    pub(crate) fn forward_recurrence(
+        act: Activation,
+        n_h: usize,
+        t_len: usize,
+        w_hh: &[f64],
+        xterm: &[f64],
+        h: &mut [f64],
+        ld: usize,
+        c: &mut [f64],
+    ) {
+        for t in 1..=t_len {
+            let (prev, next) = h.split_at_mut(t * ld);
+            gemv_impl(ld, n_h, w_hh, &prev[(t - 1) * ld..], c);
+            act_add_impl(act, c, Some(&xterm[(t - 1) * ld..]), &mut next[..ld]);
+        }
+    }
+}
+
+multiversion! {
+    /// The backward recurrence of BPTT, `t = T..1` with `dh_next = 0` at `t = T`:
+    /// `da_t = (dh_out_t + dh_next) ⊙ f'(a_t)`, `dh_next = W_hhᵀ da_t`
+    /// (`w_hh_t` is `W_hhᵀ` column-major, `ld × n_h` with zero rows appended).
+    /// Columns have stride `ld`; all `ld` rows are computed (the extra rows of
+    /// `da` come out zero when those of `dh_out` are zero and `f_prime` is finite).
+    pub(crate) fn backward_recurrence(
+        n_h: usize,
+        t_len: usize,
+        w_hh_t: &[f64],
+        dh_out: &[f64],
+        f_prime: &[f64],
+        da: &mut [f64],
+        ld: usize,
+        dh_next: &mut [f64],
+    ) {
+        let dh_next = &mut dh_next[..ld];
+        dh_next.fill(0.0);
+        for t in (0..t_len).rev() {
+            let da_t = &mut da[t * ld..(t + 1) * ld];
+            let (dh_out, f_prime) = (&dh_out[t * ld..(t + 1) * ld], &f_prime[t * ld..(t + 1) * ld]);
+            for i in 0..ld {
+                da_t[i] = (dh_out[i] + dh_next[i]) * f_prime[i];
+            }
+            gemv_impl(ld, n_h, w_hh_t, &da_t[..n_h], dh_next);
+        }
+    }
+}
+
+multiversion! {
+    /// `out_i = f'(a_i)` from the outputs `y_i = f(a_i)`.
+    pub(crate) fn derivative_from_output(act: Activation, y: &[f64], out: &mut [f64]) {
+        let n = out.len();
+        let y = &y[..n];
+        match act {
+            Activation::Sigmoid => {
+                for i in 0..n {
+                    out[i] = y[i] * (1.0 - y[i]);
+                }
+            }
+            _ => {
+                for i in 0..n {
+                    out[i] = act.derivative_from_output(y[i]);
+                }
+            }
+        }
+    }
+}
+
+/// Rows of a register tile of [`gemm_abt`]: its `m` must be a multiple.
+pub const ABT_ROWS: usize = 8;
+
+/// `rows` rounded up to a multiple of [`ABT_ROWS`].
+pub fn abt_rows(rows: usize) -> usize {
+    rows.div_ceil(ABT_ROWS) * ABT_ROWS
+}
+
+multiversion! {
+    /// `C = A Bᵀ` for column-major `A` (`m × kk`, leading dimension `lda`),
     /// `B` (`n × kk`, leading dimension `ldb`) and `C` (`m × n`, leading
-    /// dimension `m`): `C[i,j] += Σ_t A[i,t] B[j,t]`, the sum of outer products
-    /// of columns, as in `dW_hh = Σ_t da_t h_{t-1}ᵀ`.
+    /// dimension `m`): `C[i,j] = Σ_t A[i,t] B[j,t]`, the sum of outer products
+    /// of columns, as in `dW_hh = Σ_t da_t h_{t-1}ᵀ`. `m` must be a multiple
+    /// of [`ABT_ROWS`] (pad `A` with zero rows).
     pub(crate) fn gemm_abt(m: usize, n: usize, kk: usize, a: &[f64], lda: usize, b: &[f64], ldb: usize, c: &mut [f64]) {
-        if m == 0 || n == 0 || kk == 0 {
+        assert!(m.is_multiple_of(ABT_ROWS), "rows must be padded");
+        let c = &mut c[..m * n];
+        if kk == 0 {
+            c.fill(0.0);
             return;
         }
         let a = &a[..lda * (kk - 1) + m];
         let b = &b[..ldb * (kk - 1) + n];
-        let c = &mut c[..m * n];
-        const MB: usize = 8;
-        const NB: usize = 4;
         let mut j = 0;
         while j < n {
-            let nb = NB.min(n - j);
-            let mut i = 0;
-            while i < m {
-                let mb = MB.min(m - i);
-                if mb == MB && nb == NB {
-                    let mut acc = [[0.0f64; MB]; NB];
-                    for q in 0..NB {
-                        acc[q].copy_from_slice(&c[(j + q) * m + i..(j + q) * m + i + MB]);
-                    }
-                    for t in 0..kk {
-                        let av = &a[t * lda + i..t * lda + i + MB];
-                        for q in 0..NB {
-                            let bq = b[t * ldb + j + q];
-                            for r in 0..MB {
-                                acc[q][r] = av[r].mul_add(bq, acc[q][r]);
-                            }
-                        }
-                    }
-                    for q in 0..NB {
-                        c[(j + q) * m + i..(j + q) * m + i + MB].copy_from_slice(&acc[q]);
-                    }
-                } else {
-                    for q in 0..nb {
-                        for r in 0..mb {
-                            let mut s = c[(j + q) * m + i + r];
-                            for t in 0..kk {
-                                s = a[t * lda + i + r].mul_add(b[t * ldb + j + q], s);
-                            }
-                            c[(j + q) * m + i + r] = s;
-                        }
-                    }
+            let nb = (n - j).min(4);
+            for i in (0..m).step_by(ABT_ROWS) {
+                match nb {
+                    4 => abt_tile::<4>(i, j, kk, a, lda, b, ldb, c, m),
+                    3 => abt_tile::<3>(i, j, kk, a, lda, b, ldb, c, m),
+                    2 => abt_tile::<2>(i, j, kk, a, lda, b, ldb, c, m),
+                    _ => abt_tile::<1>(i, j, kk, a, lda, b, ldb, c, m),
                 }
-                i += mb;
             }
             j += nb;
         }
+    }
+}
+
+/// One `ABT_ROWS × NB` tile of [`gemm_abt`], accumulated in registers.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn abt_tile<const NB: usize>(
+    i: usize,
+    j: usize,
+    kk: usize,
+    a: &[f64],
+    lda: usize,
+    b: &[f64],
+    ldb: usize,
+    c: &mut [f64],
+    m: usize,
+) {
+    let mut acc = [[0.0f64; ABT_ROWS]; NB];
+    for t in 0..kk {
+        let av = &a[t * lda + i..t * lda + i + ABT_ROWS];
+        let bv = &b[t * ldb + j..t * ldb + j + NB];
+        for q in 0..NB {
+            for r in 0..ABT_ROWS {
+                acc[q][r] = av[r].mul_add(bv[q], acc[q][r]);
+            }
+        }
+    }
+    for q in 0..NB {
+        c[(j + q) * m + i..(j + q) * m + i + ABT_ROWS].copy_from_slice(&acc[q]);
     }
 }
 
@@ -686,17 +833,19 @@ mod tests {
     }
 
     #[test]
-    fn gemm_abt_adds_the_sum_of_outer_products() {
-        let (m, n, kk) = (11, 7, 5);
-        let a: Vec<f64> = (0..m * kk).map(|i| (i as f64 * 0.37).sin()).collect();
-        let b: Vec<f64> = (0..n * kk).map(|i| (i as f64 * 0.91).cos()).collect();
-        for isa in [Isa::Portable, Isa::detect()] {
-            let mut c = vec![1.0; m * n];
-            gemm_abt(isa, m, n, kk, &a, m, &b, n, &mut c);
-            for i in 0..m {
-                for j in 0..n {
-                    let s: f64 = 1.0 + (0..kk).map(|t| a[t * m + i] * b[t * n + j]).sum::<f64>();
-                    approx::assert_relative_eq!(c[j * m + i], s, max_relative = 1e-14);
+    fn gemm_abt_is_the_sum_of_outer_products() {
+        let (m, kk) = (16, 5);
+        for n in 1..=9 {
+            let a: Vec<f64> = (0..m * kk).map(|i| (i as f64 * 0.37).sin()).collect();
+            let b: Vec<f64> = (0..n * kk).map(|i| (i as f64 * 0.91).cos()).collect();
+            for isa in [Isa::Portable, Isa::detect()] {
+                let mut c = vec![f64::NAN; m * n];
+                gemm_abt(isa, m, n, kk, &a, m, &b, n, &mut c);
+                for i in 0..m {
+                    for j in 0..n {
+                        let s: f64 = (0..kk).map(|t| a[t * m + i] * b[t * n + j]).sum();
+                        approx::assert_relative_eq!(c[j * m + i], s, max_relative = 1e-14);
+                    }
                 }
             }
         }

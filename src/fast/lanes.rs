@@ -64,8 +64,10 @@ pub(crate) struct Shared<'a> {
     /// `x`, column-major `n_in × T`; targets column-major `n_out × T`.
     pub x: &'a [f64],
     pub targets: &'a [f64],
-    /// `W_xh x_t (+ b_h)`, column-major `n_h × T`, as the workspace computed it.
+    /// `W_xh x_t (+ b_h)`, column-major `n_h × T` with leading dimension
+    /// `xterm_ld`, as the workspace computed it.
     pub xterm: &'a [f64],
+    pub xterm_ld: usize,
 }
 
 impl Shared<'_> {
@@ -222,7 +224,7 @@ impl Lanes {
                     self.c[self.w_row[q] * LANES + q] = self.own_dot[q];
                 }
             }
-            let xterm_t = &sh.xterm[t * n_h..(t + 1) * n_h];
+            let xterm_t = &sh.xterm[t * sh.xterm_ld..t * sh.xterm_ld + n_h];
             for (i, &xt) in xterm_t.iter().enumerate() {
                 let row = i * LANES..(i + 1) * LANES;
                 kernels::act_add_scalar(

@@ -29,6 +29,7 @@
 mod check;
 mod kernels;
 mod lanes;
+pub mod workloads;
 mod workspace;
 
 pub use check::{check, check_with_isa};

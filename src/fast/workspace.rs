@@ -7,33 +7,47 @@ use nalgebra::DMatrix;
 use super::kernels::{self, Isa};
 use crate::model::{Gradients, Params, Rnn};
 
-/// Buffers for one network size; every `Vec` here is column-major with time
-/// steps as columns, as in [`crate::model`].
+/// Buffers for one network size. Matrices are column-major with time steps
+/// as columns, as in [`crate::model`]; `hp` and `op` are `n_h` and `n_out`
+/// rounded up to whole register tiles (the extra rows stay zero).
 #[derive(Clone, Debug)]
 pub struct Workspace {
     isa: Isa,
     dims: (usize, usize, usize, usize),
-    /// `W_xh x_t (+ b_h)`, `n_h × T`.
+    /// Leading dimension of `h` (and `da`).
+    pub(crate) hp: usize,
+    op: usize,
+    /// `W_xh x_t (+ b_h)`, `hp × T`.
     pub(crate) xterm: Vec<f64>,
-    /// Hidden states, `n_h × (T + 1)`: column 0 is `h_0`, column `t` is `h_t`.
+    /// Hidden states, `hp × (T + 1)`: column 0 is `h_0`, column `t` is `h_t`.
     pub(crate) h: Vec<f64>,
     /// `W_hy h_t` before the bias, `n_out × T`.
     pub(crate) zc: Vec<f64>,
     /// Outputs `y_t`, `n_out × T`.
     pub(crate) y: Vec<f64>,
-    /// `W_hh h_{t-1}`, `n_h` (scratch).
+    /// `b_y` repeated for every step, `n_out × T`.
+    b_y: Vec<f64>,
+    /// `W_hh h_{t-1}`, `hp` (scratch).
     c: Vec<f64>,
-    /// `dz_t`, `n_out × T`.
+    /// `f'(a_t)`, `hp × T`.
+    f_prime: Vec<f64>,
+    /// `dz_t`, `op × T`.
     dz: Vec<f64>,
-    /// `W_hyᵀ dz_t`, `n_h × T`.
+    /// `W_hyᵀ dz_t`, `hp × T`.
     dh_out: Vec<f64>,
-    /// `da_t`, `n_h × T`.
+    /// `da_t`, `hp × T`.
     da: Vec<f64>,
     /// `dh_next`, `n_h`.
     dh_next: Vec<f64>,
-    /// `W_hhᵀ` and `W_hyᵀ`, column-major.
+    /// `W_xh` (`hp × n_in`), `W_hh` (`hp × n_h`), `W_hhᵀ` (`hp × n_h`) and
+    /// `W_hyᵀ` (`hp × n_out`), column-major with zero rows appended so that
+    /// every product runs on whole vectors.
+    w_xh: Vec<f64>,
+    w_hh: Vec<f64>,
     w_hh_t: Vec<f64>,
     w_hy_t: Vec<f64>,
+    /// A weight gradient with padded rows, before it is copied out.
+    dw: Vec<f64>,
 }
 
 impl Default for Workspace {
@@ -55,17 +69,24 @@ impl Workspace {
         Workspace {
             isa: isa.or_portable(),
             dims: (0, 0, 0, 0),
+            hp: 0,
+            op: 0,
             xterm: Vec::new(),
             h: Vec::new(),
             zc: Vec::new(),
             y: Vec::new(),
+            b_y: Vec::new(),
             c: Vec::new(),
+            f_prime: Vec::new(),
             dz: Vec::new(),
             dh_out: Vec::new(),
             da: Vec::new(),
             dh_next: Vec::new(),
+            w_xh: Vec::new(),
+            w_hh: Vec::new(),
             w_hh_t: Vec::new(),
             w_hy_t: Vec::new(),
+            dw: Vec::new(),
         }
     }
 
@@ -74,26 +95,40 @@ impl Workspace {
         self.isa
     }
 
+    /// Hidden states of the last forward pass, `n_h × (T + 1)` with column 0 =
+    /// `h_0` (allocates the copy).
+    pub fn hidden_states(&self) -> DMatrix<f64> {
+        let (_, n_h, _, t_len) = self.dims;
+        DMatrix::from_fn(n_h, t_len + 1, |i, t| self.h[t * self.hp + i])
+    }
+
     fn fit(&mut self, n_in: usize, n_h: usize, n_out: usize, t_len: usize) {
         if self.dims == (n_in, n_h, n_out, t_len) {
             return;
         }
         self.dims = (n_in, n_h, n_out, t_len);
+        let (hp, op) = (kernels::abt_rows(n_h), kernels::abt_rows(n_out));
+        (self.hp, self.op) = (hp, op);
         let resize = |v: &mut Vec<f64>, len: usize| {
             v.clear();
             v.resize(len, 0.0);
         };
-        resize(&mut self.xterm, n_h * t_len);
-        resize(&mut self.h, n_h * (t_len + 1));
+        resize(&mut self.xterm, hp * t_len);
+        resize(&mut self.h, hp * (t_len + 1));
         resize(&mut self.zc, n_out * t_len);
         resize(&mut self.y, n_out * t_len);
-        resize(&mut self.c, n_h);
-        resize(&mut self.dz, n_out * t_len);
-        resize(&mut self.dh_out, n_h * t_len);
-        resize(&mut self.da, n_h * t_len);
-        resize(&mut self.dh_next, n_h);
-        resize(&mut self.w_hh_t, n_h * n_h);
-        resize(&mut self.w_hy_t, n_out * n_h);
+        resize(&mut self.b_y, n_out * t_len);
+        resize(&mut self.c, hp);
+        resize(&mut self.f_prime, hp * t_len);
+        resize(&mut self.dz, op * t_len);
+        resize(&mut self.dh_out, hp * t_len);
+        resize(&mut self.da, hp * t_len);
+        resize(&mut self.dh_next, hp);
+        resize(&mut self.w_xh, hp * n_in);
+        resize(&mut self.w_hh, hp * n_h);
+        resize(&mut self.w_hh_t, hp * n_h);
+        resize(&mut self.w_hy_t, hp * n_out);
+        resize(&mut self.dw, (hp * n_h.max(n_in)).max(op * n_h));
     }
 
     /// `L = Σ_t ½ ‖y_t − target_t‖²`, by the forward pass of [`Rnn::forward`]
@@ -159,33 +194,59 @@ impl Workspace {
         assert_eq!(x.nrows(), n_in, "x must be n_in × T");
         assert_eq!(targets.shape(), (n_out, t_len), "targets must be n_out × T");
         self.fit(n_in, n_h, n_out, t_len);
-        let isa = self.isa;
-        let (w_xh, w_hh, w_hy) = (p.w_xh.as_slice(), p.w_hh.as_slice(), p.w_hy.as_slice());
+        let (isa, hp) = (self.isa, self.hp);
+        pad_rows(p.w_xh.as_slice(), n_h, hp, &mut self.w_xh);
+        pad_rows(p.w_hh.as_slice(), n_h, hp, &mut self.w_hh);
         let x = x.as_slice();
 
-        for t in 0..t_len {
-            let xt = &mut self.xterm[t * n_h..(t + 1) * n_h];
-            kernels::gemv(isa, n_h, n_in, w_xh, &x[t * n_in..(t + 1) * n_in], xt);
-            if let Some(b_h) = &p.b_h {
-                xt.iter_mut().zip(b_h.iter()).for_each(|(a, b)| *a += b);
+        kernels::gemv_columns(
+            isa,
+            hp,
+            n_in,
+            &self.w_xh,
+            x,
+            n_in,
+            &mut self.xterm,
+            hp,
+            t_len,
+        );
+        if let Some(b_h) = &p.b_h {
+            let b_h = b_h.as_slice();
+            for xt in self.xterm.chunks_exact_mut(hp) {
+                xt.iter_mut().zip(b_h).for_each(|(a, b)| *a += b);
             }
         }
         self.h[..n_h].copy_from_slice(p.h_0.as_slice());
-        for t in 1..=t_len {
-            let (prev, next) = self.h.split_at_mut(t * n_h);
-            let h_prev = &prev[(t - 1) * n_h..];
-            kernels::gemv(isa, n_h, n_h, w_hh, h_prev, &mut self.c);
-            let xt = &self.xterm[(t - 1) * n_h..t * n_h];
-            kernels::act_add(isa, rnn.hidden, &self.c, Some(xt), &mut next[..n_h]);
-        }
-        for t in 0..t_len {
-            let h_t = &self.h[(t + 1) * n_h..(t + 2) * n_h];
-            let zc = &mut self.zc[t * n_out..(t + 1) * n_out];
-            kernels::gemv(isa, n_out, n_h, w_hy, h_t, zc);
-            let b_y = p.b_y.as_ref().map(|b| b.as_slice());
-            let y = &mut self.y[t * n_out..(t + 1) * n_out];
-            kernels::act_add(isa, rnn.output, zc, b_y, y);
-        }
+        kernels::forward_recurrence(
+            isa,
+            rnn.hidden,
+            n_h,
+            t_len,
+            &self.w_hh,
+            &self.xterm,
+            &mut self.h,
+            hp,
+            &mut self.c,
+        );
+        let w_hy = p.w_hy.as_slice();
+        kernels::gemv_columns(
+            isa,
+            n_out,
+            n_h,
+            w_hy,
+            &self.h[hp..],
+            hp,
+            &mut self.zc,
+            n_out,
+            t_len,
+        );
+        let b_y = p.b_y.as_ref().map(|b_y| {
+            for col in self.b_y.chunks_exact_mut(n_out) {
+                col.copy_from_slice(b_y.as_slice());
+            }
+            &self.b_y[..]
+        });
+        kernels::act_add(isa, rnn.output, &self.zc, b_y, &mut self.y);
         0.5 * kernels::squared_error_chain(isa, &self.y, targets.as_slice())
     }
 
@@ -209,59 +270,73 @@ impl Workspace {
     ) {
         let p = &rnn.params;
         let (n_in, n_h, n_out, t_len) = self.dims;
-        let isa = self.isa;
+        let (isa, hp, op) = (self.isa, self.hp, self.op);
         if !same_blocks(grad, p) {
             *grad = p.zeros_like();
         }
-        transpose_into(p.w_hh.as_slice(), n_h, n_h, &mut self.w_hh_t);
-        transpose_into(p.w_hy.as_slice(), n_out, n_h, &mut self.w_hy_t);
+        transpose_into(p.w_hh.as_slice(), n_h, n_h, hp, &mut self.w_hh_t);
+        transpose_into(p.w_hy.as_slice(), n_out, n_h, hp, &mut self.w_hy_t);
 
-        for ((dz, y), target) in self.dz.iter_mut().zip(&self.y).zip(targets.as_slice()) {
-            *dz = (y - target) * rnn.output.derivative_from_output(*y);
-        }
-        for t in 0..t_len {
-            let dz_t = &self.dz[t * n_out..(t + 1) * n_out];
-            let out = &mut self.dh_out[t * n_h..(t + 1) * n_h];
-            kernels::gemv(isa, n_h, n_out, &self.w_hy_t, dz_t, out);
-        }
-        self.dh_next.fill(0.0);
-        for t in (1..=t_len).rev() {
-            let h_t = &self.h[t * n_h..(t + 1) * n_h];
-            let dh_out = &self.dh_out[(t - 1) * n_h..t * n_h];
-            let da_t = &mut self.da[(t - 1) * n_h..t * n_h];
-            for i in 0..n_h {
-                da_t[i] = (dh_out[i] + self.dh_next[i]) * rnn.hidden.derivative_from_output(h_t[i]);
-            }
-            kernels::gemv(isa, n_h, n_h, &self.w_hh_t, da_t, &mut self.dh_next);
-        }
-
-        let dw_hh = grad.w_hh.as_mut_slice();
-        dw_hh.fill(0.0);
-        kernels::gemm_abt(isa, n_h, n_h, t_len, &self.da, n_h, &self.h, n_h, dw_hh);
-        let dw_xh = grad.w_xh.as_mut_slice();
-        dw_xh.fill(0.0);
-        kernels::gemm_abt(
+        kernels::output_delta(
+            isa,
+            rnn.output,
+            n_out,
+            &self.y,
+            targets.as_slice(),
+            &mut self.dz,
+            op,
+        );
+        kernels::gemv_columns(
+            isa,
+            hp,
+            n_out,
+            &self.w_hy_t,
+            &self.dz,
+            op,
+            &mut self.dh_out,
+            hp,
+            t_len,
+        );
+        kernels::derivative_from_output(isa, rnn.hidden, &self.h[hp..], &mut self.f_prime);
+        kernels::backward_recurrence(
             isa,
             n_h,
-            n_in,
             t_len,
-            &self.da,
-            n_h,
-            x.as_slice(),
-            n_in,
-            dw_xh,
+            &self.w_hh_t,
+            &self.dh_out,
+            &self.f_prime,
+            &mut self.da,
+            hp,
+            &mut self.dh_next,
         );
-        let dw_hy = grad.w_hy.as_mut_slice();
-        dw_hy.fill(0.0);
-        let h_1 = &self.h[n_h..];
-        kernels::gemm_abt(isa, n_out, n_h, t_len, &self.dz, n_out, h_1, n_h, dw_hy);
+
+        let dw = &mut self.dw;
+        kernels::gemm_abt(isa, hp, n_h, t_len, &self.da, hp, &self.h, hp, dw);
+        copy_rows(dw, hp, n_h, grad.w_hh.as_mut_slice());
+        kernels::gemm_abt(isa, hp, n_in, t_len, &self.da, hp, x.as_slice(), n_in, dw);
+        copy_rows(dw, hp, n_h, grad.w_xh.as_mut_slice());
+        kernels::gemm_abt(isa, op, n_h, t_len, &self.dz, op, &self.h[hp..], hp, dw);
+        copy_rows(dw, op, n_out, grad.w_hy.as_mut_slice());
         if let Some(db_h) = &mut grad.b_h {
-            column_sum(&self.da, n_h, db_h.as_mut_slice());
+            column_sum(&self.da, hp, db_h.as_mut_slice());
         }
         if let Some(db_y) = &mut grad.b_y {
-            column_sum(&self.dz, n_out, db_y.as_mut_slice());
+            column_sum(&self.dz, op, db_y.as_mut_slice());
         }
-        grad.h_0.as_mut_slice().copy_from_slice(&self.dh_next);
+        grad.h_0
+            .as_mut_slice()
+            .copy_from_slice(&self.dh_next[..n_h]);
+    }
+}
+
+/// Copies the first `rows` of each column of `src` (leading dimension `ld`)
+/// into the column-major `dst` (leading dimension `rows`).
+fn copy_rows(src: &[f64], ld: usize, rows: usize, dst: &mut [f64]) {
+    for (d, s) in dst
+        .chunks_exact_mut(rows.max(1))
+        .zip(src.chunks_exact(ld.max(1)))
+    {
+        d.iter_mut().zip(s).for_each(|(d, s)| *d = *s);
     }
 }
 
@@ -275,19 +350,33 @@ fn same_blocks(a: &Params, b: &Params) -> bool {
         && a.h_0.len() == b.h_0.len()
 }
 
-/// `out = Aᵀ` for a column-major `rows × cols` matrix `a`, column-major.
-fn transpose_into(a: &[f64], rows: usize, cols: usize, out: &mut [f64]) {
+/// `out = Aᵀ` for a column-major `rows × cols` matrix `a`, column-major with
+/// leading dimension `ld ≥ cols` (the rows past `cols` are left as they are).
+fn transpose_into(a: &[f64], rows: usize, cols: usize, ld: usize, out: &mut [f64]) {
     for j in 0..cols {
         for i in 0..rows {
-            out[i * cols + j] = a[j * rows + i];
+            out[i * ld + j] = a[j * rows + i];
         }
     }
 }
 
-/// `out = Σ_t m[:, t]` for a column-major `rows × T` matrix.
-fn column_sum(m: &[f64], rows: usize, out: &mut [f64]) {
+/// Copies a column-major matrix with `rows` rows into `out` with leading
+/// dimension `ld ≥ rows` (the rows past `rows` are left as they are).
+fn pad_rows(a: &[f64], rows: usize, ld: usize, out: &mut [f64]) {
+    if rows == ld {
+        out.copy_from_slice(a);
+        return;
+    }
+    for (o, col) in out.chunks_exact_mut(ld).zip(a.chunks_exact(rows.max(1))) {
+        o[..rows].copy_from_slice(col);
+    }
+}
+
+/// `out = Σ_t m[:, t]` over the first `out.len()` rows of a column-major
+/// matrix with leading dimension `ld`.
+fn column_sum(m: &[f64], ld: usize, out: &mut [f64]) {
     out.fill(0.0);
-    for col in m.chunks_exact(rows.max(1)) {
+    for col in m.chunks_exact(ld.max(1)) {
         out.iter_mut().zip(col).for_each(|(o, v)| *o += v);
     }
 }
