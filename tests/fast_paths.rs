@@ -331,3 +331,147 @@ fn a_non_finite_loss_is_never_certified() {
         .flat_map(|b| &b.entries)
         .all(|e| e.verdict == EntryVerdict::NonFinite));
 }
+
+// ------------------------------------------------------------ projections
+
+use rnn_gradcheck::fast::{check_projections, projection_direction, ProjectionOptions};
+use rnn_gradcheck::Verdict;
+
+proptest! {
+    #![proptest_config(common::config(48, "proptest-regressions/fast_paths_projection.txt"))]
+
+    /// A correct gradient passes every projection (or none is measurable),
+    /// and nothing is escalated.
+    #[test]
+    fn a_correct_gradient_passes_its_projections(c in case(), seed in any::<u64>()) {
+        let grad = reference_gradient(&c);
+        let options = ProjectionOptions { directions: 4, seed, ..Default::default() };
+        let r = check_projections(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
+        prop_assert!(matches!(r.verdict(), Verdict::Correct | Verdict::NotMeasurable), "{}", r);
+        prop_assert!(r.escalation.is_none());
+        prop_assert_eq!(r.directions.len(), 4);
+    }
+}
+
+/// Each direction is one central difference of `Workspace::loss` along the
+/// published direction, bit for bit, and the analytic side is `gᵀv` to
+/// rounding.
+#[test]
+fn a_projection_is_one_central_difference_along_its_direction() {
+    let c = fixed_case(
+        21,
+        (3, 7, 2),
+        10,
+        Activation::Tanh,
+        Activation::Identity,
+        true,
+    );
+    let grad = reference_gradient(&c);
+    let options = ProjectionOptions {
+        directions: 3,
+        seed: 99,
+        ..Default::default()
+    };
+    let report = check_projections(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
+    let mut ws = Workspace::new();
+    for (d, dir) in report.directions.iter().enumerate() {
+        let v = projection_direction(&c.rnn, 99, d);
+        let norm: f64 = v
+            .blocks()
+            .iter()
+            .flat_map(|b| b.values)
+            .map(|x| x * x)
+            .sum();
+        assert!((norm - 1.0).abs() < 1e-14);
+        let h = dir.step;
+        let (mut plus, mut minus) = (c.rnn.clone(), c.rnn.clone());
+        plus.params.axpy(h, &v);
+        minus.params.axpy(-h, &v);
+        let numeric = (ws.loss(&plus, &c.x, &c.y) - ws.loss(&minus, &c.x, &c.y)) / (2.0 * h);
+        assert!(!dir.refined);
+        assert_eq!(dir.numeric.to_bits(), numeric.to_bits());
+        let g_dot_v: f64 = grad
+            .blocks()
+            .iter()
+            .zip(v.blocks().iter())
+            .flat_map(|(g, v)| g.values.iter().zip(v.values).map(|(g, v)| g * v))
+            .sum();
+        approx::assert_relative_eq!(dir.analytic, g_dot_v, max_relative = 1e-9);
+    }
+    // Direction d does not depend on how many directions are drawn.
+    let more = check_projections(
+        &c.rnn,
+        &c.x,
+        &c.y,
+        &grad,
+        &ProjectionOptions {
+            directions: 5,
+            ..options
+        },
+    )
+    .unwrap();
+    assert_eq!(more.directions[..3], report.directions[..]);
+}
+
+/// A dense bug (one-step truncation) fails every projection, and the
+/// escalation localises it to the blocks behind the recurrence.
+#[test]
+fn a_dense_bug_fails_the_projections_and_is_localised() {
+    let c = fixed_case(
+        22,
+        (4, 10, 2),
+        12,
+        Activation::Sigmoid,
+        Activation::Sigmoid,
+        true,
+    );
+    let trace = c.rnn.forward(&c.x, &c.y);
+    let grad = bptt_truncated(&c.rnn, &c.x, &c.y, &trace, Truncation::Window(1));
+    let report = in_pool(2, || {
+        check_projections(&c.rnn, &c.x, &c.y, &grad, &ProjectionOptions::default()).unwrap()
+    });
+    assert_eq!(report.projection_verdict(), Verdict::Wrong, "{report}");
+    let entries = report.escalation.as_ref().expect("escalated");
+    assert_eq!(report.verdict(), Verdict::Wrong);
+    assert!(entries.failing_blocks().contains(&"W_hh"), "{entries}");
+    assert!(entries.block("W_hy").unwrap().passed(), "{entries}");
+    // The report is the same on one thread.
+    let one = in_pool(1, || {
+        check_projections(&c.rnn, &c.x, &c.y, &grad, &ProjectionOptions::default()).unwrap()
+    });
+    assert_eq!(one, report);
+}
+
+/// What projections miss: a sparse error. One small entry off by 1e-4 of
+/// its own value (ten times the relative tolerance, so the per-entry check
+/// fails it) changes every directional derivative by far less than the
+/// tolerance.
+#[test]
+fn a_sparse_error_can_pass_the_projections_but_not_the_per_entry_check() {
+    let c = fixed_case(
+        23,
+        (6, 24, 3),
+        15,
+        Activation::Sigmoid,
+        Activation::Sigmoid,
+        true,
+    );
+    let mut grad = reference_gradient(&c);
+    // A small entry of W_xh, well above the noise floor.
+    let (k, _) = grad
+        .w_xh
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| g.abs() > 1e-4)
+        .min_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+        .unwrap();
+    grad.w_xh[k] *= 1.0 + 1e-4;
+    let projections =
+        check_projections(&c.rnn, &c.x, &c.y, &grad, &ProjectionOptions::default()).unwrap();
+    assert_eq!(projections.verdict(), Verdict::Correct, "{projections}");
+    assert!(projections.escalation.is_none());
+    let entries = fast::check(&c.rnn, &c.x, &c.y, &grad, &CheckOptions::default()).unwrap();
+    assert_eq!(entries.verdict(), Verdict::Wrong, "{entries}");
+    assert_eq!(entries.failing_blocks(), vec!["W_xh"]);
+    assert_eq!(entries.block("W_xh").unwrap().failed(), 1);
+}

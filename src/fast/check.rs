@@ -156,7 +156,7 @@ pub fn check_with_isa(
 
 /// The blocks of `rnn` as `(name, rows, cols)`, after checking that `grad`
 /// has the same ones (the errors of [`checker::check`]).
-fn same_layout(
+pub(crate) fn same_layout(
     rnn: &Rnn,
     grad: &Gradients,
 ) -> Result<Vec<(&'static str, usize, usize)>, CheckError> {

@@ -7,6 +7,10 @@
 //!   [`checker::check`](crate::checker::check) on every entry, many times
 //!   faster: output-layer entries need only the output layer, perturbed
 //!   recurrences run in batches as matrix-matrix products, on every core.
+//! * [`check_projections`]: `k` random directions, `2k` forward passes
+//!   whatever the size, escalating to [`check`] to localise a failure (and
+//!   what it can miss: sparse errors).
+//! * [`workloads`]: the benchmark problems shared with the numpy and JAX peers.
 //!
 //! # One operation sequence per number
 //! Every kernel computes each output element by a fixed sequence of IEEE-754
@@ -29,9 +33,13 @@
 mod check;
 mod kernels;
 mod lanes;
+mod projection;
 pub mod workloads;
 mod workspace;
 
 pub use check::{check, check_with_isa};
 pub use kernels::Isa;
+pub use projection::{
+    check_projections, projection_direction, DirectionCheck, ProjectionOptions, ProjectionReport,
+};
 pub use workspace::Workspace;
