@@ -164,7 +164,7 @@ impl Workspace {
     /// let loss = ws.loss_and_gradient(&rnn, &x, &y, &mut grad);
     /// let reference = bptt(&rnn, &x, &y, &rnn.forward(&x, &y));
     /// assert!((grad.w_hh[(2, 3)] - reference.w_hh[(2, 3)]).abs() < 1e-14);
-    /// rnn.params.axpy(-0.5, &grad); // one step of gradient descent
+    /// rnn.params.axpy(-0.01, &grad); // one small step of gradient descent
     /// assert!(ws.loss(&rnn, &x, &y) < loss);
     /// ```
     pub fn loss_and_gradient(
