@@ -42,4 +42,4 @@ pub use kernels::Isa;
 pub use projection::{
     check_projections, projection_direction, DirectionCheck, ProjectionOptions, ProjectionReport,
 };
-pub use workspace::Workspace;
+pub use workspace::{gradient_step, Workspace};

@@ -12,6 +12,10 @@ use crate::model::{Gradients, Params, Rnn};
 /// rounded up to whole register tiles (the extra rows stay zero).
 #[derive(Clone, Debug)]
 pub struct Workspace {
+    /// `f'(a_t)`, `hp × T`.
+    f_prime: Vec<f64>,
+    /// `W_hyᵀ dz_t`, `hp × T`.
+    dh_out: Vec<f64>,
     isa: Isa,
     dims: (usize, usize, usize, usize),
     /// Leading dimension of `h` (and `da`).
@@ -29,19 +33,15 @@ pub struct Workspace {
     b_y: Vec<f64>,
     /// `W_hh h_{t-1}`, `hp` (scratch).
     c: Vec<f64>,
-    /// `f'(a_t)`, `hp × T`.
-    f_prime: Vec<f64>,
     /// `dz_t`, `op × T`.
     dz: Vec<f64>,
-    /// `W_hyᵀ dz_t`, `hp × T`.
-    dh_out: Vec<f64>,
     /// `da_t`, `hp × T`.
     da: Vec<f64>,
     /// `dh_next`, `n_h`.
     dh_next: Vec<f64>,
-    /// `W_xh` (`hp × n_in`), `W_hh` (`hp × n_h`), `W_hhᵀ` (`hp × n_h`) and
-    /// `W_hyᵀ` (`hp × n_out`), column-major with zero rows appended so that
-    /// every product runs on whole vectors.
+    /// `W_xh` (`hp × n_in`) and `W_hyᵀ` (`hp × n_out`) column-major, `W_hh`
+    /// and `W_hhᵀ` packed in 8-row panels ([`kernels::pack_rows8`]), all with
+    /// zero rows appended so that every product runs on whole vectors.
     w_xh: Vec<f64>,
     w_hh: Vec<f64>,
     w_hh_t: Vec<f64>,
@@ -67,6 +67,8 @@ impl Workspace {
     /// them). Results are bit-identical for every [`Isa`].
     pub fn with_isa(isa: Isa) -> Self {
         Workspace {
+            f_prime: Vec::new(),
+            dh_out: Vec::new(),
             isa: isa.or_portable(),
             dims: (0, 0, 0, 0),
             hp: 0,
@@ -77,9 +79,7 @@ impl Workspace {
             y: Vec::new(),
             b_y: Vec::new(),
             c: Vec::new(),
-            f_prime: Vec::new(),
             dz: Vec::new(),
-            dh_out: Vec::new(),
             da: Vec::new(),
             dh_next: Vec::new(),
             w_xh: Vec::new(),
@@ -119,8 +119,8 @@ impl Workspace {
         resize(&mut self.y, n_out * t_len);
         resize(&mut self.b_y, n_out * t_len);
         resize(&mut self.c, hp);
-        resize(&mut self.f_prime, hp * t_len);
         resize(&mut self.dz, op * t_len);
+        resize(&mut self.f_prime, hp * t_len);
         resize(&mut self.dh_out, hp * t_len);
         resize(&mut self.da, hp * t_len);
         resize(&mut self.dh_next, hp);
@@ -196,9 +196,9 @@ impl Workspace {
         self.fit(n_in, n_h, n_out, t_len);
         let (isa, hp) = (self.isa, self.hp);
         pad_rows(p.w_xh.as_slice(), n_h, hp, &mut self.w_xh);
-        pad_rows(p.w_hh.as_slice(), n_h, hp, &mut self.w_hh);
+        let w_hh = p.w_hh.as_slice();
+        kernels::pack_rows8(n_h, n_h, |i, k| w_hh[k * n_h + i], &mut self.w_hh);
         let x = x.as_slice();
-
         kernels::gemv_columns(
             isa,
             hp,
@@ -274,7 +274,8 @@ impl Workspace {
         if !same_blocks(grad, p) {
             *grad = p.zeros_like();
         }
-        transpose_into(p.w_hh.as_slice(), n_h, n_h, hp, &mut self.w_hh_t);
+        let w_hh = p.w_hh.as_slice();
+        kernels::pack_rows8(n_h, n_h, |i, k| w_hh[i * n_h + k], &mut self.w_hh_t);
         transpose_into(p.w_hy.as_slice(), n_out, n_h, hp, &mut self.w_hy_t);
 
         kernels::output_delta(
@@ -309,7 +310,6 @@ impl Workspace {
             hp,
             &mut self.dh_next,
         );
-
         let dw = &mut self.dw;
         kernels::gemm_abt(isa, hp, n_h, t_len, &self.da, hp, &self.h, hp, dw);
         copy_rows(dw, hp, n_h, grad.w_hh.as_mut_slice());
@@ -329,6 +329,15 @@ impl Workspace {
     }
 }
 
+/// `out = Σ_t m[:, t]` over the first `out.len()` rows of a column-major
+/// matrix with leading dimension `ld`.
+fn column_sum(m: &[f64], ld: usize, out: &mut [f64]) {
+    out.fill(0.0);
+    for col in m.chunks_exact(ld.max(1)) {
+        out.iter_mut().zip(col).for_each(|(o, v)| *o += v);
+    }
+}
+
 /// Copies the first `rows` of each column of `src` (leading dimension `ld`)
 /// into the column-major `dst` (leading dimension `rows`).
 fn copy_rows(src: &[f64], ld: usize, rows: usize, dst: &mut [f64]) {
@@ -338,6 +347,37 @@ fn copy_rows(src: &[f64], ld: usize, rows: usize, dst: &mut [f64]) {
     {
         d.iter_mut().zip(s).for_each(|(d, s)| *d = *s);
     }
+}
+
+/// One step of gradient descent, `θ ← θ − lr · ∇L`, over the blocks both
+/// have: bit-identical to `params.axpy(-lr, grad)` (the same `θ + (−lr)·g`
+/// per entry), without looking blocks up by name.
+///
+/// ```
+/// use rnn_gradcheck::{fast, random::random_problem};
+///
+/// let (rnn, x, y) = random_problem(2, 4, 6, 1, 50, 1.0);
+/// let (mut a, mut b) = (rnn.clone(), rnn);
+/// let mut ws = fast::Workspace::new();
+/// let mut grad = a.params.zeros_like();
+/// ws.loss_and_gradient(&a, &x, &y, &mut grad);
+/// fast::gradient_step(&mut a.params, &grad, 0.5);
+/// b.params.axpy(-0.5, &grad);
+/// assert_eq!(a, b);
+/// ```
+pub fn gradient_step(params: &mut Params, grad: &Gradients, lr: f64) {
+    let alpha = -lr;
+    let step = |p: &mut [f64], g: &[f64]| p.iter_mut().zip(g).for_each(|(p, g)| *p += alpha * g);
+    step(params.w_xh.as_mut_slice(), grad.w_xh.as_slice());
+    step(params.w_hh.as_mut_slice(), grad.w_hh.as_slice());
+    step(params.w_hy.as_mut_slice(), grad.w_hy.as_slice());
+    if let (Some(p), Some(g)) = (&mut params.b_h, &grad.b_h) {
+        step(p.as_mut_slice(), g.as_slice());
+    }
+    if let (Some(p), Some(g)) = (&mut params.b_y, &grad.b_y) {
+        step(p.as_mut_slice(), g.as_slice());
+    }
+    step(params.h_0.as_mut_slice(), grad.h_0.as_slice());
 }
 
 /// True when `a` has the blocks (shapes and biases present) of `b`.
@@ -369,14 +409,5 @@ fn pad_rows(a: &[f64], rows: usize, ld: usize, out: &mut [f64]) {
     }
     for (o, col) in out.chunks_exact_mut(ld).zip(a.chunks_exact(rows.max(1))) {
         o[..rows].copy_from_slice(col);
-    }
-}
-
-/// `out = Σ_t m[:, t]` over the first `out.len()` rows of a column-major
-/// matrix with leading dimension `ld`.
-fn column_sum(m: &[f64], ld: usize, out: &mut [f64]) {
-    out.fill(0.0);
-    for col in m.chunks_exact(ld.max(1)) {
-        out.iter_mut().zip(col).for_each(|(o, v)| *o += v);
     }
 }
