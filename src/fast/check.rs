@@ -343,9 +343,21 @@ impl<'a> Model<'a> {
             }
         }
         let mut w_hh_packed = Vec::new();
-        kernels::pack_panels(n_h, n_h, |i, k| w_hh[k * n_h + i], &mut w_hh_packed);
+        kernels::pack_panels(
+            ws.isa(),
+            n_h,
+            n_h,
+            |i, k| w_hh[k * n_h + i],
+            &mut w_hh_packed,
+        );
         let mut w_hy_packed = Vec::new();
-        kernels::pack_panels(n_out, n_h, |o, k| w_hy[k * n_out + o], &mut w_hy_packed);
+        kernels::pack_panels(
+            ws.isa(),
+            n_out,
+            n_h,
+            |o, k| w_hy[k * n_out + o],
+            &mut w_hy_packed,
+        );
         let b_y = p.b_y.as_ref().map(|b| b.as_slice());
         let d =
             ws.y.iter()

@@ -378,16 +378,18 @@ multiversion! {
 
 multiversion! {
     /// The backward recurrence of BPTT, `t = T..1` with `dh_next = 0` at `t = T`:
-    /// `da_t = (dh_out_t + dh_next) ⊙ f'(a_t)`, `dh_next = W_hhᵀ da_t`
-    /// (`w_hh_t` is `W_hhᵀ` column-major, `ld × n_h` with zero rows appended).
-    /// Columns have stride `ld`; all `ld` rows are computed (the extra rows of
-    /// `da` come out zero when those of `dh_out` are zero and `f_prime` is finite).
+    /// `da_t = (dh_out_t + dh_next) ⊙ f'(a_t)`, `dh_next = W_hhᵀ da_t`, with
+    /// `f'(a_t)` from `h_t` (column `t - 1` of `h`). `w_hh_t` is `W_hhᵀ`
+    /// packed by [`pack_rows8`] (`ld` rows). Columns have stride `ld`; all
+    /// `ld` rows are computed (the extra rows of `da` come out zero when those
+    /// of `dh_out` are zero and those of `h` finite).
     pub(crate) fn backward_recurrence(
+        hidden: Activation,
         n_h: usize,
         t_len: usize,
         w_hh_t: &[f64],
         dh_out: &[f64],
-        f_prime: &[f64],
+        h: &[f64],
         da: &mut [f64],
         ld: usize,
         dh_next: &mut [f64],
@@ -396,31 +398,20 @@ multiversion! {
         dh_next.fill(0.0);
         for t in (0..t_len).rev() {
             let da_t = &mut da[t * ld..(t + 1) * ld];
-            let (dh_out, f_prime) = (&dh_out[t * ld..(t + 1) * ld], &f_prime[t * ld..(t + 1) * ld]);
-            for i in 0..ld {
-                da_t[i] = (dh_out[i] + dh_next[i]) * f_prime[i];
+            let (dh_out, h_t) = (&dh_out[t * ld..(t + 1) * ld], &h[t * ld..(t + 1) * ld]);
+            match hidden {
+                Activation::Sigmoid => {
+                    for i in 0..ld {
+                        da_t[i] = (dh_out[i] + dh_next[i]) * (h_t[i] * (1.0 - h_t[i]));
+                    }
+                }
+                _ => {
+                    for i in 0..ld {
+                        da_t[i] = (dh_out[i] + dh_next[i]) * hidden.derivative_from_output(h_t[i]);
+                    }
+                }
             }
             gemv_panels_impl(ld, n_h, w_hh_t, &da_t[..n_h], dh_next);
-        }
-    }
-}
-
-multiversion! {
-    /// `out_i = f'(a_i)` from the outputs `y_i = f(a_i)`.
-    pub(crate) fn derivative_from_output(act: Activation, y: &[f64], out: &mut [f64]) {
-        let n = out.len();
-        let y = &y[..n];
-        match act {
-            Activation::Sigmoid => {
-                for i in 0..n {
-                    out[i] = y[i] * (1.0 - y[i]);
-                }
-            }
-            _ => {
-                for i in 0..n {
-                    out[i] = act.derivative_from_output(y[i]);
-                }
-            }
         }
     }
 }
@@ -570,39 +561,59 @@ fn abt_tile<const NB: usize>(
 
 // ------------------------------------------- batched (lanes as columns)
 
-/// Rows per register tile of the batched product (the packed panel height).
-pub const MR: usize = 6;
-/// Columns (lanes) per register tile; a batch's width is a multiple of it.
-pub const NR: usize = 8;
-
-/// `rows` rounded up to a multiple of [`MR`].
-pub fn padded_rows(rows: usize) -> usize {
-    rows.div_ceil(MR) * MR
+/// The register tile of the batched product for an instruction set:
+/// `(rows, lanes)`. Rows are the packed panel height.
+pub fn tile_shape(isa: Isa) -> (usize, usize) {
+    match isa {
+        Isa::Avx512 => (8, 16),
+        _ => (MR, NR),
+    }
 }
 
-/// Packs the `m × k` matrix `at(i, j)` into panels of [`MR`] rows, each stored
-/// `k`-major (`panel[p * MR + r] = A[panel_row + r, p]`), zero-padded to
-/// [`padded_rows`]`(m)` rows.
-pub fn pack_panels(m: usize, k: usize, at: impl Fn(usize, usize) -> f64, out: &mut Vec<f64>) {
+/// Rows and lanes of the portable and AVX2 tiles.
+const MR: usize = 6;
+const NR: usize = 8;
+
+/// Lanes: a batch's width must be a multiple of this for every instruction set.
+pub const LANE_MULTIPLE: usize = 16;
+
+/// `rows` rounded up to a multiple of the tile's rows.
+pub fn padded_rows(isa: Isa, rows: usize) -> usize {
+    let mr = tile_shape(isa).0;
+    rows.div_ceil(mr) * mr
+}
+
+/// Packs the `m × k` matrix `at(i, j)` into panels of the tile's rows, each
+/// stored `k`-major (`panel[p · mr + r] = A[panel_row + r, p]`), zero-padded
+/// to [`padded_rows`]`(isa, m)` rows.
+pub fn pack_panels(
+    isa: Isa,
+    m: usize,
+    k: usize,
+    at: impl Fn(usize, usize) -> f64,
+    out: &mut Vec<f64>,
+) {
+    let mr = tile_shape(isa).0;
     out.clear();
-    out.resize(padded_rows(m) * k, 0.0);
-    for (pi, panel) in out.chunks_exact_mut(MR * k.max(1)).enumerate() {
+    out.resize(padded_rows(isa, m) * k, 0.0);
+    for (pi, panel) in out.chunks_exact_mut(mr * k.max(1)).enumerate() {
         for p in 0..k {
-            for r in 0..MR {
-                let i = pi * MR + r;
+            for r in 0..mr {
+                let i = pi * mr + r;
                 if i < m {
-                    panel[p * MR + r] = at(i, p);
+                    panel[p * mr + r] = at(i, p);
                 }
             }
         }
     }
 }
 
-/// `C = A B` for a packed `A` ([`pack_panels`], `m_pad × k`) and row-major `B`
-/// (`k × n`, row stride `ldb`) into row-major `C` (`m_pad × n`, row stride
-/// `ldc`); `n` must be a multiple of [`NR`]. Each `C[i,j]` is one chain
-/// `fma(A[i,p], B[p,j], ·)` over ascending `p` from `+0.0`, exactly as
-/// [`gemv`] computes it.
+/// `C = A B` for a packed `A` ([`pack_panels`] with the same `isa`,
+/// `m_pad × k`) and row-major `B` (`k × n`, row stride `ldb`) into row-major
+/// `C` (`m_pad × n`, row stride `ldc`); `n` must be a multiple of
+/// [`LANE_MULTIPLE`]. Each `C[i,j]` is one chain `fma(A[i,p], B[p,j], ·)` over
+/// ascending `p` from `+0.0`, exactly as [`gemv`] computes it, whatever the
+/// tile.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_packed(
     isa: Isa,
@@ -614,28 +625,40 @@ pub fn gemm_packed(
     c: &mut [f64],
     ldc: usize,
 ) {
+    let (mr, nr) = tile_shape(isa);
     assert!(
-        n.is_multiple_of(NR) && n <= ldb && n <= ldc,
+        n.is_multiple_of(LANE_MULTIPLE) && n <= ldb && n <= ldc,
         "lanes must be whole tiles"
     );
-    let panels = a_packed.len() / (MR * k).max(1);
-    assert!(a_packed.len() == panels * MR * k);
+    let panels = a_packed.len() / (mr * k).max(1);
+    assert!(a_packed.len() == panels * mr * k);
     assert!(k == 0 || b.len() >= (k - 1) * ldb + n, "B too short");
     assert!(
-        panels == 0 || c.len() >= (panels * MR - 1) * ldc + n,
+        panels == 0 || c.len() >= (panels * mr - 1) * ldc + n,
         "C too short"
     );
-    for j in (0..n).step_by(NR) {
+    for j in (0..n).step_by(nr) {
         for pi in 0..panels {
-            let a = &a_packed[pi * MR * k..(pi + 1) * MR * k];
-            let c_off = pi * MR * ldc + j;
+            let a = &a_packed[pi * mr * k..(pi + 1) * mr * k];
+            let c_off = pi * mr * ldc + j;
             match isa {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: the asserts above keep every access in bounds, and
-                // `Isa::Avx2Fma` and `Isa::Avx512` are only used on CPUs that
-                // have AVX2 and FMA.
-                Isa::Avx2Fma | Isa::Avx512 => unsafe {
+                // `Isa::Avx2Fma` is only used on CPUs that have AVX2 and FMA.
+                Isa::Avx2Fma => unsafe {
                     tile_avx2(
+                        k,
+                        a.as_ptr(),
+                        b.as_ptr().add(j),
+                        ldb,
+                        c.as_mut_ptr().add(c_off),
+                        ldc,
+                    )
+                },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above, for a CPU with AVX-512F.
+                Isa::Avx512 => unsafe {
+                    tile_avx512(
                         k,
                         a.as_ptr(),
                         b.as_ptr().add(j),
@@ -647,6 +670,37 @@ pub fn gemm_packed(
                 _ => tile_portable(k, a, &b[j..], ldb, &mut c[c_off..], ldc),
             }
         }
+    }
+}
+
+/// The `8 × 16` tile of [`gemm_packed`]: sixteen 8-wide accumulators.
+///
+/// # Safety
+/// `a` must hold `k · 8` values, `b` rows `0..k` of stride `ldb` with 16
+/// values each, `c` rows `0..8` of stride `ldc` with 16 values each; the CPU
+/// must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_avx512(k: usize, a: *const f64, b: *const f64, ldb: usize, c: *mut f64, ldc: usize) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm512_setzero_pd(); 2]; 8];
+    let mut ap = a;
+    let mut bp = b;
+    for _ in 0..k {
+        let b0 = _mm512_loadu_pd(bp);
+        let b1 = _mm512_loadu_pd(bp.add(8));
+        for (r, row) in acc.iter_mut().enumerate() {
+            let ar = _mm512_set1_pd(*ap.add(r));
+            row[0] = _mm512_fmadd_pd(ar, b0, row[0]);
+            row[1] = _mm512_fmadd_pd(ar, b1, row[1]);
+        }
+        ap = ap.add(8);
+        bp = bp.add(ldb);
+    }
+    for (r, row) in acc.iter().enumerate() {
+        let cr = c.add(r * ldc);
+        _mm512_storeu_pd(cr, row[0]);
+        _mm512_storeu_pd(cr.add(8), row[1]);
     }
 }
 
@@ -935,7 +989,7 @@ mod tests {
 
     #[test]
     fn the_packed_product_equals_gemv_column_by_column() {
-        let (m, k, n) = (13, 11, 2 * NR);
+        let (m, k, n) = (13, 11, 2 * LANE_MULTIPLE);
         let a: Vec<f64> = (0..m * k)
             .map(|i| ((i * 7919) % 97) as f64 / 31.0 - 1.5)
             .collect();
@@ -943,9 +997,9 @@ mod tests {
             .map(|i| ((i * 104_729) % 89) as f64 / 17.0 - 2.5)
             .collect();
         let mut packed = Vec::new();
-        pack_panels(m, k, |i, p| a[p * m + i], &mut packed);
         for isa in Isa::all_supported() {
-            let mut c = vec![f64::NAN; padded_rows(m) * n];
+            pack_panels(isa, m, k, |i, p| a[p * m + i], &mut packed);
+            let mut c = vec![f64::NAN; padded_rows(isa, m) * n];
             gemm_packed(isa, k, &packed, &bm, n, n, &mut c, n);
             for q in 0..n {
                 let col: Vec<f64> = (0..k).map(|p| bm[p * n + q]).collect();

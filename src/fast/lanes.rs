@@ -22,9 +22,10 @@
 use super::kernels::{self, multiversion, Isa};
 use crate::activation::Activation;
 
-/// Lanes per batch: a multiple of [`kernels::NR`]; `n_h × LANES` doubles per state.
+/// Lanes per batch: a multiple of [`kernels::LANE_MULTIPLE`]; `n_h × LANES`
+/// doubles per state.
 pub(crate) const LANES: usize = 64;
-const _: () = assert!(LANES.is_multiple_of(kernels::NR));
+const _: () = assert!(LANES.is_multiple_of(kernels::LANE_MULTIPLE));
 
 /// What one lane changes (the value replaces the entry).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -127,8 +128,8 @@ impl Lanes {
         Lanes {
             h_prev: vec![0.0; sh.n_h * LANES],
             h_next: vec![0.0; sh.n_h * LANES],
-            c: vec![0.0; kernels::padded_rows(sh.n_h) * LANES],
-            z: vec![0.0; kernels::padded_rows(sh.n_out) * LANES],
+            c: vec![0.0; kernels::padded_rows(sh.isa, sh.n_h) * LANES],
+            z: vec![0.0; kernels::padded_rows(sh.isa, sh.n_out) * LANES],
             w_sel: vec![0.0; sh.n_h * LANES],
             w_row: [0; LANES],
             own_dot: [0.0; LANES],

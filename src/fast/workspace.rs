@@ -12,16 +12,13 @@ use crate::model::{Gradients, Params, Rnn};
 /// rounded up to whole register tiles (the extra rows stay zero).
 #[derive(Clone, Debug)]
 pub struct Workspace {
-    /// `f'(a_t)`, `hp × T`.
-    f_prime: Vec<f64>,
-    /// `W_hyᵀ dz_t`, `hp × T`.
-    dh_out: Vec<f64>,
     isa: Isa,
     dims: (usize, usize, usize, usize),
     /// Leading dimension of `h` (and `da`).
     pub(crate) hp: usize,
     op: usize,
-    /// `W_xh x_t (+ b_h)`, `hp × T`.
+    /// `W_xh x_t (+ b_h)`, `hp × T`; the backward pass reuses it for
+    /// `W_hyᵀ dz_t`.
     pub(crate) xterm: Vec<f64>,
     /// Hidden states, `hp × (T + 1)`: column 0 is `h_0`, column `t` is `h_t`.
     pub(crate) h: Vec<f64>,
@@ -67,8 +64,6 @@ impl Workspace {
     /// them). Results are bit-identical for every [`Isa`].
     pub fn with_isa(isa: Isa) -> Self {
         Workspace {
-            f_prime: Vec::new(),
-            dh_out: Vec::new(),
             isa: isa.or_portable(),
             dims: (0, 0, 0, 0),
             hp: 0,
@@ -120,8 +115,6 @@ impl Workspace {
         resize(&mut self.b_y, n_out * t_len);
         resize(&mut self.c, hp);
         resize(&mut self.dz, op * t_len);
-        resize(&mut self.f_prime, hp * t_len);
-        resize(&mut self.dh_out, hp * t_len);
         resize(&mut self.da, hp * t_len);
         resize(&mut self.dh_next, hp);
         resize(&mut self.w_xh, hp * n_in);
@@ -287,6 +280,8 @@ impl Workspace {
             &mut self.dz,
             op,
         );
+        // dh_out = W_hyᵀ dZ, into the input terms' buffer (no longer needed).
+        let dh_out = &mut self.xterm;
         kernels::gemv_columns(
             isa,
             hp,
@@ -294,18 +289,18 @@ impl Workspace {
             &self.w_hy_t,
             &self.dz,
             op,
-            &mut self.dh_out,
+            dh_out,
             hp,
             t_len,
         );
-        kernels::derivative_from_output(isa, rnn.hidden, &self.h[hp..], &mut self.f_prime);
         kernels::backward_recurrence(
             isa,
+            rnn.hidden,
             n_h,
             t_len,
             &self.w_hh_t,
-            &self.dh_out,
-            &self.f_prime,
+            dh_out,
+            &self.h[hp..],
             &mut self.da,
             hp,
             &mut self.dh_next,
