@@ -331,9 +331,42 @@ multiversion! {
     /// `y_t = A x_t` for `t = 0..cols`: [`gemv`] on each column of `x` (stride
     /// `ldx`) into each column of `y` (stride `ldy`), in one call.
     pub(crate) fn gemv_columns(m: usize, n: usize, a: &[f64], x: &[f64], ldx: usize, y: &mut [f64], ldy: usize, cols: usize) {
-        for t in 0..cols {
-            gemv_impl(m, n, a, &x[t * ldx..], &mut y[t * ldy..]);
+        let a = &a[..m * n];
+        // The shapes of small networks' products get straight-line code.
+        match m {
+            1 => columns_of::<1>(n, a, x, ldx, y, ldy, cols),
+            8 => columns_of::<8>(n, a, x, ldx, y, ldy, cols),
+            16 => columns_of::<16>(n, a, x, ldx, y, ldy, cols),
+            _ => {
+                for t in 0..cols {
+                    gemv_impl(m, n, a, &x[t * ldx..], &mut y[t * ldy..]);
+                }
+            }
         }
+    }
+}
+
+/// [`gemv_columns`] for `M` rows.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn columns_of<const M: usize>(
+    n: usize,
+    a: &[f64],
+    x: &[f64],
+    ldx: usize,
+    y: &mut [f64],
+    ldy: usize,
+    cols: usize,
+) {
+    for t in 0..cols {
+        let x_t = &x[t * ldx..t * ldx + n];
+        let mut acc = [0.0f64; M];
+        for (col, &xk) in a.chunks_exact(M).zip(x_t) {
+            for r in 0..M {
+                acc[r] = col[r].mul_add(xk, acc[r]);
+            }
+        }
+        y[t * ldy..t * ldy + M].copy_from_slice(&acc);
     }
 }
 
@@ -368,6 +401,9 @@ multiversion! {
         ld: usize,
         c: &mut [f64],
     ) {
+        if ld == 8 {
+            return forward_in_registers::<8>(act, n_h, t_len, w_hh, xterm, h);
+        }
         for t in 1..=t_len {
             let (prev, next) = h.split_at_mut(t * ld);
             gemv_panels_impl(ld, n_h, w_hh, &prev[(t - 1) * ld..], c);
@@ -394,6 +430,9 @@ multiversion! {
         ld: usize,
         dh_next: &mut [f64],
     ) {
+        if ld == 8 {
+            return backward_in_registers::<8>(hidden, n_h, t_len, w_hh_t, dh_out, h, da, dh_next);
+        }
         let dh_next = &mut dh_next[..ld];
         dh_next.fill(0.0);
         for t in (0..t_len).rev() {
@@ -414,6 +453,88 @@ multiversion! {
             gemv_panels_impl(ld, n_h, w_hh_t, &da_t[..n_h], dh_next);
         }
     }
+}
+
+/// [`forward_recurrence`] for one panel (`n_h ≤ L`), with the state held in
+/// registers from step to step instead of a store and reload: the same
+/// operations on every element.
+#[inline(always)]
+fn forward_in_registers<const L: usize>(
+    act: Activation,
+    n_h: usize,
+    t_len: usize,
+    w_hh: &[f64],
+    xterm: &[f64],
+    h: &mut [f64],
+) {
+    match act {
+        Activation::Sigmoid => forward_with::<L>(sigmoid, n_h, t_len, w_hh, xterm, h),
+        _ => forward_with::<L>(|a| activate(act, a), n_h, t_len, w_hh, xterm, h),
+    }
+}
+
+#[inline(always)]
+fn forward_with<const L: usize>(
+    f: impl Fn(f64) -> f64,
+    n_h: usize,
+    t_len: usize,
+    w_hh: &[f64],
+    xterm: &[f64],
+    h: &mut [f64],
+) {
+    let w_hh = &w_hh[..L * n_h];
+    let mut state = [0.0f64; L];
+    state.copy_from_slice(&h[..L]);
+    for t in 1..=t_len {
+        let mut c = [0.0f64; L];
+        for (col, &hk) in w_hh.chunks_exact(L).zip(state.iter()) {
+            for r in 0..L {
+                c[r] = col[r].mul_add(hk, c[r]);
+            }
+        }
+        let xt = &xterm[(t - 1) * L..t * L];
+        for r in 0..L {
+            state[r] = f(c[r] + xt[r]);
+        }
+        h[t * L..(t + 1) * L].copy_from_slice(&state);
+    }
+}
+
+/// [`backward_recurrence`] for one panel, with `dh_next` in registers.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn backward_in_registers<const L: usize>(
+    hidden: Activation,
+    n_h: usize,
+    t_len: usize,
+    w_hh_t: &[f64],
+    dh_out: &[f64],
+    h: &[f64],
+    da: &mut [f64],
+    dh_next: &mut [f64],
+) {
+    let w_hh_t = &w_hh_t[..L * n_h];
+    let mut next = [0.0f64; L];
+    for t in (0..t_len).rev() {
+        let (dh_out, h_t) = (&dh_out[t * L..(t + 1) * L], &h[t * L..(t + 1) * L]);
+        let mut da_t = [0.0f64; L];
+        for i in 0..L {
+            let f_prime = match hidden {
+                Activation::Sigmoid => h_t[i] * (1.0 - h_t[i]),
+                _ => hidden.derivative_from_output(h_t[i]),
+            };
+            da_t[i] = (dh_out[i] + next[i]) * f_prime;
+        }
+        da[t * L..(t + 1) * L].copy_from_slice(&da_t);
+        let mut d = [0.0f64; L];
+        for (col, &dk) in w_hh_t.chunks_exact(L).zip(da_t.iter()) {
+            for r in 0..L {
+                d[r] = col[r].mul_add(dk, d[r]);
+            }
+        }
+        next = d;
+    }
+    dh_next[..L].copy_from_slice(&next);
 }
 
 multiversion! {
@@ -514,29 +635,40 @@ multiversion! {
         }
         let a = &a[..lda * (kk - 1) + m];
         let b = &b[..ldb * (kk - 1) + n];
-        let mut j = 0;
-        while j < n {
-            let nb = (n - j).min(4);
-            for i in (0..m).step_by(ABT_ROWS) {
-                match nb {
-                    4 => abt_tile::<4>(i, j, kk, a, lda, b, ldb, c, m),
-                    3 => abt_tile::<3>(i, j, kk, a, lda, b, ldb, c, m),
-                    2 => abt_tile::<2>(i, j, kk, a, lda, b, ldb, c, m),
-                    _ => abt_tile::<1>(i, j, kk, a, lda, b, ldb, c, m),
+        // Blocks of ABT_STEPS steps: a block of A's rows and of B's columns
+        // stays in L2 and L1 while every tile uses it (long sequences).
+        for t0 in (0..kk).step_by(ABT_STEPS) {
+            let steps = t0..kk.min(t0 + ABT_STEPS);
+            let mut j = 0;
+            while j < n {
+                // Six columns: 12 four-wide or 6 eight-wide accumulators, enough
+                // to cover the multiply-add latency, few enough for 16 registers.
+                let nb = (n - j).min(6);
+                for i in (0..m).step_by(ABT_ROWS) {
+                    let tile = (i, j, steps.clone(), t0 > 0);
+                    match nb {
+                        6 => abt_tile::<6>(tile, a, lda, b, ldb, c, m),
+                        5 => abt_tile::<5>(tile, a, lda, b, ldb, c, m),
+                        4 => abt_tile::<4>(tile, a, lda, b, ldb, c, m),
+                        3 => abt_tile::<3>(tile, a, lda, b, ldb, c, m),
+                        2 => abt_tile::<2>(tile, a, lda, b, ldb, c, m),
+                        _ => abt_tile::<1>(tile, a, lda, b, ldb, c, m),
+                    }
                 }
+                j += nb;
             }
-            j += nb;
         }
     }
 }
 
-/// One `ABT_ROWS × NB` tile of [`gemm_abt`], accumulated in registers.
+/// Steps per block of [`gemm_abt`].
+const ABT_STEPS: usize = 128;
+
+/// One `ABT_ROWS × NB` tile of [`gemm_abt`] over the steps `tile.2`,
+/// accumulated in registers, added to `C` when `tile.3` (a later block).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn abt_tile<const NB: usize>(
-    i: usize,
-    j: usize,
-    kk: usize,
+    (i, j, steps, accumulate): (usize, usize, std::ops::Range<usize>, bool),
     a: &[f64],
     lda: usize,
     b: &[f64],
@@ -545,7 +677,12 @@ fn abt_tile<const NB: usize>(
     m: usize,
 ) {
     let mut acc = [[0.0f64; ABT_ROWS]; NB];
-    for t in 0..kk {
+    if accumulate {
+        for q in 0..NB {
+            acc[q].copy_from_slice(&c[(j + q) * m + i..(j + q) * m + i + ABT_ROWS]);
+        }
+    }
+    for t in steps {
         let av = &a[t * lda + i..t * lda + i + ABT_ROWS];
         let bv = &b[t * ldb + j..t * ldb + j + NB];
         for q in 0..NB {
@@ -1014,8 +1151,8 @@ mod tests {
 
     #[test]
     fn gemm_abt_is_the_sum_of_outer_products() {
-        let (m, kk) = (16, 5);
-        for n in 1..=9 {
+        for (n, kk) in (1..=9).map(|n| (n, 5)).chain([(5, 300)]) {
+            let m = 16;
             let a: Vec<f64> = (0..m * kk).map(|i| (i as f64 * 0.37).sin()).collect();
             let b: Vec<f64> = (0..n * kk).map(|i| (i as f64 * 0.91).cos()).collect();
             for isa in Isa::all_supported() {
@@ -1023,8 +1160,14 @@ mod tests {
                 gemm_abt(isa, m, n, kk, &a, m, &b, n, &mut c);
                 for i in 0..m {
                     for j in 0..n {
+                        // Sums in another order: equal to 1e-14 of Σ |terms|.
                         let s: f64 = (0..kk).map(|t| a[t * m + i] * b[t * n + j]).sum();
-                        approx::assert_relative_eq!(c[j * m + i], s, max_relative = 1e-14);
+                        let size: f64 = (0..kk).map(|t| (a[t * m + i] * b[t * n + j]).abs()).sum();
+                        assert!(
+                            (c[j * m + i] - s).abs() <= 1e-14 * size,
+                            "{} vs {s}",
+                            c[j * m + i]
+                        );
                     }
                 }
             }

@@ -234,8 +234,9 @@ impl Workspace {
             t_len,
         );
         let b_y = p.b_y.as_ref().map(|b_y| {
+            let b_y = b_y.as_slice();
             for col in self.b_y.chunks_exact_mut(n_out) {
-                col.copy_from_slice(b_y.as_slice());
+                col.iter_mut().zip(b_y).for_each(|(c, b)| *c = *b);
             }
             &self.b_y[..]
         });
