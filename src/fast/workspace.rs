@@ -326,22 +326,29 @@ impl Workspace {
 }
 
 /// `out = Σ_t m[:, t]` over the first `out.len()` rows of a column-major
-/// matrix with leading dimension `ld`.
+/// matrix with leading dimension `ld`, one register sum per row.
 fn column_sum(m: &[f64], ld: usize, out: &mut [f64]) {
-    out.fill(0.0);
-    for col in m.chunks_exact(ld.max(1)) {
-        out.iter_mut().zip(col).for_each(|(o, v)| *o += v);
+    let cols = if ld == 0 { 0 } else { m.len() / ld };
+    for (i, o) in out.iter_mut().enumerate() {
+        let mut s = 0.0;
+        for t in 0..cols {
+            s += m[t * ld + i];
+        }
+        *o = s;
     }
 }
 
 /// Copies the first `rows` of each column of `src` (leading dimension `ld`)
 /// into the column-major `dst` (leading dimension `rows`).
 fn copy_rows(src: &[f64], ld: usize, rows: usize, dst: &mut [f64]) {
-    for (d, s) in dst
-        .chunks_exact_mut(rows.max(1))
-        .zip(src.chunks_exact(ld.max(1)))
-    {
-        d.iter_mut().zip(s).for_each(|(d, s)| *d = *s);
+    if rows == 0 {
+        return;
+    }
+    let cols = dst.len() / rows;
+    for j in 0..cols {
+        for i in 0..rows {
+            dst[j * rows + i] = src[j * ld + i];
+        }
     }
 }
 
