@@ -328,7 +328,7 @@ impl Workspace {
 /// `out = Σ_t m[:, t]` over the first `out.len()` rows of a column-major
 /// matrix with leading dimension `ld`, one register sum per row.
 fn column_sum(m: &[f64], ld: usize, out: &mut [f64]) {
-    let cols = if ld == 0 { 0 } else { m.len() / ld };
+    let cols = m.len().checked_div(ld).unwrap_or(0);
     for (i, o) in out.iter_mut().enumerate() {
         let mut s = 0.0;
         for t in 0..cols {
