@@ -60,15 +60,20 @@ fn the_workspace_allocates_nothing_after_the_first_call() {
     assert_eq!(n, 0);
     // Negative control: a new size reallocates, and the counter sees it.
     let (bigger, x2, y2) = random_problem(1, 4, 9, 1, 50, 1.0);
-    assert!(allocations_during(|| {
-        ws.loss(&bigger, &x2, &y2);
-    }) > 0);
+    assert!(
+        allocations_during(|| {
+            ws.loss(&bigger, &x2, &y2);
+        }) > 0
+    );
 }
 
 #[test]
 fn the_fast_check_does_not_allocate_per_entry() {
     let _turn = SERIAL.lock().unwrap();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     let count = |n_h: usize| {
         let (rnn, x, y) = random_problem(2, 5, n_h, 2, 12, 1.0);
         let grad = rnn_gradcheck::bptt(&rnn, &x, &y, &rnn.forward(&x, &y));

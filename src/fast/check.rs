@@ -1,25 +1,5 @@
-//! The full central-difference check of an [`Rnn`], every entry, exploiting
-//! the network's structure; the same [`CheckReport`] as [`checker::check`].
-//!
-//! # What is computed
-//! Exactly what [`checker::check`] computes with `f = Workspace::loss`: the
-//! same entries ([`checker::select`]), the same steps, `f(θ ± h e_i)` for each,
-//! the same noise floor, the same Richardson refinement of doubtful entries,
-//! the same verdicts. The loss values are bit-identical to those separate
-//! forward passes (a property test proves it), so the report is too.
-//!
-//! # How
-//! * `W_hy`, `b_y`: the hidden trajectory does not change; only the one
-//!   output row `o` is recomputed, `T · n_h` multiply-adds instead of a pass.
-//! * `W_xh`, `b_h`, `h_0`, `W_hh`: [`LANES`] perturbed passes run together
-//!   ([`super::lanes`]): their states are the columns of one matrix, so the
-//!   recurrence is a matrix-matrix product running near the CPU's peak; a
-//!   `W_xh` or `b_h` lane recomputes only its one input-term row once.
-//! * Batches run in parallel on the current rayon pool. A lane's loss does
-//!   not depend on its batch or thread, so the report is bit-identical for
-//!   any number of threads.
-//! * Memory: one [`Workspace`], per thread one batch (`≈ 4 n_h · 64 + 64 T`
-//!   doubles), and the report. Nothing is allocated per entry.
+//! The full central-difference check of an [`Rnn`], exploiting its
+//! structure; see [`check`].
 
 use nalgebra::DMatrix;
 use rayon::prelude::*;
@@ -35,8 +15,32 @@ use crate::model::{Gradients, Rnn};
 
 /// [`checker::check`] of `grad` against `f = L(rnn, x, targets)`, fast.
 ///
-/// Runs on the current rayon thread pool (all cores by default; wrap the call
-/// in `ThreadPool::install` to choose). `rnn` is not modified.
+/// # What is computed
+/// Exactly what [`checker::check`] computes with `f` = [`Workspace::loss`]:
+/// the same entries ([`checker::select`]), the same steps, `f(θ ± h e_i)`
+/// for each, the same noise floor, the same Richardson refinement of
+/// doubtful entries, the same verdicts. The loss values are bit-identical to
+/// those separate forward passes (`tests/fast_paths.rs` proves it), so the
+/// report is too. Against `checker::check` with `f = Rnn::loss` the losses
+/// differ by a few ulps, so the numeric derivatives by less than the noise
+/// floor, and the verdicts are the same away from a verdict's boundary.
+///
+/// # How
+/// * `W_hy`, `b_y`: the hidden trajectory does not change; only the one
+///   output row `o` is recomputed, `T · n_h` multiply-adds instead of a pass.
+/// * `W_xh`, `b_h`, `h_0`, `W_hh`: 64 perturbed passes run together, their
+///   states the columns of one matrix, so the recurrence is a matrix-matrix
+///   product running near the CPU's peak. A lane's own changed row (of
+///   `W_hh`, or of the input term for `W_xh` and `b_h`) is recomputed in
+///   full, never patched by a correction.
+/// * Batches run in parallel on the current rayon thread pool (all cores by
+///   default; wrap the call in `ThreadPool::install` to choose). A lane's
+///   loss does not depend on its batch or thread, so the report is
+///   bit-identical for any number of threads and every [`Isa`].
+/// * Memory: one [`Workspace`], per thread one batch (`≈ 4 · 64 · n_h +
+///   64 T` doubles), and the report. Nothing is allocated per entry.
+///
+/// `rnn` is not modified.
 ///
 /// # Errors
 /// [`CheckError`] if `grad` does not have `rnn`'s blocks.

@@ -33,7 +33,7 @@
 mod check;
 mod kernels;
 mod lanes;
-mod projection;
+pub mod projection;
 pub mod workloads;
 mod workspace;
 

@@ -10,7 +10,7 @@
 //! analytic = Σ_i g_i (θ⁺_i − θ⁻_i) / 2h          the claimed gradient on the same secant
 //! ```
 //! (`analytic = gᵀv` up to the rounding of `θ ± h v`, which this form removes).
-//! The pair is judged as one entry of [`checker::check`]: the same noise floor
+//! The pair is judged as one entry of [`crate::checker::check`]: the same noise floor
 //! `32 ε max(|f₊|, |f₋|) / h`, relative tolerance and Richardson refinement.
 //! `h = c · max(1, ‖θ‖∞)` for [`Step::Relative`]`(c)`.
 //!
@@ -174,7 +174,7 @@ impl std::fmt::Display for ProjectionReport {
 }
 
 /// Checks `grad` along `options.directions` random unit directions (see the
-/// [module docs](self) for what this can and cannot find), and escalates to
+/// [module docs](crate::fast::projection) for what this can and cannot find), and escalates to
 /// the per-entry [`super::check`] when a direction fails.
 ///
 /// Runs on the current rayon pool; the report does not depend on the number
