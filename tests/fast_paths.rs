@@ -477,3 +477,25 @@ fn a_sparse_error_can_pass_the_projections_but_not_the_per_entry_check() {
     assert_eq!(entries.failing_blocks(), vec!["W_xh"]);
     assert_eq!(entries.block("W_xh").unwrap().failed(), 1);
 }
+
+/// An empty sequence: zero loss, and the same report as the plain check.
+#[test]
+fn an_empty_sequence_is_checked_like_the_plain_checker_does() {
+    let c = fixed_case(
+        30,
+        (3, 5, 2),
+        0,
+        Activation::Sigmoid,
+        Activation::Sigmoid,
+        true,
+    );
+    let grad = reference_gradient(&c);
+    let options = CheckOptions::default();
+    let fast = fast::check(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
+    assert_eq!(fast.loss, 0.0);
+    assert_eq!(fast, plain_check(&c, &grad, &options));
+    let mut ws = Workspace::new();
+    let mut g = c.rnn.params.zeros_like();
+    assert_eq!(ws.loss_and_gradient(&c.rnn, &c.x, &c.y, &mut g), 0.0);
+    assert_eq!(g, grad);
+}

@@ -72,7 +72,7 @@ pub(crate) struct Shared<'a> {
 }
 
 impl Shared<'_> {
-    /// `W'_xh[i, :] x_t (+ b'_h[i])` for `t = 1..=T` into `out` (stride `ld`),
+    /// `W'_xh[i, :] x_t (+ b'_h[i])` for `t = 1..=T` into column `lane` of `out` (`T × LANES`),
     /// with the lane's change applied: the same chain as the workspace's
     /// `xterm`.
     #[inline(always)]
@@ -81,7 +81,7 @@ impl Shared<'_> {
         i: usize,
         change: (Option<(usize, f64)>, Option<f64>),
         out: &mut [f64],
-        ld: usize,
+        lane: usize,
     ) {
         let (w_change, b_change) = change;
         for t in 0..self.t_len {
@@ -95,7 +95,7 @@ impl Shared<'_> {
                 s = w.mul_add(xj, s);
             }
             let bias = b_change.or(self.b_h.map(|b| b[i]));
-            out[t * ld] = match bias {
+            out[t * LANES + lane] = match bias {
                 Some(b) => s + b,
                 None => s,
             };
@@ -192,7 +192,7 @@ impl Lanes {
                     _ => (0, (None, None)),
                 };
                 self.x_row[q] = row;
-                sh.xterm_row(row, change, &mut self.x_alt[q..], LANES);
+                sh.xterm_row(row, change, &mut self.x_alt, q);
             }
             self.s[q] = 0.0;
         }
