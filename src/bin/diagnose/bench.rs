@@ -15,16 +15,35 @@ use anyhow::{bail, Context};
 use rnn_gradcheck::fast::{self, workloads, Workspace};
 use rnn_gradcheck::CheckOptions;
 
-/// The options of `diagnose bench` (see `main.rs` for their help).
-#[derive(Debug, Clone)]
+/// The options of `diagnose bench`.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Options {
+    /// Workloads, comma-separated: seed, small, medium.
+    #[arg(long, value_delimiter = ',', default_value = "seed,small,medium")]
     pub workloads: Vec<String>,
+    /// Tasks, comma-separated: grad (forward + BPTT), gradcheck (full
+    /// central-difference check), train (seed workload, epochs/s).
+    #[arg(long, value_delimiter = ',', default_value = "grad,gradcheck,train")]
     pub tasks: Vec<String>,
+    /// The peers directory (numpy_rnn.py, jax_rnn.py); default
+    /// ../shared/bench/peers next to the crate, skipped if absent.
+    #[arg(long)]
     pub peers: Option<PathBuf>,
+    /// The Python to run the peers with; default ~/peers/bin/python, then python3.
+    #[arg(long)]
     pub python: Option<PathBuf>,
+    /// Let the peers check at most K entries and extrapolate (their numpy
+    /// check of medium takes minutes).
+    #[arg(long)]
     pub peer_gradcheck_entries: Option<usize>,
+    /// Epochs of our training run.
+    #[arg(long, default_value_t = 100_000)]
     pub train_epochs: usize,
+    /// Threads for our check (default: all cores).
+    #[arg(long)]
     pub threads: Option<usize>,
+    /// Do not run the peers.
+    #[arg(long)]
     pub no_peers: bool,
 }
 

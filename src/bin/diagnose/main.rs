@@ -36,35 +36,7 @@ enum Command {
     /// run, with the ratios.
     ///
     /// Example: diagnose bench --workloads seed,small --tasks grad,train
-    Bench {
-        /// Workloads, comma-separated: seed, small, medium.
-        #[arg(long, value_delimiter = ',', default_value = "seed,small,medium")]
-        workloads: Vec<String>,
-        /// Tasks, comma-separated: grad (forward + BPTT), gradcheck (full
-        /// central-difference check), train (seed workload, epochs/s).
-        #[arg(long, value_delimiter = ',', default_value = "grad,gradcheck,train")]
-        tasks: Vec<String>,
-        /// The peers directory (numpy_rnn.py, jax_rnn.py); default
-        /// ../shared/bench/peers next to the crate, skipped if absent.
-        #[arg(long)]
-        peers: Option<std::path::PathBuf>,
-        /// The Python to run the peers with; default ~/peers/bin/python, then python3.
-        #[arg(long)]
-        python: Option<std::path::PathBuf>,
-        /// Let the peers check at most K entries and extrapolate (their
-        /// numpy check of medium takes minutes).
-        #[arg(long)]
-        peer_gradcheck_entries: Option<usize>,
-        /// Epochs of our training run.
-        #[arg(long, default_value_t = 100_000)]
-        train_epochs: usize,
-        /// Threads for our check (default: all cores).
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Do not run the peers.
-        #[arg(long)]
-        no_peers: bool,
-    },
+    Bench(bench::Options),
 }
 
 fn main() -> ExitCode {
@@ -78,25 +50,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Selftest { seed }) => selftest(seed),
-        Some(Command::Bench {
-            workloads,
-            tasks,
-            peers,
-            python,
-            peer_gradcheck_entries,
-            train_epochs,
-            threads,
-            no_peers,
-        }) => bench::run(&bench::Options {
-            workloads,
-            tasks,
-            peers,
-            no_peers,
-            python,
-            peer_gradcheck_entries,
-            train_epochs,
-            threads,
-        }),
+        Some(Command::Bench(options)) => bench::run(&options),
         None => {
             println!("usage: diagnose <COMMAND>; see `diagnose --help`");
             Ok(ExitCode::SUCCESS)
