@@ -292,6 +292,7 @@ fn time_median(mut f: impl FnMut()) -> (f64, usize, f64) {
     (times[times.len() / 2], times.len(), cpu)
 }
 
+#[cfg(unix)]
 fn cpu_clock(clock: libc::clockid_t) -> f64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -304,12 +305,20 @@ fn cpu_clock(clock: libc::clockid_t) -> f64 {
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
+/// CPU seconds of this thread (NaN where the platform has no such clock).
 fn thread_cpu() -> f64 {
-    cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
+    #[cfg(unix)]
+    return cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID);
+    #[cfg(not(unix))]
+    return f64::NAN;
 }
 
+/// CPU seconds of this process, all threads (NaN where unavailable).
 fn process_cpu() -> f64 {
-    cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+    #[cfg(unix)]
+    return cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID);
+    #[cfg(not(unix))]
+    return f64::NAN;
 }
 
 fn machine_line(threads: usize) -> String {
