@@ -604,17 +604,8 @@ where
         }
     };
     let floor = noise_floor(plain, options);
-    let first = entry(plain.derivative, floor, false);
-    let doubtful = match first.verdict {
-        EntryVerdict::Fail => true,
-        EntryVerdict::Pass => {
-            first.abs_error
-                > floor + REFINE_FRACTION * options.rtol * rel_scale(analytic, plain.derivative)
-        }
-        _ => false,
-    };
-    if !doubtful {
-        return first;
+    if !is_doubtful(analytic, plain, options) {
+        return entry(plain.derivative, floor, false);
     }
 
     let wide = remeasure(2.0 * plain.step);
@@ -635,6 +626,23 @@ where
         judged.verdict = EntryVerdict::NotMeasurable; // agreement within a wide error bar proves nothing
     }
     judged
+}
+
+/// True when the plain central difference `plain` cannot settle the entry by
+/// itself: it fails, or passes using more than [`REFINE_FRACTION`] of the
+/// relative allowance. [`judge_entry`] then asks for the `2h` difference
+/// first (callers that batch evaluations can prepare exactly those).
+pub fn is_doubtful(analytic: f64, plain: &Central, options: &CheckOptions) -> bool {
+    let floor = noise_floor(plain, options);
+    let (abs_error, _, verdict) = compare(analytic, plain.derivative, floor, options.rtol);
+    match verdict {
+        EntryVerdict::Fail => true,
+        EntryVerdict::Pass => {
+            abs_error
+                > floor + REFINE_FRACTION * options.rtol * rel_scale(analytic, plain.derivative)
+        }
+        _ => false,
+    }
 }
 
 /// Above this relative step sensitivity `|D(h) − D(2h)| / scale`, Richardson

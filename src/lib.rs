@@ -28,6 +28,7 @@ pub mod case;
 pub mod checker;
 pub mod diagnosis;
 pub mod exact;
+pub mod fast;
 pub mod layout;
 pub mod methods;
 pub mod model;

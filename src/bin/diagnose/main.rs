@@ -12,6 +12,7 @@ mod check;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod report;
 
 /// Find and explain bugs in hand-written RNN gradients.
@@ -45,6 +46,12 @@ enum Command {
     ///
     /// Example: diagnose check fixtures/cases/row_question.json
     Check(check::Args),
+    /// Time the fast paths on the benchmark workloads and, where python3
+    /// with numpy (and jax) is available, the numpy and JAX peers in the same
+    /// run, with the ratios.
+    ///
+    /// Example: diagnose bench --workloads seed,small --tasks grad,train
+    Bench(bench::Options),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +66,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Selftest { seed }) => selftest(seed),
         Some(Command::Check(args)) => check::run(args),
+        Some(Command::Bench(options)) => bench::run(&options),
         Some(Command::Report(args)) => report::run(&args),
         None => report::run(&report::Args::default()),
     };

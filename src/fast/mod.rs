@@ -1,0 +1,45 @@
+//! Fast paths: allocation-free forward + BPTT, and a full central-difference
+//! check of an [`Rnn`](crate::Rnn) running near the CPU's peak.
+//!
+//! * [`Workspace`]: the loss and its full-BPTT gradient into reusable
+//!   buffers (training loops call it every epoch).
+//! * [`check`]: the same [`CheckReport`](crate::CheckReport) as
+//!   [`checker::check`](crate::checker::check) on every entry, many times
+//!   faster: output-layer entries need only the output layer, perturbed
+//!   recurrences run in batches as matrix-matrix products, on every core.
+//! * [`check_projections`]: `k` random directions, `2k` forward passes
+//!   whatever the size, escalating to [`check`] to localise a failure (and
+//!   what it can miss: sparse errors).
+//! * [`workloads`]: the benchmark problems shared with the numpy and JAX peers.
+//!
+//! # One operation sequence per number
+//! Every kernel computes each output element by a fixed sequence of IEEE-754
+//! operations, independent of blocking, vector width and thread count:
+//!
+//! * a product-sum `Σ_k a_k b_k` is a chain of fused multiply-adds in
+//!   ascending `k`, starting from `+0.0`: `s ← fma(a_k, b_k, s)`;
+//! * the sigmoid is our own (`exp` from `+ − × ÷`, `fma`, `floor`,
+//!   round-half-even and exponent bits: operations IEEE-754 rounds exactly,
+//!   so scalar and vector code agree bit for bit; within 2 ulps of
+//!   [`crate::activation::sigmoid`]); `tanh` is the standard library's;
+//! * the loss is `½ Σ_t Σ_o d²` as one fma chain, `t` outer, `o` inner.
+//!
+//! So results are bit-identical across instruction sets ([`Isa`]) and thread
+//! counts, and the fast check's loss values are bit-identical to separate
+//! forward passes with [`Workspace::loss`]. Against the plain
+//! [`Rnn::forward`](crate::Rnn::forward) (nalgebra's sums, the standard
+//! library's `exp`) they agree to rounding: a few ulps of the loss.
+
+mod check;
+mod kernels;
+mod lanes;
+pub mod projection;
+pub mod workloads;
+mod workspace;
+
+pub use check::{check, check_with_isa};
+pub use kernels::Isa;
+pub use projection::{
+    check_projections, projection_direction, DirectionCheck, ProjectionOptions, ProjectionReport,
+};
+pub use workspace::{gradient_step, Workspace};

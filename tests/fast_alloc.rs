@@ -1,0 +1,101 @@
+//! Allocation counts of the fast paths, with a counting global allocator
+//! (this test binary only):
+//! * the workspace allocates nothing once it has the problem's size;
+//! * the fast check allocates per batch of 64 perturbed passes and per
+//!   report, never per entry.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use rnn_gradcheck::fast::{self, Workspace};
+use rnn_gradcheck::random::random_problem;
+use rnn_gradcheck::CheckOptions;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator, only counting.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// The tests of this file count the whole process's allocations, so they
+/// take turns.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn allocations_during(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    f();
+    ALLOCATIONS.load(Ordering::Relaxed) - before
+}
+
+#[test]
+fn the_workspace_allocates_nothing_after_the_first_call() {
+    let _turn = SERIAL.lock().unwrap();
+    let (rnn, x, y) = random_problem(1, 4, 6, 1, 50, 1.0);
+    let mut ws = Workspace::new();
+    let mut grad = rnn.params.zeros_like();
+    ws.loss_and_gradient(&rnn, &x, &y, &mut grad);
+    let n = allocations_during(|| {
+        for _ in 0..100 {
+            std::hint::black_box(ws.loss_and_gradient(&rnn, &x, &y, &mut grad));
+            std::hint::black_box(ws.loss(&rnn, &x, &y));
+        }
+    });
+    assert_eq!(n, 0);
+    // Negative control: a new size reallocates, and the counter sees it.
+    let (bigger, x2, y2) = random_problem(1, 4, 9, 1, 50, 1.0);
+    assert!(
+        allocations_during(|| {
+            ws.loss(&bigger, &x2, &y2);
+        }) > 0
+    );
+}
+
+#[test]
+fn the_fast_check_does_not_allocate_per_entry() {
+    let _turn = SERIAL.lock().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let count = |n_h: usize| {
+        let (rnn, x, y) = random_problem(2, 5, n_h, 2, 12, 1.0);
+        let grad = rnn_gradcheck::bptt(&rnn, &x, &y, &rnn.forward(&x, &y));
+        let options = CheckOptions::default();
+        let mut entries = 0;
+        let n = allocations_during(|| {
+            let r = pool.install(|| fast::check(&rnn, &x, &y, &grad, &options).unwrap());
+            entries = r.blocks.iter().map(|b| b.checked()).sum::<usize>();
+        });
+        (entries, n)
+    };
+    let (small_entries, small) = count(8);
+    let (large_entries, large) = count(40);
+    assert!(large_entries > 10 * small_entries);
+    // 1,824 more entries (observed: 25 more allocations, from the report's
+    // growing vectors and rayon's splits): a handful per batch of 64 passes
+    // at most, far fewer than entries.
+    let extra = large - small;
+    let batches = (2 * large_entries).div_ceil(64);
+    assert!(
+        extra < 8 * batches && extra < (large_entries - small_entries) / 8,
+        "{extra} more allocations for {} more entries",
+        large_entries - small_entries
+    );
+}

@@ -1,0 +1,553 @@
+//! The fast paths (`rnn_gradcheck::fast`) against the plain ones: the
+//! workspace's loss and gradient against `Rnn::loss` and `bptt`, and the fast
+//! check against `checker::check`, over random shapes, lengths, scales,
+//! activations, with and without biases.
+//!
+//! Two kinds of agreement are asserted, and the tests say which:
+//! * **bit for bit**: the fast check's report equals `checker::check` run
+//!   with `f = Workspace::loss` (same loss function, so the structure
+//!   exploitation must change nothing at all), for every instruction set
+//!   and thread count;
+//! * **to rounding**: `Workspace::loss` against `Rnn::loss` (sums in another
+//!   order, another `exp`) and so the fast check against `checker::check`
+//!   with `f = Rnn::loss`; the tolerance is stated where it is asserted.
+
+mod common;
+
+use nalgebra::DMatrix;
+use proptest::prelude::*;
+use rand::rngs::ChaCha8Rng;
+use rand::SeedableRng;
+use rnn_gradcheck::checker::{self, CheckOptions, EntryCheck, EntryVerdict, Parameters, Selection};
+use rnn_gradcheck::fast::{self, Isa, Workspace};
+use rnn_gradcheck::random::{random_params, uniform_matrix};
+use rnn_gradcheck::{bptt, bptt_truncated, Activation, CheckReport, Gradients, Rnn, Truncation};
+
+const N_IN: std::ops::RangeInclusive<usize> = 1..=7;
+const N_H: std::ops::RangeInclusive<usize> = 1..=14;
+const N_OUT: std::ops::RangeInclusive<usize> = 1..=4;
+const T_LEN: std::ops::RangeInclusive<usize> = 1..=12;
+const SCALE: std::ops::RangeInclusive<f64> = 0.05..=3.0;
+
+#[derive(Clone, Debug)]
+struct Case {
+    rnn: Rnn,
+    x: DMatrix<f64>,
+    y: DMatrix<f64>,
+}
+
+fn activation(choices: &'static [Activation]) -> impl Strategy<Value = Activation> {
+    proptest::sample::select(choices)
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        N_IN,
+        N_H,
+        N_OUT,
+        T_LEN,
+        SCALE,
+        activation(&[Activation::Sigmoid, Activation::Tanh, Activation::Identity]),
+        activation(&[Activation::Sigmoid, Activation::Tanh, Activation::Identity]),
+        any::<bool>(),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(n_in, n_h, n_out, t_len, scale, hidden, output, biases, seed)| {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                let params = random_params(&mut rng, (n_in, n_h, n_out), scale, biases);
+                let x = uniform_matrix(&mut rng, n_in, t_len, 1.0);
+                let y = uniform_matrix(&mut rng, n_out, t_len, 0.5).add_scalar(0.5);
+                Case {
+                    rnn: Rnn::new(params, hidden, output),
+                    x,
+                    y,
+                }
+            },
+        )
+}
+
+fn reference_gradient(c: &Case) -> Gradients {
+    bptt(&c.rnn, &c.x, &c.y, &c.rnn.forward(&c.x, &c.y))
+}
+
+/// `checker::check` with the workspace's loss as `f`: one forward pass per
+/// evaluation, no structure exploited.
+fn plain_check(c: &Case, grad: &Gradients, options: &CheckOptions) -> CheckReport {
+    let mut ws = Workspace::new();
+    let mut rnn = c.rnn.clone();
+    checker::check(&mut rnn, grad, |r: &Rnn| ws.loss(r, &c.x, &c.y), options).unwrap()
+}
+
+fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
+proptest! {
+    #![proptest_config(common::config(96, "proptest-regressions/fast_paths.txt"))]
+
+    /// `Workspace::loss` is `Rnn::loss` up to rounding: both sum the same
+    /// terms in different orders with `exp`s a few ulps apart, so they may
+    /// differ by a few ulps of each term; 64 ε (|L| + T · n_out) bounds that
+    /// generously (observed: under 8 ε |L|).
+    #[test]
+    fn the_workspace_loss_is_the_model_loss_to_rounding(c in case()) {
+        let reference = c.rnn.loss(&c.x, &c.y);
+        let fast = Workspace::new().loss(&c.rnn, &c.x, &c.y);
+        let terms = (c.y.len()) as f64;
+        let tol = 64.0 * f64::EPSILON * (reference.abs() + terms);
+        prop_assert!((fast - reference).abs() <= tol, "{} vs {}", fast, reference);
+    }
+
+    /// `Workspace::loss_and_gradient` is `bptt` up to rounding, and its loss
+    /// is bit-identical to `Workspace::loss`.
+    #[test]
+    fn the_workspace_gradient_is_bptt_to_rounding(c in case()) {
+        let mut ws = Workspace::new();
+        let mut grad = c.rnn.params.zeros_like();
+        let loss = ws.loss_and_gradient(&c.rnn, &c.x, &c.y, &mut grad);
+        prop_assert_eq!(loss.to_bits(), Workspace::new().loss(&c.rnn, &c.x, &c.y).to_bits());
+        let reference = reference_gradient(&c);
+        for (g, r) in grad.blocks().iter().zip(reference.blocks().iter()) {
+            prop_assert_eq!(g.name, r.name);
+            let scale = r.values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (a, b) in g.values.iter().zip(r.values) {
+                // Different summation order: agreement to 1e-12 of the block's
+                // largest entry (observed: about 1e-15).
+                prop_assert!((a - b).abs() <= 1e-12 * scale + 1e-300, "{} {} vs {}", g.name, a, b);
+            }
+        }
+    }
+
+    /// The fast check is `checker::check` with the same loss function, bit
+    /// for bit: every entry, value, floor, refinement and verdict.
+    #[test]
+    fn the_fast_check_is_the_plain_check_bit_for_bit(c in case()) {
+        let grad = reference_gradient(&c);
+        let options = CheckOptions::default();
+        let plain = plain_check(&c, &grad, &options);
+        let fast = fast::check(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
+        prop_assert_eq!(&fast, &plain);
+    }
+
+    /// Also for wrong gradients (every entry refined) and sampled selections.
+    #[test]
+    fn the_fast_check_is_the_plain_check_on_wrong_gradients(c in case(), seed in any::<u64>()) {
+        let trace = c.rnn.forward(&c.x, &c.y);
+        let grad = bptt_truncated(&c.rnn, &c.x, &c.y, &trace, Truncation::Window(1));
+        let options = CheckOptions {
+            selection: Selection::Sampled { per_block: 5, seed },
+            ..CheckOptions::default()
+        };
+        let plain = plain_check(&c, &grad, &options);
+        let fast = fast::check(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
+        prop_assert_eq!(&fast, &plain);
+    }
+}
+
+/// The report does not depend on the instruction set or the thread count,
+/// on a case large enough to fill several batches of lanes.
+#[test]
+fn the_fast_check_is_the_same_for_every_isa_and_thread_count() {
+    let c = fixed_case(
+        11,
+        (5, 17, 3),
+        9,
+        Activation::Tanh,
+        Activation::Sigmoid,
+        true,
+    );
+    let grad = reference_gradient(&c);
+    let options = CheckOptions::default();
+    let run = |isa: Isa, threads: usize| {
+        in_pool(threads, || {
+            fast::check_with_isa(&c.rnn, &c.x, &c.y, &grad, &options, isa).unwrap()
+        })
+    };
+    let one = run(Isa::Portable, 1);
+    assert!(one.passed(), "{one}");
+    for isa in Isa::all_supported() {
+        for threads in [1, 2, 3] {
+            assert_eq!(run(isa, threads), one, "{isa:?} on {threads} threads");
+        }
+    }
+}
+
+fn fixed_case(
+    seed: u64,
+    (n_in, n_h, n_out): (usize, usize, usize),
+    t_len: usize,
+    hidden: Activation,
+    output: Activation,
+    biases: bool,
+) -> Case {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let params = random_params(&mut rng, (n_in, n_h, n_out), 1.0, biases);
+    let x = uniform_matrix(&mut rng, n_in, t_len, 1.0);
+    let y = uniform_matrix(&mut rng, n_out, t_len, 0.5).add_scalar(0.5);
+    Case {
+        rnn: Rnn::new(params, hidden, output),
+        x,
+        y,
+    }
+}
+
+/// Negative control: a fast check that got one perturbed loss wrong by one
+/// ulp would differ from the plain check, so the bit-for-bit property above
+/// can fail. (Here the plain check's `f` is nudged instead.)
+#[test]
+fn the_bit_for_bit_comparison_can_fail() {
+    let c = fixed_case(
+        5,
+        (3, 4, 2),
+        6,
+        Activation::Sigmoid,
+        Activation::Sigmoid,
+        true,
+    );
+    let grad = reference_gradient(&c);
+    let options = CheckOptions::default();
+    let fast = fast::check(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
+    let mut ws = Workspace::new();
+    let mut rnn = c.rnn.clone();
+    let nudged = rnn.params.w_hh[(1, 2)] + options.step.for_value(rnn.params.w_hh[(1, 2)]);
+    let plain = checker::check(
+        &mut rnn,
+        &grad,
+        |r: &Rnn| {
+            let l = ws.loss(r, &c.x, &c.y);
+            if r.params.w_hh[(1, 2)] == nudged {
+                f64::from_bits(l.to_bits() + 1)
+            } else {
+                l
+            }
+        },
+        &options,
+    )
+    .unwrap();
+    assert_ne!(fast, plain);
+    let differing: Vec<_> = fast
+        .blocks
+        .iter()
+        .zip(&plain.blocks)
+        .flat_map(|(f, p)| f.entries.iter().zip(&p.entries).filter(|(a, b)| a != b))
+        .collect();
+    assert_eq!(differing.len(), 1);
+    assert_eq!(differing[0].0.index, (1, 2));
+}
+
+/// True when entry `e` of a check lies within `band` of a boundary where
+/// its verdict or its refinement changes: the tolerance, the noise floor,
+/// or the refinement threshold.
+fn near_a_boundary(e: &EntryCheck, rtol: f64, band: f64) -> bool {
+    let scale = e.analytic.abs().max(e.numeric.abs());
+    let limit = rtol * scale + e.floor;
+    let refine = e.floor + rnn_gradcheck::checker::REFINE_FRACTION * rtol * scale;
+    (e.abs_error - limit).abs() <= band
+        || (scale - e.floor).abs() <= band
+        || (e.abs_error - refine).abs() <= band
+}
+
+proptest! {
+    #![proptest_config(common::config(64, "proptest-regressions/fast_paths_model_loss.txt"))]
+
+    /// Against the plain checker with the model's own loss (`Rnn::loss`),
+    /// for correct and wrong gradients: numeric derivatives within the noise
+    /// floor of each other, so the same verdicts and refinements except
+    /// within one floor of a boundary (of the tolerance, the floor itself, or
+    /// the refinement threshold: small entries often are, by this bound;
+    /// `the_fast_check_agrees_on_fixed_cases` compares every entry).
+    ///
+    /// Why the floor: the two losses differ by a few ulps of `L` (other sum
+    /// orders, another `exp`); a central difference divides that by `2h`,
+    /// and the floor `32 ε |f| / h` is exactly the bound on such rounding.
+    #[test]
+    fn the_fast_check_agrees_with_the_plain_check_on_the_model_loss(c in case(), wrong in any::<bool>()) {
+        let grad = if wrong {
+            let trace = c.rnn.forward(&c.x, &c.y);
+            bptt_truncated(&c.rnn, &c.x, &c.y, &trace, Truncation::Window(1))
+        } else {
+            reference_gradient(&c)
+        };
+        let options = CheckOptions::default();
+        let fast = fast::check(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
+        let mut rnn = c.rnn.clone();
+        let plain = checker::check(&mut rnn, &grad, |r: &Rnn| r.loss(&c.x, &c.y), &options).unwrap();
+        for (f, p) in fast.blocks.iter().zip(&plain.blocks) {
+            for (a, b) in f.entries.iter().zip(&p.entries) {
+                let floor = a.floor.max(b.floor);
+                if a.refined == b.refined {
+                    prop_assert!((a.numeric - b.numeric).abs() <= floor, "{} {:?} {:?}", f.name, a, b);
+                }
+                if !near_a_boundary(b, options.rtol, 1.01 * floor) {
+                    prop_assert_eq!(a.verdict, b.verdict, "{} {:?} {:?}", f.name, a, b);
+                    prop_assert_eq!(a.refined, b.refined, "{} {:?} {:?}", f.name, a, b);
+                }
+            }
+        }
+    }
+}
+
+/// Against the plain checker with the model's own loss (`Rnn::loss`): the
+/// same verdicts, and numeric derivatives within the noise floor of each
+/// other. Justification: the two losses differ by a few ulps of `L`; a central
+/// difference divides that by `2h`, which is exactly what the floor
+/// `32 ε |f| / h` bounds. Verdicts may legitimately differ only for an entry
+/// within one floor of a verdict boundary; none of these cases has one.
+#[test]
+fn the_fast_check_agrees_on_fixed_cases() {
+    let mut compared = 0;
+    for (seed, hidden, output, biases) in [
+        (1, Activation::Sigmoid, Activation::Sigmoid, true),
+        (2, Activation::Tanh, Activation::Identity, false),
+        (3, Activation::Tanh, Activation::Sigmoid, true),
+        (4, Activation::Sigmoid, Activation::Tanh, false),
+    ] {
+        let c = fixed_case(seed, (4, 9, 2), 15, hidden, output, biases);
+        for grad in [
+            reference_gradient(&c),
+            bptt_truncated(
+                &c.rnn,
+                &c.x,
+                &c.y,
+                &c.rnn.forward(&c.x, &c.y),
+                Truncation::Window(2),
+            ),
+        ] {
+            let options = CheckOptions::default();
+            let fast = fast::check(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
+            let mut rnn = c.rnn.clone();
+            let plain =
+                checker::check(&mut rnn, &grad, |r: &Rnn| r.loss(&c.x, &c.y), &options).unwrap();
+            assert_eq!(fast.verdict(), plain.verdict());
+            for (f, p) in fast.blocks.iter().zip(&plain.blocks) {
+                for (a, b) in f.entries.iter().zip(&p.entries) {
+                    assert_eq!(a.verdict, b.verdict, "{} {:?} {:?}", f.name, a, b);
+                    assert!(
+                        (a.numeric - b.numeric).abs() <= a.floor.max(b.floor),
+                        "{a:?} {b:?}"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(compared > 500);
+}
+
+/// A gradient of another shape is the plain checker's error.
+#[test]
+fn a_gradient_of_another_shape_is_the_plain_checkers_error() {
+    let c = fixed_case(
+        8,
+        (2, 3, 1),
+        4,
+        Activation::Sigmoid,
+        Activation::Sigmoid,
+        true,
+    );
+    let mut grad = reference_gradient(&c);
+    grad.b_y = None;
+    let fast = fast::check(&c.rnn, &c.x, &c.y, &grad, &CheckOptions::default()).unwrap_err();
+    let mut rnn = c.rnn.clone();
+    let plain = checker::check(
+        &mut rnn,
+        &grad,
+        |r: &Rnn| r.loss(&c.x, &c.y),
+        &CheckOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(fast, plain);
+}
+
+/// A loss that is not finite makes every entry non-finite, as in the plain check.
+#[test]
+fn a_non_finite_loss_is_never_certified() {
+    let mut c = fixed_case(
+        9,
+        (2, 3, 1),
+        4,
+        Activation::Identity,
+        Activation::Identity,
+        false,
+    );
+    c.rnn.params.w_hh.fill(1e200);
+    let grad = reference_gradient(&c);
+    let report = fast::check(&c.rnn, &c.x, &c.y, &grad, &CheckOptions::default()).unwrap();
+    assert!(!report.loss.is_finite());
+    assert!(report
+        .blocks
+        .iter()
+        .flat_map(|b| &b.entries)
+        .all(|e| e.verdict == EntryVerdict::NonFinite));
+}
+
+// ------------------------------------------------------------ projections
+
+use rnn_gradcheck::fast::{check_projections, projection_direction, ProjectionOptions};
+use rnn_gradcheck::Verdict;
+
+proptest! {
+    #![proptest_config(common::config(48, "proptest-regressions/fast_paths_projection.txt"))]
+
+    /// A correct gradient passes every projection (or none is measurable),
+    /// and nothing is escalated.
+    #[test]
+    fn a_correct_gradient_passes_its_projections(c in case(), seed in any::<u64>()) {
+        let grad = reference_gradient(&c);
+        let options = ProjectionOptions { directions: 4, seed, ..Default::default() };
+        let r = check_projections(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
+        prop_assert!(matches!(r.verdict(), Verdict::Correct | Verdict::NotMeasurable), "{}", r);
+        prop_assert!(r.escalation.is_none());
+        prop_assert_eq!(r.directions.len(), 4);
+    }
+}
+
+/// Each direction is one central difference of `Workspace::loss` along the
+/// published direction, bit for bit, and the analytic side is `gᵀv` to
+/// rounding.
+#[test]
+fn a_projection_is_one_central_difference_along_its_direction() {
+    let c = fixed_case(
+        21,
+        (3, 7, 2),
+        10,
+        Activation::Tanh,
+        Activation::Identity,
+        true,
+    );
+    let grad = reference_gradient(&c);
+    let options = ProjectionOptions {
+        directions: 3,
+        seed: 99,
+        ..Default::default()
+    };
+    let report = check_projections(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
+    let mut ws = Workspace::new();
+    for (d, dir) in report.directions.iter().enumerate() {
+        let v = projection_direction(&c.rnn, 99, d);
+        let norm: f64 = v
+            .blocks()
+            .iter()
+            .flat_map(|b| b.values)
+            .map(|x| x * x)
+            .sum();
+        assert!((norm - 1.0).abs() < 1e-14);
+        let h = dir.step;
+        let (mut plus, mut minus) = (c.rnn.clone(), c.rnn.clone());
+        plus.params.axpy(h, &v);
+        minus.params.axpy(-h, &v);
+        let numeric = (ws.loss(&plus, &c.x, &c.y) - ws.loss(&minus, &c.x, &c.y)) / (2.0 * h);
+        assert!(!dir.refined);
+        assert_eq!(dir.numeric.to_bits(), numeric.to_bits());
+        let g_dot_v: f64 = grad
+            .blocks()
+            .iter()
+            .zip(v.blocks().iter())
+            .flat_map(|(g, v)| g.values.iter().zip(v.values).map(|(g, v)| g * v))
+            .sum();
+        approx::assert_relative_eq!(dir.analytic, g_dot_v, max_relative = 1e-9);
+    }
+    // Direction d does not depend on how many directions are drawn.
+    let more = check_projections(
+        &c.rnn,
+        &c.x,
+        &c.y,
+        &grad,
+        &ProjectionOptions {
+            directions: 5,
+            ..options
+        },
+    )
+    .unwrap();
+    assert_eq!(more.directions[..3], report.directions[..]);
+}
+
+/// A dense bug (one-step truncation) fails every projection, and the
+/// escalation localises it to the blocks behind the recurrence.
+#[test]
+fn a_dense_bug_fails_the_projections_and_is_localised() {
+    let c = fixed_case(
+        22,
+        (4, 10, 2),
+        12,
+        Activation::Sigmoid,
+        Activation::Sigmoid,
+        true,
+    );
+    let trace = c.rnn.forward(&c.x, &c.y);
+    let grad = bptt_truncated(&c.rnn, &c.x, &c.y, &trace, Truncation::Window(1));
+    let report = in_pool(2, || {
+        check_projections(&c.rnn, &c.x, &c.y, &grad, &ProjectionOptions::default()).unwrap()
+    });
+    assert_eq!(report.projection_verdict(), Verdict::Wrong, "{report}");
+    let entries = report.escalation.as_ref().expect("escalated");
+    assert_eq!(report.verdict(), Verdict::Wrong);
+    assert!(entries.failing_blocks().contains(&"W_hh"), "{entries}");
+    assert!(entries.block("W_hy").unwrap().passed(), "{entries}");
+    // The report is the same on one thread.
+    let one = in_pool(1, || {
+        check_projections(&c.rnn, &c.x, &c.y, &grad, &ProjectionOptions::default()).unwrap()
+    });
+    assert_eq!(one, report);
+}
+
+/// What projections miss: a sparse error. One small entry off by 1e-4 of
+/// its own value (ten times the relative tolerance, so the per-entry check
+/// fails it) changes every directional derivative by far less than the
+/// tolerance.
+#[test]
+fn a_sparse_error_can_pass_the_projections_but_not_the_per_entry_check() {
+    let c = fixed_case(
+        23,
+        (6, 24, 3),
+        15,
+        Activation::Sigmoid,
+        Activation::Sigmoid,
+        true,
+    );
+    let mut grad = reference_gradient(&c);
+    // A small entry of W_xh, well above the noise floor.
+    let (k, _) = grad
+        .w_xh
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| g.abs() > 1e-4)
+        .min_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+        .unwrap();
+    grad.w_xh[k] *= 1.0 + 1e-4;
+    let projections =
+        check_projections(&c.rnn, &c.x, &c.y, &grad, &ProjectionOptions::default()).unwrap();
+    assert_eq!(projections.verdict(), Verdict::Correct, "{projections}");
+    assert!(projections.escalation.is_none());
+    let entries = fast::check(&c.rnn, &c.x, &c.y, &grad, &CheckOptions::default()).unwrap();
+    assert_eq!(entries.verdict(), Verdict::Wrong, "{entries}");
+    assert_eq!(entries.failing_blocks(), vec!["W_xh"]);
+    assert_eq!(entries.block("W_xh").unwrap().failed(), 1);
+}
+
+/// An empty sequence: zero loss, and the same report as the plain check.
+#[test]
+fn an_empty_sequence_is_checked_like_the_plain_checker_does() {
+    let c = fixed_case(
+        30,
+        (3, 5, 2),
+        0,
+        Activation::Sigmoid,
+        Activation::Sigmoid,
+        true,
+    );
+    let grad = reference_gradient(&c);
+    let options = CheckOptions::default();
+    let fast = fast::check(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
+    assert_eq!(fast.loss, 0.0);
+    assert_eq!(fast, plain_check(&c, &grad, &options));
+    let mut ws = Workspace::new();
+    let mut g = c.rnn.params.zeros_like();
+    assert_eq!(ws.loss_and_gradient(&c.rnn, &c.x, &c.y, &mut g), 0.0);
+    assert_eq!(g, grad);
+}
