@@ -13,6 +13,7 @@ mod check;
 use clap::{Parser, Subcommand};
 
 mod report;
+mod train;
 
 /// Find and explain bugs in hand-written RNN gradients.
 #[derive(Parser, Debug)]
@@ -45,6 +46,11 @@ enum Command {
     ///
     /// Example: diagnose check fixtures/cases/row_question.json
     Check(check::Args),
+    /// Train the network of a case file with the question's code or any
+    /// backward pass and write the loss per epoch as CSV (epoch,loss).
+    ///
+    /// Example: diagnose train --case fixtures/original/case_seed0.json --variant original --epochs 2000 --lr 0.01 --csv loss.csv
+    Train(train::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +66,7 @@ fn main() -> ExitCode {
         Some(Command::Selftest { seed }) => selftest(seed),
         Some(Command::Check(args)) => check::run(args),
         Some(Command::Report(args)) => report::run(&args),
+        Some(Command::Train(args)) => train::run(args),
         None => report::run(&report::Args::default()),
     };
     match result {

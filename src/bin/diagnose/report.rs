@@ -21,7 +21,7 @@ pub struct Args {
     pub out: PathBuf,
     /// First seed of the initial weights (the runs use seed, seed+1, …).
     #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    pub seed: u32,
     /// 2 seeds and 400 epochs instead of 5 and 100,000 (for tests; seconds).
     #[arg(long)]
     pub quick: bool,
