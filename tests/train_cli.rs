@@ -75,6 +75,26 @@ fn golden_total_error(file: &str) -> Vec<f64> {
 }
 
 #[test]
+fn the_case_fixture_is_the_question_at_seed_0() {
+    use rnn_gradcheck::original::{dataset::triangle_wave_dataset, DerivativeAt};
+    use rnn_gradcheck::report::data::initial_original;
+    let case = rnn_gradcheck::case::load(Path::new(env!("CARGO_MANIFEST_DIR")).join(CASE)).unwrap();
+    let nn = initial_original(0, 0.01);
+    let data = triangle_wave_dataset();
+    assert_eq!(case.rnn, nn.rnn());
+    assert_eq!((&case.inputs, &case.targets), (&data.x, &data.targets));
+    let claimed = nn
+        .frozen_gradient(&data, DerivativeAt::AsWritten)
+        .to_gradients();
+    let grads = case.grads.expect("the question's gradients");
+    use rnn_gradcheck::case::Param;
+    assert_eq!(grads.get(Param::WXh), Some(&claimed.w_xh));
+    assert_eq!(grads.get(Param::WHh), Some(&claimed.w_hh));
+    assert_eq!(grads.get(Param::WHy), Some(&claimed.w_hy));
+    assert_eq!(grads.get(Param::H0), None);
+}
+
+#[test]
 fn original_replays_the_question_code_epoch_by_epoch() {
     // The numpy port's trace of the question's code at lr 0.01 from the same
     // weights; the replica's golden test allows 1e-13 relative (see

@@ -331,17 +331,17 @@ fn fraction_up(r: &Results, files: &mut Files) -> Result<(), ReportError> {
     let mut question = Vec::new();
     let mut full = Vec::new();
     for &lr in &p.online_lrs {
-        categories.push(format!("question's code\nlr = {lr}"));
+        categories.push(format!("question's code, online, lr {lr}"));
         question.push(r.online_at(lr).map(|x| x.metrics.fraction_up).collect());
         full.push(Vec::new());
     }
     for v in Variant::ALL {
-        categories.push(v.two_line_label().to_string());
+        categories.push(v.label().to_string());
         question.push(Vec::new());
         full.push(r.runs_of(v).map(|x| x.metrics.fraction_up).collect());
     }
     for v in DECAYED {
-        categories.push(format!("{}\nlr decaying", v.name()));
+        categories.push(format!("{}, lr decaying", v.name()));
         question.push(Vec::new());
         full.push(r.decayed(v).map(|x| x.metrics.fraction_up).collect());
     }
@@ -351,13 +351,14 @@ fn fraction_up(r: &Results, files: &mut Files) -> Result<(), ReportError> {
         y_label: "fraction of epochs with a rise".into(),
         y_scale: Scale::Linear,
         y_range: Some((-0.03, 1.0)),
+        orientation: Orientation::Horizontal,
         categories,
         groups: vec![
             DotGroup {
                 label: format!(
                     "the question's code, online ({} epochs after a warm-up of {})",
-                    p.online_epochs - p.online_warmup(),
-                    p.online_warmup()
+                    super::narrative::int(p.online_epochs - p.online_warmup()),
+                    super::narrative::int(p.online_warmup())
                 ),
                 color: PALETTE[1],
                 values: question,
@@ -365,8 +366,8 @@ fn fraction_up(r: &Results, files: &mut Files) -> Result<(), ReportError> {
             DotGroup {
                 label: format!(
                     "full-sequence gradient descent ({} epochs after a warm-up of {})",
-                    p.epochs - p.warmup(),
-                    p.warmup()
+                    super::narrative::int(p.epochs - p.warmup()),
+                    super::narrative::int(p.warmup())
                 ),
                 color: PALETTE[0],
                 values: full,
@@ -380,7 +381,6 @@ fn fraction_up(r: &Results, files: &mut Files) -> Result<(), ReportError> {
             p.lr,
             p.decay.describe()
         )),
-        ..DotPlot::default()
     };
     png(files, "fraction_up.png", plot.render(SIZE.0, 620))
 }

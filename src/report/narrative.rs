@@ -200,17 +200,12 @@ pub(super) fn readme(r: &Results, s: &Summary) -> String {
     let _ = writeln!(
         out,
         "- **Lowering the learning rate over time** (the first answer you got): with your \
-         gradient the loss {} went up {}, but it settled at {}, {} the loss the true gradient \
-         reaches with the same decay ({}). {}",
+         gradient the loss {}, but it settled at {}, {} the loss the true gradient reaches with \
+         the same decay ({}). {}",
         if od.monotone_seeds == od.seeds {
-            "no longer"
+            format!("stopped going up ({})", seeds_phrase(od.seeds, od.seeds))
         } else {
-            "still"
-        },
-        if od.monotone_seeds == od.seeds {
-            seeds_phrase(od.seeds, od.seeds)
-        } else {
-            format!("in {} of the epochs", pct(od.fraction_up))
+            format!("still went up in {} of the epochs", pct(od.fraction_up))
         },
         sig(od.final_loss),
         times(od.final_loss, cd.final_loss),
@@ -278,8 +273,12 @@ pub(super) fn readme(r: &Results, s: &Summary) -> String {
          `−lr·‖∇L‖²`: the loss goes down, for a small enough `lr`. Your `g` is a different \
          vector: the step goes downhill only while `g` points less than 90° away from `∇L` \
          (cosine > 0), makes no progress when they are perpendicular, and goes uphill beyond. \
-         Nothing in your updates keeps that angle small, and section 4 shows it growing as \
-         training goes on.\n"
+         Nothing in your updates keeps that angle small{}.\n",
+        if s.quality("all").late_cosine < s.quality("all").initial_cosine {
+            ", and section 4 shows it growing as training goes on"
+        } else {
+            "; section 4 measures it along your training"
+        }
     );
 
     // 1. The question's code.
@@ -317,16 +316,17 @@ pub(super) fn readme(r: &Results, s: &Summary) -> String {
     let _ =
         writeln!(
         out,
-        "At `weight_multiplier = {lr_small}` the loss falls from {} to {} (median of the lowest \
-         values) and then does not keep falling: after epoch {} it went up in {} of the epochs \
+        "At `weight_multiplier = {lr_small}` the loss falls from {} in the first epoch to {} at its \
+         lowest (medians) and then does not keep falling: after epoch {} it went up in {} of the epochs \
          (median over seeds), and it ended at {}. At `{lr_big}` (your first version) the steps \
-         are a thousand times longer: the loss went up in {} of the epochs, climbed up to {} \
+         are {} times longer: the loss went up in {} of the epochs, climbed up to {} \
          above its best value (median), and {}.\n",
         sig(spread_median(question_runs(lr_small).map(|x| x.initial_loss))),
         sig(q.min_loss),
         int(p.online_warmup()),
         pct(q.fraction_up),
         sig(q.final_loss),
+        sig(lr_big / lr_small),
         pct(q10.fraction_up),
         sig(q10.oscillation_amplitude),
         q10_final_vs
@@ -427,7 +427,7 @@ pub(super) fn readme(r: &Results, s: &Summary) -> String {
         out,
         "With the true gradient the loss {correct_rises}. With yours it rose in {} of the epochs \
          (median; it never rose {}), climbing back up to {} above its best value. The true \
-         gradient's final loss is {} against yours {} ({}).\n",
+         gradient's final loss is {} against {} with yours ({}).\n",
         pct(o.fraction_up),
         seeds_phrase(o.monotone_seeds, o.seeds),
         sig(o.oscillation_amplitude),
@@ -631,30 +631,29 @@ pub(super) fn readme(r: &Results, s: &Summary) -> String {
     );
     let _ = writeln!(
         out,
-        "| backward pass | matrices failed on every seed | median largest relative error W_xh (`AB`) | W_hh (`B_RNN`) | W_hy (`BC`) |\n\
-         | --- | --- | --- | --- | --- |"
+        "| backward pass | catalogue name | matrices failed on every seed | median largest relative error W_xh (`AB`) | W_hh (`B_RNN`) | W_hy (`BC`) |\n\
+         | --- | --- | --- | --- | --- | --- |"
     );
     let shown = [
-        Backward::Bug(Bug::Original),
-        Backward::Bug(Bug::DhNextDropped),
-        Backward::Bug(Bug::WrongPreActivation),
-        Backward::Correct,
+        ("yours (both defects)", Backward::Bug(Bug::Original)),
+        ("derivative fixed only", Backward::Bug(Bug::DhNextDropped)),
+        ("time fixed only", Backward::Bug(Bug::WrongPreActivation)),
+        ("both fixed", Backward::Correct),
     ];
-    for (b, v) in shown.iter().zip(Variant::ALL) {
-        let failed = s.failed_blocks(*b);
+    for (label, b) in shown {
+        let failed = s.failed_blocks(b);
         let _ = writeln!(
             out,
-            "| {}: `{}` | {} | {} | {} | {} |",
-            v.label(),
+            "| {label} | `{}` | {} | {} | {} | {} |",
             b.name(),
             if failed.is_empty() {
                 "none".to_string()
             } else {
                 failed.join(", ")
             },
-            sig(s.checker_median(*b, "W_xh")),
-            sig(s.checker_median(*b, "W_hh")),
-            sig(s.checker_median(*b, "W_hy"))
+            sig(s.checker_median(b, "W_xh")),
+            sig(s.checker_median(b, "W_hh")),
+            sig(s.checker_median(b, "W_hy"))
         );
     }
     let caught = Backward::all()
@@ -721,18 +720,19 @@ pub(super) fn readme(r: &Results, s: &Summary) -> String {
     );
     let _ = writeln!(
         out,
-        "Checked against central differences lag by lag, at the {} lags where the true \
-         contribution rises above the rounding noise: the correct BPTT fails {}; yours fails {} \
-         (lag 0 because of the derivative, relative error {}; the others because they are \
-         missing); the derivative fix alone fails {} (lag 0 is right, error {}); the time fix \
-         alone fails {} (errors {} to {} beyond lag 0).\n",
+        "Checked against central differences entry by entry and lag by lag (the true \
+         contributions are above the rounding noise at the first {} lags): the correct BPTT fails \
+         at {}; yours at {} (lag 0 because of the derivative, relative error {}; the others \
+         because they are missing); the derivative fix alone at {} (its lag 0 is right, error \
+         {}); the time fix alone at {} (relative errors {} to {} where the true contribution is \
+         resolved).\n",
         a_c.lags_measurable,
-        lags_phrase(a_c.lags_failed, a_c.lags_measurable),
-        lags_phrase(a_o.lags_failed, a_o.lags_measurable),
+        lags_count(a_c.lags_failed),
+        lags_count(a_o.lags_failed),
         sig(a_o.lag_0),
-        lags_phrase(a_p.lags_failed, a_p.lags_measurable),
+        lags_count(a_p.lags_failed),
         sig(a_p.lag_0),
-        lags_phrase(a_t.lags_failed, a_t.lags_measurable),
+        lags_count(a_t.lags_failed),
         sig(a_t.min_beyond_lag_0),
         sig(a_t.max_beyond_lag_0),
     );
@@ -806,12 +806,16 @@ pub(super) fn readme(r: &Results, s: &Summary) -> String {
          matrices: `dB = np.dot(delta3, self.BC.T) * self.B * (1 - self.B)` (that is \
          `σ'(B1 + B_t1)`), then `ABp = np.outer(self.A, dB)` and \
          `B_RNNp = np.outer(B_prev, dB)` with `B_prev` the hidden state that went into this step.\n\
-         2. **Time.** Let the error flow back: keep each step's `A`, `B` and previous `B` during a \
-         sequence, and after the forward pass walk the steps from the last to the first, adding to \
-         each step's `dB` the part that comes back from the step after it, \
-         `dh_next = np.dot(dB_next, self.B_RNN.T)`; accumulate `ABp`, `B_RNNp`, `BCp` over the \
-         steps, and update once per sequence. This is backpropagation through time; \
-         `src/bptt.rs` has the equations with their shapes.\n\
+         2. **Time.** Keep each step's `A`, `B`, previous hidden state `B_prev` and `delta3` \
+         during a sequence. After the forward pass over the whole sequence, walk the steps from the last \
+         to the first with a running `dh_next` (zero at the last step): at each step \
+         `dh = np.dot(delta3, self.BC.T) + dh_next`, `dB = dh * B * (1 - B)`; add \
+         `np.outer(A, dB)` to `ABp`, `np.outer(B_prev, dB)` to `B_RNNp` and \
+         `np.outer(B, delta3)` to `BCp`; then `dh_next = np.dot(dB, self.B_RNN.T)` for the step \
+         before. Update the weights once per sequence, with the sums. (`dh_next` goes in before \
+         the derivative, not after it: adding it to `dB` instead is another bug of the \
+         catalogue.) This is backpropagation through time; `src/bptt.rs` has the same equations \
+         in column form, with their shapes.\n\
          3. **Check it** before you train: write your network, one sequence and your gradients to \
          a case file and run `diagnose check` on it (`fixtures/README.md` has the format; \
          `examples/export_case.py` writes it from numpy).\n"
@@ -828,8 +832,9 @@ pub(super) fn readme(r: &Results, s: &Summary) -> String {
          # the true gradient, full-sequence gradient descent (section 2's protocol)\n\
          cargo run --release --bin diagnose -- train --case fixtures/original/case_seed0.json --variant correct --epochs {} --lr {} --csv correct.csv\n\
          ```\n\n\
-         `--variant` also takes any bug name of the catalogue (`diagnose train --help` lists \
-         them). The seed-0 numpy run of your code is `fixtures/original/original_rnn.py`.\n",
+         The first gives the seed-0 curve of section 1. `--variant` also takes any bug name of \
+         the catalogue (`diagnose train --help` lists them). Your own code, runnable in numpy \
+         with the same data, is `fixtures/original/original_rnn.py`.\n",
         p.online_epochs,
         p.epochs,
         p.lr
@@ -850,14 +855,12 @@ pub(super) fn readme(r: &Results, s: &Summary) -> String {
     out
 }
 
-/// "none of them", "all 10", "9 of 10".
-fn lags_phrase(failed: usize, of: usize) -> String {
-    if failed == 0 {
-        "none of them".into()
-    } else if failed == of {
-        format!("all {of}")
-    } else {
-        format!("{failed} of {of}")
+/// "no lag", "1 lag", "11 lags".
+fn lags_count(n: usize) -> String {
+    match n {
+        0 => "no lag".into(),
+        1 => "1 lag".into(),
+        n => format!("{n} lags"),
     }
 }
 

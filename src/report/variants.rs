@@ -150,16 +150,6 @@ impl Variant {
         }
     }
 
-    /// The legend label on two lines (for category axes).
-    pub fn two_line_label(self) -> &'static str {
-        match self {
-            Variant::Original => "original:\nboth defects",
-            Variant::PreactivationFixed => "derivative fixed,\ntime dropped",
-            Variant::TimeFixed => "time fixed,\nderivative wrong",
-            Variant::Correct => "both fixed:\ncorrect BPTT",
-        }
-    }
-
     /// The same colour for a variant in every figure.
     pub fn color(self) -> Rgb {
         match self {
