@@ -1,7 +1,7 @@
 //! The data and initial weights every experiment uses.
 //!
 //! * The data: the question's reconstructed training set,
-//!   [`triangle_wave_dataset`] (50 samples, inputs `[1, 1, 1, w_i]`, target
+//!   [`dataset`] (50 samples, inputs `[1, 1, 1, w_i]`, target
 //!   `w_{i+1}`; the same numbers as `fixtures/triangle_wave.csv`).
 //! * The weights of seed `s`: what the question's `init_weights` draws after
 //!   `np.random.seed(s)`, bit for bit ([`NumpyRandom`]): `AB`, `BC`, `B_RNN`
