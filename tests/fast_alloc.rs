@@ -16,10 +16,17 @@ struct Counting;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
+thread_local! {
+    /// Allocations made by this thread (the harness's own threads allocate
+    /// whenever another test finishes, which a process-wide count would see).
+    static MINE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 // SAFETY: forwards to the system allocator, only counting.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        let _ = MINE.try_with(|c| c.set(c.get() + 1));
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -27,6 +34,7 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        let _ = MINE.try_with(|c| c.set(c.get() + 1));
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -37,6 +45,13 @@ static GLOBAL: Counting = Counting;
 /// The tests of this file count the whole process's allocations, so they
 /// take turns.
 static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Allocations by the calling thread while `f` runs (for single-threaded code).
+fn own_allocations_during(f: impl FnOnce()) -> usize {
+    let before = MINE.with(std::cell::Cell::get);
+    f();
+    MINE.with(std::cell::Cell::get) - before
+}
 
 fn allocations_during(f: impl FnOnce()) -> usize {
     let before = ALLOCATIONS.load(Ordering::Relaxed);
@@ -51,7 +66,7 @@ fn the_workspace_allocates_nothing_after_the_first_call() {
     let mut ws = Workspace::new();
     let mut grad = rnn.params.zeros_like();
     ws.loss_and_gradient(&rnn, &x, &y, &mut grad);
-    let n = allocations_during(|| {
+    let n = own_allocations_during(|| {
         for _ in 0..100 {
             std::hint::black_box(ws.loss_and_gradient(&rnn, &x, &y, &mut grad));
             std::hint::black_box(ws.loss(&rnn, &x, &y));
@@ -61,7 +76,7 @@ fn the_workspace_allocates_nothing_after_the_first_call() {
     // Negative control: a new size reallocates, and the counter sees it.
     let (bigger, x2, y2) = random_problem(1, 4, 9, 1, 50, 1.0);
     assert!(
-        allocations_during(|| {
+        own_allocations_during(|| {
             ws.loss(&bigger, &x2, &y2);
         }) > 0
     );

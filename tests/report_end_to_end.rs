@@ -8,26 +8,33 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Every figure and its size in pixels.
-const FIGURES: [(&str, (u32, u32)); 9] = [
+const FIGURES: [(&str, (u32, u32)); 13] = [
+    ("question_loss.png", (1100, 680)),
+    ("question_seeds.png", (1100, 680)),
     ("ablation_loss.png", (1100, 680)),
-    ("seeds_loss.png", (1100, 680)),
-    ("ablation_fraction_up.png", (1100, 600)),
+    ("ablation_seeds.png", (1100, 680)),
+    ("fraction_up.png", (1100, 620)),
     ("decay_loss.png", (1100, 680)),
     ("gradient_cosine.png", (1100, 680)),
     ("gradient_norm_ratio.png", (1100, 680)),
-    ("checker_rel_error.png", (1100, 680)),
-    ("attribution_lag.png", (1100, 620)),
+    ("checker_rel_error.png", (1100, 960)),
+    ("attribution_lag.png", (1100, 520)),
+    ("attribution_step.png", (1100, 680)),
     ("step_sweep.png", (1100, 680)),
+    ("taylor_slope.png", (1100, 680)),
 ];
 
-const DATA: [&str; 9] = [
+const DATA: [&str; 12] = [
+    "question_loss.csv",
+    "question_seeds.csv",
     "ablation_loss.csv",
-    "seeds_loss.csv",
+    "ablation_seeds.csv",
     "decay_loss.csv",
     "gradient_quality.csv",
     "checker_rel_error.csv",
-    "attribution_lag.csv",
+    "attribution.csv",
     "step_sweep.csv",
+    "taylor_slope.csv",
     "runs.csv",
     "summary.json",
 ];
@@ -105,9 +112,14 @@ fn a_quick_report_has_every_figure_and_metric() {
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["seeds"], serde_json::json!([3, 4]));
+    assert!(summary.get("stand_ins").is_none(), "no stand-ins left");
+    let question = summary["question_runs"].as_array().unwrap();
+    assert_eq!(question.len(), 2 * 2, "two learning rates × two seeds");
     let runs = summary["ablation"].as_array().unwrap();
     assert_eq!(runs.len(), 4 * 2, "four variants × two seeds");
-    for run in runs.iter().chain(summary["decay"].as_array().unwrap()) {
+    let decay = summary["decay"].as_array().unwrap();
+    assert_eq!(decay.len(), 2 * 2, "original and correct × two seeds");
+    for run in question.iter().chain(runs).chain(decay) {
         for metric in [
             "min_loss",
             "final_loss",
@@ -123,14 +135,28 @@ fn a_quick_report_has_every_figure_and_metric() {
         assert!(run["min_loss"].as_f64() <= run["final_loss"].as_f64());
         assert!(run["fraction_up"].as_f64().unwrap() <= 1.0);
     }
-    // The checker passes the correct gradient and fails the original on every seed.
-    for v in summary["checker_verdicts"].as_array().unwrap() {
-        let expected = if v["variant"] == "correct" {
-            "correct"
-        } else {
-            "wrong"
+    for run in question {
+        for probe in ["probe_0_4", "probe_0_2"] {
+            let v = run[probe].as_f64().unwrap();
+            assert!(v > 0.0 && v < 1.0, "{probe} = {v}: a sigmoid output");
+        }
+    }
+    // The checker passes the correct gradient, and every catalogue bug but
+    // the one about biases (the question's network has none), on every seed.
+    let verdicts = summary["checker_verdicts"].as_array().unwrap();
+    assert_eq!(verdicts.len(), 19 * 2, "correct and 18 bugs × two seeds");
+    for v in verdicts {
+        let expected = match v["backward"].as_str().unwrap() {
+            "correct" | "bias-gradients-forgotten" => "correct",
+            _ => "wrong",
         };
         assert_eq!(v["verdict"], expected, "{v}");
+    }
+    // The Taylor test: slope 2 for the true gradient, 1 for the original's.
+    for t in summary["taylor"].as_array().unwrap() {
+        let slope = t["slope"].as_f64().unwrap();
+        let expected = if t["backward"] == "correct" { 2.0 } else { 1.0 };
+        assert!((slope - expected).abs() < 0.2, "{t}");
     }
 
     // The narrative shows every figure, and each image it links exists.
@@ -141,9 +167,21 @@ fn a_quick_report_has_every_figure_and_metric() {
             "README lacks {name}"
         );
     }
+    // GitHub's anchor of a heading: lower case, spaces to dashes.
+    let anchors: Vec<String> = readme
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .map(|h| h.to_lowercase().replace(' ', "-"))
+        .collect();
     for link in readme.split("](").skip(1) {
         let target = link.split(')').next().unwrap();
-        assert!(dir.join(target).exists(), "README links a missing {target}");
+        match target.strip_prefix('#') {
+            Some(anchor) => assert!(
+                anchors.iter().any(|a| a == anchor),
+                "README links a missing section {target}"
+            ),
+            None => assert!(dir.join(target).exists(), "README links a missing {target}"),
+        }
     }
     assert!(
         !readme.contains("NaN") && !readme.contains(" inf"),

@@ -1,6 +1,8 @@
 //! Dot plots: a value per category and group (several dots when there are
 //! several seeds), groups side by side within a category, on a linear or log
-//! y axis, with optional horizontal reference lines.
+//! value axis, with optional reference lines across. Categories run along x
+//! (vertical dots) or, for many or long category names, down the y axis
+//! ([`Orientation::Horizontal`]).
 
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::types::RangedCoordf64;
@@ -22,10 +24,10 @@ pub struct DotGroup {
     pub values: Vec<Vec<f64>>,
 }
 
-/// A horizontal line across the plot, e.g. a tolerance.
+/// A line across the plot at a fixed value, e.g. a tolerance.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ReferenceLine {
-    /// Its y value.
+    /// Its value (on the value axis).
     pub y: f64,
     /// Legend label.
     pub label: String,
@@ -33,20 +35,37 @@ pub struct ReferenceLine {
     pub color: Rgb,
 }
 
-/// Categories along x, groups of dots within each.
+/// Which way the categories run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Orientation {
+    /// Categories left to right along x, values up the y axis.
+    #[default]
+    Vertical,
+    /// Categories top to bottom down the y axis (names on the left, one
+    /// line each), values along x.
+    Horizontal,
+}
+
+/// Categories along one axis, groups of dots within each.
+///
+/// The `y_*` fields describe the **value** axis and `x_label` the category
+/// axis, whatever the [`Orientation`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DotPlot {
     /// Title.
     pub title: String,
-    /// x-axis label (under the category names).
+    /// Label of the category axis (under the names, or beside them).
     pub x_label: String,
-    /// y-axis label, with units.
+    /// Label of the value axis, with units.
     pub y_label: String,
-    /// y-axis scale.
+    /// Value-axis scale.
     pub y_scale: Scale,
-    /// Fixed y range; computed from the data and reference lines when `None`.
+    /// Fixed value range; computed from the data and reference lines when `None`.
     pub y_range: Option<(f64, f64)>,
-    /// Category names, left to right; `\n` splits a name over lines.
+    /// Which way the categories run.
+    pub orientation: Orientation,
+    /// Category names, left to right (top to bottom when horizontal); `\n`
+    /// splits a name over lines (vertical only).
     pub categories: Vec<String>,
     /// The groups.
     pub groups: Vec<DotGroup>,
@@ -96,9 +115,19 @@ impl DotPlot {
         let note_h = canvas::note_height(self.note.as_deref());
         let (chart_area, rest) = root.split_vertically(h.saturating_sub(legend_h + note_h));
         let (legend_area, note_area) = rest.split_vertically(legend_h);
-        match self.y_scale {
-            Scale::Linear => self.chart(&chart_area, RangedCoordf64::from(yr.0..yr.1))?,
-            Scale::Log => self.chart(&chart_area, LogCoord::from((yr.0..yr.1).log_scale()))?,
+        match (self.orientation, self.y_scale) {
+            (Orientation::Vertical, Scale::Linear) => {
+                self.chart(&chart_area, RangedCoordf64::from(yr.0..yr.1))?
+            }
+            (Orientation::Vertical, Scale::Log) => {
+                self.chart(&chart_area, LogCoord::from((yr.0..yr.1).log_scale()))?
+            }
+            (Orientation::Horizontal, Scale::Linear) => {
+                self.chart_horizontal(&chart_area, RangedCoordf64::from(yr.0..yr.1))?
+            }
+            (Orientation::Horizontal, Scale::Log) => {
+                self.chart_horizontal(&chart_area, LogCoord::from((yr.0..yr.1).log_scale()))?
+            }
         }
         canvas::draw_legend(&legend_area, &legend, 16)?;
         canvas::draw_note(&note_area, self.note.as_deref(), 24)
@@ -176,25 +205,117 @@ impl DotPlot {
                     .map_err(draw_err)?;
             }
         }
-        let g_count = self.groups.len().max(1) as f64;
-        let width = 0.6;
+        let g_count = self.groups.len();
         for (gi, group) in self.groups.iter().enumerate() {
-            let offset = -width / 2.0 + width * (gi as f64 + 0.5) / g_count;
             let dots = group.values.iter().take(n).enumerate().flat_map(|(k, vs)| {
-                let m = vs.len() as f64;
+                let m = vs.len();
                 vs.iter().enumerate().filter_map(move |(s, &v)| {
-                    // Several dots (seeds) of one cell fan out a little.
-                    let jitter = if m > 1.0 {
-                        (s as f64 / (m - 1.0) - 0.5) * 0.08
-                    } else {
-                        0.0
-                    };
-                    canvas::usable(v, self.y_scale).then_some((k as f64 + offset + jitter, v))
+                    let x = k as f64 + Self::offset(gi, g_count, s, m);
+                    canvas::usable(v, self.y_scale).then_some((x, v))
                 })
             });
             let color = rgb(group.color);
             chart
                 .draw_series(dots.map(|p| Circle::new(p, 6, color.mix(0.85).filled())))
+                .map_err(draw_err)?;
+        }
+        Ok(())
+    }
+
+    /// The dot position of seed `s` of `m` in category `k`, group `gi` of
+    /// `g_count`: groups side by side within the category, seeds fanned out.
+    fn offset(gi: usize, g_count: usize, s: usize, m: usize) -> f64 {
+        let width = 0.6;
+        let offset = -width / 2.0 + width * (gi as f64 + 0.5) / g_count.max(1) as f64;
+        let jitter = if m > 1 {
+            (s as f64 / (m - 1) as f64 - 0.5) * 0.08
+        } else {
+            0.0
+        };
+        offset + jitter
+    }
+
+    fn chart_horizontal<X>(&self, area: &Area, x: X) -> Result<(), PlotError>
+    where
+        X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    {
+        let (x_lo, x_hi) = {
+            let r = x.range();
+            (r.start, r.end)
+        };
+        let n = self.categories.len();
+        // Category k is drawn at y = n − 1 − k, so the first is at the top.
+        let row = |k: usize| (n - 1 - k) as f64;
+        let longest = self
+            .categories
+            .iter()
+            .map(|c| c.chars().count())
+            .max()
+            .unwrap_or(1) as u32;
+        let mut chart = ChartBuilder::on(area)
+            .caption(&self.title, text_style(canvas::TITLE, BLACK))
+            .margin_top(12)
+            .margin_right(24)
+            .margin_left(12)
+            .x_label_area_size(64)
+            .y_label_area_size(24 + 9 * longest)
+            .build_cartesian_2d(x, RangedCoordf64::from(-0.5..n as f64 - 0.5))
+            .map_err(draw_err)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(0)
+            .x_desc(&self.y_label)
+            .axis_desc_style(text_style(canvas::AXIS_DESC, BLACK))
+            .label_style(text_style(canvas::TICK, BLACK))
+            .x_label_formatter(&|v| format_tick(*v))
+            .bold_line_style(RGBColor(215, 215, 215))
+            .light_line_style(RGBColor(242, 242, 242))
+            .draw()
+            .map_err(draw_err)?;
+        let separators = (1..n).map(|k| {
+            let y = k as f64 - 0.5;
+            PathElement::new(vec![(x_lo, y), (x_hi, y)], RGBColor(225, 225, 225))
+        });
+        chart.draw_series(separators).map_err(draw_err)?;
+        let name_style = text_style(canvas::TICK, BLACK).pos(Pos::new(HPos::Right, VPos::Center));
+        for (k, name) in self.categories.iter().enumerate() {
+            let (px, py) = chart.backend_coord(&(x_lo, row(k)));
+            area.draw(&Text::new(
+                name.replace('\n', " "),
+                (
+                    px - area.get_base_pixel().0 - 8,
+                    py - area.get_base_pixel().1,
+                ),
+                name_style.clone(),
+            ))
+            .map_err(draw_err)?;
+        }
+        for r in &self.reference_lines {
+            if canvas::usable(r.y, self.y_scale) {
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        [(r.y, -0.5), (r.y, n as f64 - 0.5)],
+                        10,
+                        6,
+                        rgb(r.color).stroke_width(2),
+                    ))
+                    .map_err(draw_err)?;
+            }
+        }
+        let g_count = self.groups.len();
+        for (gi, group) in self.groups.iter().enumerate() {
+            let dots = group.values.iter().take(n).enumerate().flat_map(|(k, vs)| {
+                let m = vs.len();
+                vs.iter().enumerate().filter_map(move |(s, &v)| {
+                    // Groups are stacked top to bottom within a row.
+                    let y = row(k) - Self::offset(gi, g_count, s, m);
+                    canvas::usable(v, self.y_scale).then_some((v, y))
+                })
+            });
+            let color = rgb(group.color);
+            chart
+                .draw_series(dots.map(|p| Circle::new(p, 5, color.mix(0.85).filled())))
                 .map_err(draw_err)?;
         }
         Ok(())

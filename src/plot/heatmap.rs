@@ -3,6 +3,7 @@
 
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::canvas::{self, draw_err, text_style, Area};
 use super::{format_tick, PlotError};
@@ -40,6 +41,10 @@ pub struct Heatmap {
     pub x_start: f64,
     /// The axis value of row 0.
     pub y_start: f64,
+    /// Names of the rows (`row_labels[i]` for `values[i]`, row 0 at the
+    /// bottom), written left of the first panel instead of numeric ticks;
+    /// empty for numeric ticks.
+    pub row_labels: Vec<String>,
     /// Colour scale.
     pub scale: ColorScale,
     /// Label of the colour bar, with units.
@@ -137,10 +142,7 @@ impl Heatmap {
             .draw(&Text::new(
                 self.title.clone(),
                 ((w / 2) as i32, 24),
-                text_style(canvas::TITLE, BLACK).pos(plotters::style::text_anchor::Pos::new(
-                    plotters::style::text_anchor::HPos::Center,
-                    plotters::style::text_anchor::VPos::Center,
-                )),
+                text_style(canvas::TITLE, BLACK).pos(Pos::new(HPos::Center, VPos::Center)),
             ))
             .map_err(draw_err)?;
         let (panels_area, bar_area) = body.split_horizontally(w.saturating_sub(150));
@@ -162,11 +164,23 @@ impl Heatmap {
         let rows = panel.values.len();
         let cols = panel.values.iter().map(Vec::len).max().unwrap_or(0);
         let (x0, y0) = (self.x_start - 0.5, self.y_start - 0.5);
+        let named = !self.row_labels.is_empty();
+        let longest = self
+            .row_labels
+            .iter()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(0) as u32;
+        let label_area = match (first, named) {
+            (true, true) => 24 + 9 * longest,
+            (true, false) => 78,
+            (false, _) => 44,
+        };
         let mut chart = ChartBuilder::on(area)
             .caption(&panel.title, text_style(canvas::AXIS_DESC + 2, BLACK))
             .margin(10)
             .x_label_area_size(58)
-            .y_label_area_size(if first { 78 } else { 44 })
+            .y_label_area_size(label_area)
             .build_cartesian_2d(
                 RangedCoordf64::from(x0..x0 + cols.max(1) as f64),
                 RangedCoordf64::from(y0..y0 + rows.max(1) as f64),
@@ -182,9 +196,24 @@ impl Heatmap {
             .x_label_formatter(&|v| format_tick(*v))
             .y_label_formatter(&|v| format_tick(*v))
             .x_labels(8)
-            .y_labels(8)
+            .y_labels(if named { 0 } else { 8 })
             .draw()
             .map_err(draw_err)?;
+        if first && named {
+            let style = text_style(canvas::TICK, BLACK).pos(Pos::new(HPos::Right, VPos::Center));
+            for (i, label) in self.row_labels.iter().enumerate().take(rows) {
+                let (px, py) = chart.backend_coord(&(x0, self.y_start + i as f64));
+                area.draw(&Text::new(
+                    label.clone(),
+                    (
+                        px - area.get_base_pixel().0 - 8,
+                        py - area.get_base_pixel().1,
+                    ),
+                    style.clone(),
+                ))
+                .map_err(draw_err)?;
+            }
+        }
         let cells = panel.values.iter().enumerate().flat_map(|(i, row)| {
             row.iter().enumerate().map(move |(j, &v)| {
                 let (x, y) = (x0 + j as f64, y0 + i as f64);

@@ -36,7 +36,7 @@ mod font;
 mod heatmap;
 mod line;
 
-pub use dots::{DotGroup, DotPlot, ReferenceLine};
+pub use dots::{DotGroup, DotPlot, Orientation, ReferenceLine};
 pub use heatmap::{ColorScale, Heatmap, HeatmapPanel};
 pub use line::{Band, Line, LinePlot};
 
@@ -171,6 +171,14 @@ mod tests {
         let (w, h, colours) = inspect(&heat.render(500, 300).unwrap());
         assert_eq!((w, h), (500, 300));
         assert!(colours > 20, "{colours}");
+        let named = Heatmap {
+            row_labels: vec!["first".into(), "second".into()],
+            ..heat.clone()
+        };
+        assert_ne!(
+            named.render(500, 300).unwrap(),
+            heat.render(500, 300).unwrap()
+        );
         let dots = DotPlot {
             title: "d".into(),
             categories: vec!["one".into(), "two\nlines".into()],
@@ -189,6 +197,15 @@ mod tests {
         };
         let (w, h, _) = inspect(&dots.render(500, 300).unwrap());
         assert_eq!((w, h), (500, 300));
+        let horizontal = DotPlot {
+            orientation: Orientation::Horizontal,
+            ..dots.clone()
+        };
+        let png = horizontal.render(500, 300).unwrap();
+        let (w, h, colours) = inspect(&png);
+        assert_eq!((w, h), (500, 300));
+        assert!(colours > 20, "{colours}");
+        assert_ne!(png, dots.render(500, 300).unwrap());
     }
 
     #[test]

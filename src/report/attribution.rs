@@ -1,131 +1,255 @@
-//! Where in time each variant's `dW_hh` comes from: the contribution of the
-//! loss at step `t` through the copy of `W_hh` used `k` steps earlier.
+//! Experiment 5, second half: *where in time* each ablation row's gradient
+//! of a weight matrix is wrong, with the crate's attribution
+//! ([`crate::attribution`]) measured against central differences on the
+//! untied model.
 //!
-//! **Seam:** the bug catalogue brings the crate's own per-step and per-lag
-//! attribution (checked against untied finite differences); until then this
-//! module computes the per-lag contributions of the report's [`Variant`]s
-//! directly.
+//! * **Per step** `t`: the gradient of the copy of the weights used at step
+//!   `t`, `dL/dW^(t)`. Numeric: [`check_per_step`] on the untied model.
+//! * **Per lag** `k`: `lag_k(W) = Σ_t dL_t/dW^(t−k)`, what the loss at each
+//!   step sends through the weights used `k` steps earlier. Numeric:
+//!   [`numeric_by_lag`]. A backward pass without propagation through time
+//!   computes lag 0 only.
+//!
+//! Per step, the figure shows the relative error `‖a − n‖_F / ‖n‖_F` of the
+//! block: about `1e-8` for a right gradient. Per lag, it shows the size
+//! `‖a_k‖_F` of what each pass computes (zero beyond lag 0 without
+//! propagation through time), and [`compare_by_lag`] judges every entry at
+//! every lag against the numeric attribution.
 
-use nalgebra::{DMatrix, DVector};
+use serde::Serialize;
 
-use super::data::Sequence;
 use super::variants::Variant;
-use crate::bptt::output_delta;
+use crate::attribution::{by_lag, check_per_step, compare_by_lag, numeric_by_lag, per_step};
+use crate::bugs::Bug;
+use crate::checker::{CheckOptions, Verdict, DEFAULT_RTOL};
 use crate::model::Rnn;
+use crate::original::dataset::Dataset;
 
-/// `norms[t − 1][k] = ‖C_{t,k}‖_F`, the size of the contribution of the loss at
-/// step `t` to `dW_hh` through the weights used at step `s = t − k`, as the
-/// variant computes it (zero where it computes none).
-///
-/// # Math
-/// ```text
-/// dh^{(t)}_t = W_hyᵀ dz_t,   da^{(t)}_s = dh^{(t)}_s ⊙ f'(ã_s),   dh^{(t)}_{s−1} = W_hhᵀ da^{(t)}_s
-/// C_{t,k} = da^{(t)}_{t−k} h_{t−k−1}ᵀ,   ‖C_{t,k}‖_F = ‖da^{(t)}_{t−k}‖ ‖h_{t−k−1}‖
-/// dW_hh = Σ_t Σ_k C_{t,k}
-/// ```
-/// with `ã_s = a_s` when the pre-activation is right and `W_hh h_{s−1}` when
-/// it is not; without propagation through time only `k = 0` is computed.
-pub fn by_lag(variant: Variant, rnn: &Rnn, data: &Sequence) -> Vec<Vec<f64>> {
-    let t_len = data.x.ncols();
-    let mut norms = vec![vec![0.0; t_len]; t_len];
-    contributions(variant, rnn, data, |t, k, da, h_prev| {
-        norms[t - 1][k] = da.norm() * h_prev.norm();
-    });
-    norms
+/// The blocks attributed.
+pub const ATTRIBUTED: [&str; 2] = ["W_xh", "W_hh"];
+
+/// A per-lag relative error is reported only where the numeric attribution is
+/// this many times its rounding-noise bound, so that noise moves it by at
+/// most 1%.
+pub const RESOLVED: f64 = 100.0;
+
+/// The relative error of one row's attribution of one block.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RowErrors {
+    /// The ablation row.
+    pub variant: Variant,
+    /// The block.
+    pub block: &'static str,
+    /// Per step `t = 1..=T` (index `t − 1`): `‖a_t − n_t‖ / ‖n_t‖`; NaN where
+    /// the numeric value is zero (e.g. `W_hh` at step 1, which multiplies
+    /// `h_0 = 0`).
+    pub per_step: Vec<f64>,
+    /// Per lag `k = 0..T` (index `k`): `‖a_k − n_k‖ / ‖n_k‖`; NaN where
+    /// `‖n_k‖` is less than [`RESOLVED`] times its rounding-noise bound (the
+    /// contributions fade with the lag, and deep lags sink into the noise of
+    /// central differences).
+    pub per_lag: Vec<f64>,
+    /// Per lag: `‖a_k‖_F`, the size of what this pass attributes to lag `k`.
+    pub lag_norms: Vec<f64>,
+    /// Lags at which [`compare_by_lag`] found an entry that disagrees with
+    /// central differences.
+    pub lags_failed: Vec<usize>,
+    /// Lags with at least one entry above the noise floor (measurable).
+    pub lags_measurable: usize,
 }
 
-/// Calls `visit(t, k, da^{(t)}_{t−k}, h_{t−k−1})` for every contribution
-/// `C_{t,k} = da^{(t)}_{t−k} h_{t−k−1}ᵀ` the variant computes (see [`by_lag`]).
-fn contributions<V>(variant: Variant, rnn: &Rnn, data: &Sequence, mut visit: V)
-where
-    V: FnMut(usize, usize, &DVector<f64>, nalgebra::DVectorView<f64>),
-{
-    let p = &rnn.params;
-    let trace = rnn.forward(&data.x, &data.targets);
-    let t_len = trace.len();
-    let dz = output_delta(rnn, &data.targets, &trace);
-    let f = rnn.hidden;
-    let (right_preactivation, through_time) = match variant {
-        Variant::Original => (false, false),
-        Variant::PreactivationFixed => (true, false),
-        Variant::TimeFixed => (false, true),
-        Variant::Correct => (true, true),
-    };
-    let derivative: DMatrix<f64> = if right_preactivation {
-        trace
-            .h
-            .columns(1, t_len)
-            .map(|h| f.derivative_from_output(h))
-    } else {
-        (&p.w_hh * trace.h.columns(0, t_len)).map(|a| f.derivative(a))
-    };
-    let mut dh = DVector::zeros(p.n_h());
-    let mut da = DVector::zeros(p.n_h());
-    for t in 1..=t_len {
-        dh.gemv_tr(1.0, &p.w_hy, &dz.column(t - 1), 0.0); // dh^{(t)}_t = W_hyᵀ dz_t
-        let oldest = if through_time { 1 } else { t };
-        for s in (oldest..=t).rev() {
-            da.zip_zip_apply(&dh, &derivative.column(s - 1), |d, dh, f| *d = dh * f);
-            visit(t, t - s, &da, trace.h.column(s - 1));
-            dh.gemv_tr(1.0, &p.w_hh, &da, 0.0); // dh^{(t)}_{s−1} = W_hhᵀ da^{(t)}_s
-        }
+/// The whole attribution experiment at one seed's initial weights.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Attribution {
+    /// The seed.
+    pub seed: u32,
+    /// Per row and block.
+    pub rows: Vec<RowErrors>,
+    /// `‖n_k‖_F` of the true (numeric) attribution per lag, per block of
+    /// [`ATTRIBUTED`].
+    pub numeric_lag_norms: Vec<(&'static str, Vec<f64>)>,
+    /// The checker's verdict on the correct BPTT's per-step attribution
+    /// (every weight of every step and `h_0`).
+    #[serde(skip)]
+    pub per_step_check: Verdict,
+}
+
+fn bug_of(v: Variant) -> Option<Bug> {
+    match v.backward() {
+        super::variants::Backward::Correct => None,
+        super::variants::Backward::Bug(b) => Some(b),
     }
 }
 
-/// The share of the contributions' sizes beyond lag 0:
-/// `Σ_{k ≥ 1} ‖C_{t,k}‖ / Σ_k ‖C_{t,k}‖`, summed over `t`.
-pub fn share_beyond_lag_zero(norms: &[Vec<f64>]) -> f64 {
-    let total: f64 = norms.iter().flatten().sum();
-    let lag0: f64 = norms.iter().map(|row| row[0]).sum();
-    if total > 0.0 {
-        (total - lag0) / total
+/// The Frobenius norm of a block's values.
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+/// `‖a − n‖ / ‖n‖` over a block, NaN when `‖n‖ ≤ floor`.
+fn rel(a: &[f64], n: &[f64], floor: f64) -> f64 {
+    let diff: f64 = a.iter().zip(n).map(|(a, n)| (a - n).powi(2)).sum();
+    let norm: f64 = n.iter().map(|n| n * n).sum::<f64>().sqrt();
+    if norm > floor {
+        diff.sqrt() / norm
     } else {
-        0.0
+        f64::NAN
+    }
+}
+
+/// Runs the attribution for every ablation row at `rnn` (`h_0` held fixed).
+pub fn attribute(rnn: &Rnn, seed: u32, data: &Dataset) -> Attribution {
+    let (x, y) = (&data.x, &data.targets);
+    let t_len = x.ncols();
+    // Numeric per-step truth: the checker's central differences on the
+    // untied model (it judges the correct pass's attribution on the way).
+    let correct_steps = per_step(rnn, x, y, None);
+    let report = check_per_step(rnn, x, y, &correct_steps, &CheckOptions::default())
+        .expect("the per-step attribution has the untied model's blocks");
+    let numeric_step = |block: &str, t: usize| -> Vec<f64> {
+        report
+            .block(&format!("{block}[t={t}]"))
+            .expect("a block per weight and step")
+            .entries
+            .iter()
+            .map(|e| e.numeric)
+            .collect()
+    };
+    let lags = numeric_by_lag(rnn, x, y);
+    let mut rows = Vec::new();
+    for v in Variant::ALL {
+        let bug = bug_of(v);
+        let steps = per_step(rnn, x, y, bug);
+        let by = by_lag(rnn, x, y, bug);
+        let checks = compare_by_lag(&by, &lags, DEFAULT_RTOL);
+        for block in ATTRIBUTED {
+            let of_block = checks.iter().filter(|c| c.block == block);
+            let lags_failed = of_block
+                .clone()
+                .filter(|c| !c.passed())
+                .map(|c| c.lag)
+                .collect();
+            let lags_measurable = of_block.filter(|c| c.not_measurable < c.checked).count();
+            let lag_norms = by
+                .lags
+                .iter()
+                .map(|l| norm(l.block(block).expect("a weight block")))
+                .collect();
+            let per_step = (1..=t_len)
+                .map(|t| {
+                    let a = steps.steps()[t - 1].block(block).expect("a weight block");
+                    rel(a, &numeric_step(block, t), 0.0)
+                })
+                .collect();
+            let per_lag = (0..t_len)
+                .map(|k| {
+                    let a = by.lags[k].block(block).expect("a weight block");
+                    let n = lags.lags[k].block(block).expect("a weight block");
+                    let floor = lags.floors[k].block(block).expect("a weight block");
+                    rel(a, n, RESOLVED * norm(floor))
+                })
+                .collect();
+            rows.push(RowErrors {
+                variant: v,
+                block,
+                per_step,
+                per_lag,
+                lag_norms,
+                lags_failed,
+                lags_measurable,
+            });
+        }
+    }
+    let numeric_lag_norms = ATTRIBUTED
+        .iter()
+        .map(|&block| {
+            let norms = lags
+                .lags
+                .iter()
+                .map(|l| norm(l.block(block).expect("a weight block")))
+                .collect();
+            (block, norms)
+        })
+        .collect();
+    Attribution {
+        seed,
+        rows,
+        numeric_lag_norms,
+        per_step_check: report.verdict(),
+    }
+}
+
+impl Attribution {
+    /// The errors of one row and block.
+    pub fn row(&self, v: Variant, block: &str) -> &RowErrors {
+        self.rows
+            .iter()
+            .find(|r| r.variant == v && r.block == block)
+            .expect("every row and block is attributed")
+    }
+
+    /// `Σ_{k ≥ 1} ‖n_k‖ / Σ_k ‖n_k‖`: the share of the true gradient's
+    /// contributions (by size) that come from lags of one step or more.
+    pub fn share_beyond_lag_zero(&self, block: &str) -> f64 {
+        let norms = &self
+            .numeric_lag_norms
+            .iter()
+            .find(|(b, _)| *b == block)
+            .expect("an attributed block")
+            .1;
+        let total: f64 = norms.iter().sum();
+        (total - norms[0]) / total
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bptt::bptt;
+    use crate::report::data::{dataset, initial_rnn};
 
     #[test]
-    fn the_correct_contributions_sum_to_bptt_and_the_original_keeps_lag_zero_only() {
-        let data = super::super::data::dataset();
-        let rnn = super::super::data::initial_rnn(2);
-        let t_len = data.x.ncols();
-        // Σ_{t,k} C_{t,k} = dW_hh of full BPTT (the same sums in another order).
-        let grad = bptt(
-            &rnn,
-            &data.x,
-            &data.targets,
-            &rnn.forward(&data.x, &data.targets),
-        );
-        let mut sum = DMatrix::zeros(6, 6);
-        contributions(Variant::Correct, &rnn, &data, |_, _, da, h_prev| {
-            sum.ger(1.0, da, &h_prev, 1.0)
-        });
-        approx::assert_relative_eq!(sum, grad.w_hh, max_relative = 1e-10, epsilon = 1e-13);
-        // Negative control: the original's contributions do not sum to it.
-        let mut wrong = DMatrix::zeros(6, 6);
-        contributions(Variant::Original, &rnn, &data, |_, _, da, h_prev| {
-            wrong.ger(1.0, da, &h_prev, 1.0)
-        });
-        assert!((&wrong - &grad.w_hh).norm() > 1e-2 * grad.w_hh.norm());
-        let norms = by_lag(Variant::Correct, &rnn, &data);
-        for (i, row) in norms.iter().enumerate() {
-            // Step t = i + 1 reaches lags 0 … t − 2 (lag t − 1 meets h_0 = 0);
-            // lags beyond t − 1 do not exist.
-            assert!(row[..i].iter().all(|&v| v > 0.0), "t = {}", i + 1);
-            assert!(row[i..].iter().all(|&v| v == 0.0), "t = {}", i + 1);
+    fn only_propagation_through_time_fills_the_lags_beyond_zero() {
+        let data = dataset().prefix(12);
+        let a = attribute(&initial_rnn(0), 0, &data);
+        assert_eq!(a.per_step_check, Verdict::Correct);
+        let finite = |v: &[f64]| {
+            v.iter()
+                .copied()
+                .filter(|e| e.is_finite())
+                .collect::<Vec<_>>()
+        };
+        for block in ATTRIBUTED {
+            // The correct pass agrees with central differences at every step
+            // and every measurable lag (the per-lag errors grow towards the
+            // resolution as the contributions fade into the noise).
+            let c = a.row(Variant::Correct, block);
+            assert!(c.per_lag[..2].iter().all(|&e| e < 1e-5), "{c:?}");
+            assert!(finite(&c.per_lag).iter().all(|&e| e < 1e-2), "{c:?}");
+            assert!(finite(&c.per_step).iter().all(|&e| e < 1e-5), "{c:?}");
+            assert!(c.lags_failed.is_empty() && c.lags_measurable > 2, "{c:?}");
+            // Without propagation through time, every lag k ≥ 1 is missing
+            // entirely (relative error exactly 1, size 0, failed wherever
+            // measurable); with the derivative fixed, lag 0 is right.
+            for v in [Variant::Original, Variant::PreactivationFixed] {
+                let r = a.row(v, block);
+                assert!(finite(&r.per_lag[1..]).iter().all(|&e| e == 1.0), "{r:?}");
+                assert!(r.lag_norms[1..].iter().all(|&n| n == 0.0), "{r:?}");
+                assert!(r.lags_failed.contains(&1), "{r:?}");
+                assert!(r.lag_norms[0] > 0.0);
+            }
+            assert_eq!(a.row(Variant::PreactivationFixed, block).lags_failed[0], 1);
+            assert_eq!(a.row(Variant::Original, block).lags_failed[0], 0);
+            assert!(a.row(Variant::PreactivationFixed, block).per_lag[0] < 1e-5);
+            // The wrong derivative is wrong at lag 0 too.
+            assert!(a.row(Variant::Original, block).per_lag[0] > 1e-2);
+            assert!(a.row(Variant::TimeFixed, block).per_lag[0] > 1e-2);
+            // One-step truncation is exact at the last step only.
+            let p = &a.row(Variant::PreactivationFixed, block).per_step;
+            assert!(p[11] < 1e-5 && p[10] > 1e-3, "{p:?}");
         }
-        assert!(share_beyond_lag_zero(&norms) > 0.0);
-
-        let original = by_lag(Variant::Original, &rnn, &data);
-        for row in &original[1..] {
-            assert!(row[0] > 0.0 && row[1..].iter().all(|&v| v == 0.0));
-        }
-        assert_eq!(share_beyond_lag_zero(&original), 0.0);
-        assert_eq!(original.len(), t_len);
+        // W_hh at step 1 multiplies h_0 = 0: no value to compare.
+        assert!(a.row(Variant::Correct, "W_hh").per_step[0].is_nan());
+        let share = a.share_beyond_lag_zero("W_hh");
+        assert!(share > 0.0 && share < 1.0, "{share}");
     }
 }

@@ -8,31 +8,37 @@
 //! [`Report::write`] (each file atomically). Nothing is written before every
 //! file is ready, so a failed run leaves a previous report intact.
 //!
-//! # Experiments
-//! * **Ablation** (experiment 2): the four [`Variant`]s of the gradient under
-//!   one protocol (full-sequence gradient descent, constant learning rate,
-//!   the same initial weights per seed); loss curves and their metrics.
-//! * **Learning-rate decay** (experiment 3): the original gradient with a
-//!   decaying rate against the correct gradient at a constant rate.
-//! * **Gradient quality** (experiment 4): cosine and norm ratio of the
-//!   original's gradient against the true one along its own trajectory.
-//! * **Checker** (experiment 5): the checker's relative error per variant and
-//!   parameter block, and where in time `dW_hh` comes from (per lag).
-//! * **Step sweep** (experiment 6): finite-difference error against the step.
+//! Every experiment uses the question's reconstructed data
+//! ([`data::dataset`]) and its network with the weights `init_weights` draws
+//! after `np.random.seed(s)` ([`data::initial_original`]).
 //!
-//! # Seams for the replica and the bug catalogue
-//! [`data::dataset`] and [`data::initial_rnn`] (the data and weights),
-//! [`Variant::gradient`] (the gradient of each variant). Experiment 1 (the
-//! original code replayed exactly, online) and the per-lag attribution
-//! heatmap of experiment 5 need the replica and the catalogue.
+//! # Experiments
+//! 1. **The question's code as written** ([`online`]): the replica
+//!    ([`crate::original::Original`]), online updates, lr 0.01 and 10.
+//! 2. **Ablation** ([`training`]): the four [`Variant`]s of the gradient
+//!    (the catalogue's [`crate::bugs::Bug::Original`], each defect fixed
+//!    alone, the correct BPTT) under one protocol: full-sequence gradient
+//!    descent, constant learning rate, the same initial weights per seed.
+//! 3. **Learning-rate decay**: the original's gradient with a decaying rate
+//!    against the correct gradient at a constant rate (protocol of 2).
+//! 4. **Gradient quality**: cosine and norm ratio of the original's gradient
+//!    against the true one along experiment 1's trajectory (lr 0.01).
+//! 5. **Checker** ([`checks`]): the checker's relative error for every
+//!    catalogue bug and weight matrix; per-step and per-lag attribution of
+//!    the four rows ([`attribution`]).
+//! 6. **Finite differences and the Taylor test** ([`checks`]): the error of
+//!    central differences against the step, and the Taylor remainder's slope.
 
 pub mod attribution;
+pub mod case_run;
 pub mod checks;
 pub mod csv;
 pub mod data;
 mod figures;
 mod narrative;
+pub mod online;
 pub mod parallel;
+pub mod randn;
 mod summary;
 pub mod training;
 pub mod variants;
@@ -43,13 +49,13 @@ use crate::checker::Verdict;
 use crate::output::{OutputDir, OutputError};
 use crate::plot::PlotError;
 use crate::train::LearningRate;
-pub use variants::Variant;
+pub use variants::{Backward, Variant};
 
 /// What the user asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct ReportOptions {
-    /// The first seed; the runs use `seed, seed + 1, …`.
-    pub seed: u64,
+    /// The first seed of `np.random.seed`; the runs use `seed, seed + 1, …`.
+    pub seed: u32,
     /// Few seeds and epochs: seconds instead of a minute (for tests).
     pub quick: bool,
 }
@@ -75,12 +81,18 @@ pub struct Plan {
     /// The options it came from.
     pub options: ReportOptions,
     /// Seeds of the initial weights.
-    pub seeds: Vec<u64>,
-    /// Updates per training run.
+    pub seeds: Vec<u32>,
+    /// Epochs of the question's code (experiment 1).
+    pub online_epochs: usize,
+    /// The question's learning rates (`weight_multiplier`): 0.01 and, in its
+    /// first version, 10.
+    pub online_lrs: [f64; 2],
+    /// Updates per full-sequence training run (experiments 2 and 3).
     pub epochs: usize,
     /// The constant learning rate of the ablation.
     pub lr: f64,
-    /// The decaying schedule of experiment 3.
+    /// The decaying schedule of experiment 3: `lr / (1 + epoch / half_life)`
+    /// with a half-life of a twentieth of the epochs.
     pub decay: LearningRate,
     /// About this many epochs are kept (log-spaced) in loss-curve figures and CSVs.
     pub curve_points: usize,
@@ -91,23 +103,26 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The plan for these options: 5 seeds and 100,000 epochs (the question
-    /// ran 100,000), or 2 seeds and 400 epochs with `quick`.
+    /// The plan for these options: 5 seeds, the question's code for 100,000
+    /// epochs (as the question ran it), the ablation for 50,000; or, with
+    /// `quick`, 2 seeds and a few hundred epochs.
     pub fn new(options: ReportOptions) -> Self {
-        let (n_seeds, epochs) = if options.quick {
-            (2, 400)
+        let (n_seeds, online_epochs, epochs) = if options.quick {
+            (2, 300, 300)
         } else {
-            (5, 100_000)
+            (5, 100_000, 50_000)
         };
         let lr = 0.01;
         Plan {
             options,
             seeds: (0..n_seeds).map(|k| options.seed.wrapping_add(k)).collect(),
+            online_epochs,
+            online_lrs: [0.01, 10.0],
             epochs,
             lr,
             decay: LearningRate::InverseTime {
                 lr_0: lr,
-                half_life: (epochs / 100).max(1) as f64,
+                half_life: (epochs / 20).max(1) as f64,
             },
             curve_points: if options.quick { 60 } else { 300 },
             checkpoints: if options.quick { 20 } else { 120 },
@@ -115,13 +130,37 @@ impl Plan {
         }
     }
 
-    /// The warm-up of the loss metrics.
+    /// The warm-up of the loss metrics of the full-sequence runs.
     pub fn warmup(&self) -> usize {
         crate::train::LossMetrics::default_warmup(self.epochs)
     }
 
+    /// The warm-up of the loss metrics of the question's code.
+    pub fn online_warmup(&self) -> usize {
+        crate::train::LossMetrics::default_warmup(self.online_epochs)
+    }
+
+    fn online_jobs(&self) -> Vec<online::OnlineJob> {
+        let quality_at = training::log_spaced(self.online_epochs - 1, self.checkpoints);
+        self.online_lrs
+            .iter()
+            .flat_map(|&lr| {
+                let quality_at = &quality_at;
+                self.seeds.iter().map(move |&seed| online::OnlineJob {
+                    seed,
+                    lr,
+                    epochs: self.online_epochs,
+                    quality_at: if lr == self.lr {
+                        quality_at.clone()
+                    } else {
+                        Vec::new()
+                    },
+                })
+            })
+            .collect()
+    }
+
     fn jobs(&self) -> Vec<training::Job> {
-        let quality_at = training::log_spaced(self.epochs - 1, self.checkpoints);
         let mut jobs = Vec::new();
         for variant in Variant::ALL {
             for &seed in &self.seeds {
@@ -130,22 +169,18 @@ impl Plan {
                     seed,
                     lr: LearningRate::Constant { lr: self.lr },
                     epochs: self.epochs,
-                    quality_at: if variant == Variant::Original {
-                        quality_at.clone()
-                    } else {
-                        Vec::new()
-                    },
                 });
             }
         }
-        for &seed in &self.seeds {
-            jobs.push(training::Job {
-                variant: Variant::Original,
-                seed,
-                lr: self.decay,
-                epochs: self.epochs,
-                quality_at: Vec::new(),
-            });
+        for variant in DECAYED {
+            for &seed in &self.seeds {
+                jobs.push(training::Job {
+                    variant,
+                    seed,
+                    lr: self.decay,
+                    epochs: self.epochs,
+                });
+            }
         }
         jobs
     }
@@ -156,19 +191,25 @@ impl Plan {
 pub struct Results {
     /// The plan they followed.
     pub plan: Plan,
+    /// Experiment 1 (and 4): lr-major (`online_lrs` × seeds).
+    pub online: Vec<online::OnlineRun>,
     /// Experiment 2: variant-major (`Variant::ALL` × seeds).
     pub ablation: Vec<training::RunResult>,
-    /// Experiment 3: the original with the decaying rate, one per seed.
+    /// Experiment 3: the rows of [`DECAYED`] with the decaying rate,
+    /// variant-major.
     pub decay: Vec<training::RunResult>,
-    /// Experiment 5: per variant, seed and block.
+    /// Experiment 5: per backward pass, seed and block.
     pub verdicts: Vec<checks::BlockVerdict>,
-    /// Experiment 5: the global verdict per variant and seed.
-    pub global_verdicts: Vec<(Variant, u64, Verdict)>,
-    /// Experiment 6: per variant (correct, original), seed and step.
+    /// Experiment 5: the global verdict per backward pass and seed.
+    pub global_verdicts: Vec<(Backward, u32, Verdict)>,
+    /// Experiment 5: per-step and per-lag attribution at the first seed's
+    /// initial weights.
+    pub attribution: attribution::Attribution,
+    /// Experiment 6: per backward pass (correct, original), seed and step.
     pub sweep: Vec<checks::SweepPoint>,
-    /// Experiment 5: per-lag attribution of `dW_hh` for every variant, at
-    /// the first seed's initial weights ([`attribution::by_lag`]).
-    pub attribution: Vec<(Variant, Vec<Vec<f64>>)>,
+    /// Experiment 6: the Taylor remainder of the correct and the original
+    /// gradient at the first seed's initial weights.
+    pub taylor: Vec<checks::TaylorSeries>,
 }
 
 impl Results {
@@ -178,60 +219,123 @@ impl Results {
             .iter()
             .filter(move |r| r.job.variant == variant)
     }
+
+    /// The decaying-rate runs of one variant.
+    pub fn decayed(&self, variant: Variant) -> impl Iterator<Item = &training::RunResult> + Clone {
+        self.decay.iter().filter(move |r| r.job.variant == variant)
+    }
+
+    /// The runs of the question's code at one learning rate.
+    pub fn online_at(&self, lr: f64) -> impl Iterator<Item = &online::OnlineRun> + Clone {
+        self.online.iter().filter(move |r| r.job.lr == lr)
+    }
+}
+
+/// The rows trained with the decaying rate in experiment 3: the original's
+/// gradient, and the correct one as the control (does decay alone cost loss?).
+pub const DECAYED: [Variant; 2] = [Variant::Original, Variant::Correct];
+
+/// The backward passes of the step sweep and the Taylor test.
+pub const SWEPT: [Backward; 2] = [Backward::Correct, Backward::Bug(crate::bugs::Bug::Original)];
+
+/// A unit of work for the parallel map: the long jobs first.
+enum Work {
+    Online(online::OnlineJob),
+    Train(training::Job),
+    Verdicts(Backward, u32),
+    Sweep(Backward, u32),
+    Attribution,
+    Taylor,
+}
+
+enum Done {
+    Online(online::OnlineRun),
+    Train(training::RunResult),
+    Verdicts(Vec<checks::BlockVerdict>, Verdict, Backward, u32),
+    Sweep(Vec<checks::SweepPoint>),
+    Attribution(attribution::Attribution),
+    Taylor(Vec<checks::TaylorSeries>),
 }
 
 /// Runs every experiment of the plan (on all cores).
 pub fn compute(plan: &Plan, progress: &dyn Progress) -> Results {
     let data = data::dataset();
-    let jobs = plan.jobs();
-    let pairs: Vec<(Variant, u64)> = Variant::ALL
-        .iter()
-        .flat_map(|&v| plan.seeds.iter().map(move |&s| (v, s)))
-        .collect();
-    let sweep_pairs: Vec<(Variant, u64)> = [Variant::Correct, Variant::Original]
-        .iter()
-        .flat_map(|&v| plan.seeds.iter().map(move |&s| (v, s)))
-        .collect();
-    let work = jobs.iter().map(|j| j.epochs as u64).sum::<u64>()
-        + (pairs.len() + sweep_pairs.len()) as u64;
-    progress.set_length(work);
-
-    progress.set_message("checking gradients");
-    let checked = parallel::map(&pairs, |&(v, s)| {
-        let r = checks::verdicts(v, s, &data);
-        progress.inc(1);
-        r
-    });
-    let sweep = parallel::map(&sweep_pairs, |&(v, s)| {
-        let r = checks::step_sweep(v, s, &plan.steps, &data);
-        progress.inc(1);
-        r
-    });
-
-    progress.set_message("training");
+    let first = plan.seeds[0];
+    let mut work: Vec<Work> = plan.online_jobs().into_iter().map(Work::Online).collect();
+    work.extend(plan.jobs().into_iter().map(Work::Train));
+    work.push(Work::Attribution);
+    work.push(Work::Taylor);
+    for b in Backward::all() {
+        work.extend(plan.seeds.iter().map(|&s| Work::Verdicts(b, s)));
+    }
+    for b in SWEPT {
+        work.extend(plan.seeds.iter().map(|&s| Work::Sweep(b, s)));
+    }
+    let units = |w: &Work| match w {
+        Work::Online(j) => j.epochs as u64,
+        Work::Train(j) => j.epochs as u64,
+        _ => 1,
+    };
+    progress.set_length(work.iter().map(units).sum());
+    progress.set_message("running experiments");
     let inc = |n: u64| progress.inc(n);
-    let mut runs = parallel::map(&jobs, |job| training::run(job, &data, &inc));
-    let decay = runs.split_off(Variant::ALL.len() * plan.seeds.len());
-
+    let done = parallel::map(&work, |w| {
+        let d = match w {
+            Work::Online(j) => Done::Online(online::run(j, &data, &inc)),
+            Work::Train(j) => Done::Train(training::run(j, &data, &inc)),
+            Work::Verdicts(b, s) => {
+                let (rows, v) = checks::verdicts(*b, *s, &data);
+                Done::Verdicts(rows, v, *b, *s)
+            }
+            Work::Sweep(b, s) => Done::Sweep(checks::step_sweep(*b, *s, &plan.steps, &data)),
+            Work::Attribution => Done::Attribution(attribution::attribute(
+                &data::initial_rnn(first),
+                first,
+                &data,
+            )),
+            Work::Taylor => Done::Taylor(
+                SWEPT
+                    .iter()
+                    .flat_map(|&b| checks::taylor_series(b, first, &["W_xh", "W_hh"], &data))
+                    .collect(),
+            ),
+        };
+        if !matches!(w, Work::Online(_) | Work::Train(_)) {
+            progress.inc(1);
+        }
+        d
+    });
+    let mut online = Vec::new();
+    let mut runs = Vec::new();
     let mut verdicts = Vec::new();
     let mut global_verdicts = Vec::new();
-    for ((v, s), (rows, verdict)) in pairs.iter().zip(checked) {
-        verdicts.extend(rows);
-        global_verdicts.push((*v, *s, verdict));
+    let mut sweep = Vec::new();
+    let mut attribution = None;
+    let mut taylor = Vec::new();
+    for d in done {
+        match d {
+            Done::Online(r) => online.push(r),
+            Done::Train(r) => runs.push(r),
+            Done::Verdicts(rows, v, b, s) => {
+                verdicts.extend(rows);
+                global_verdicts.push((b, s, v));
+            }
+            Done::Sweep(points) => sweep.extend(points),
+            Done::Attribution(a) => attribution = Some(a),
+            Done::Taylor(t) => taylor = t,
+        }
     }
-    let rnn = data::initial_rnn(plan.seeds[0]);
-    let attribution = Variant::ALL
-        .iter()
-        .map(|&v| (v, attribution::by_lag(v, &rnn, &data)))
-        .collect();
+    let decay = runs.split_off(Variant::ALL.len() * plan.seeds.len());
     Results {
         plan: plan.clone(),
-        attribution,
+        online,
         ablation: runs,
         decay,
         verdicts,
         global_verdicts,
-        sweep: sweep.into_iter().flatten().collect(),
+        attribution: attribution.expect("the attribution ran"),
+        sweep,
+        taylor,
     }
 }
 

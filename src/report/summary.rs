@@ -2,9 +2,11 @@
 
 use serde::Serialize;
 
+use super::attribution::ATTRIBUTED;
 use super::checks::{BlockVerdict, BLOCKS};
-use super::training::{spread, RunResult, QUALITY_BLOCKS};
-use super::{Results, Variant};
+use super::online::{OnlineRun, QUALITY_BLOCKS};
+use super::training::{spread, RunResult};
+use super::{Backward, Results, Variant, DECAYED, SWEPT};
 use crate::train::{LearningRate, LossMetrics};
 
 /// The whole summary.
@@ -13,52 +15,78 @@ pub struct Summary {
     /// What wrote it.
     pub generator: String,
     /// The `--seed` given.
-    pub seed: u64,
+    pub seed: u32,
     /// Whether `--quick` was given.
     pub quick: bool,
     /// Seeds of the initial weights.
-    pub seeds: Vec<u64>,
+    pub seeds: Vec<u32>,
     /// The dataset, in words.
     pub dataset: String,
+    /// How the initial weights are drawn, in words.
+    pub initial_weights: String,
+    /// Experiment 1's protocol: the question's code.
+    pub question_protocol: OnlineProtocol,
+    /// Experiment 1: one entry per learning rate and seed.
+    pub question_runs: Vec<OnlineSummary>,
+    /// Experiment 1: medians over seeds, per learning rate.
+    pub question_medians: Vec<MedianSummary>,
     /// The training protocol shared by experiments 2 and 3.
     pub protocol: Protocol,
-    /// What in this report is a stand-in until the replica and catalogue land.
-    pub stand_ins: Vec<String>,
     /// Experiment 2: one entry per variant and seed.
     pub ablation: Vec<RunSummary>,
     /// Experiment 2: medians over seeds, per variant.
     pub ablation_medians: Vec<MedianSummary>,
-    /// Experiment 3: the original with the decaying rate, per seed.
+    /// Experiment 3: the decaying-rate runs, per variant and seed.
     pub decay: Vec<RunSummary>,
-    /// Experiment 3: medians over seeds.
-    pub decay_median: MedianSummary,
-    /// Experiment 4: per block, over seeds.
+    /// Experiment 3: medians over seeds, per variant.
+    pub decay_medians: Vec<MedianSummary>,
+    /// Experiment 4: per block, along experiment 1's runs at lr 0.01.
     pub gradient_quality: Vec<QualitySummary>,
-    /// Experiment 5: per variant, seed and block.
+    /// Experiment 5: per backward pass, seed and block.
     pub checker: Vec<BlockVerdict>,
-    /// Experiment 5: global verdict per variant and seed.
+    /// Experiment 5: global verdict per backward pass and seed.
     pub checker_verdicts: Vec<VerdictSummary>,
-    /// Experiment 6: per variant and seed.
+    /// Experiment 5: where in time each ablation row is wrong.
+    pub attribution: AttributionSummary,
+    /// Experiment 6: per backward pass and seed.
     pub step_sweep: Vec<SweepSummary>,
-    /// Experiment 5: per variant, the share of `dW_hh`'s contributions
-    /// beyond lag 0 (first seed, initial weights).
-    pub attribution: Vec<AttributionSummary>,
+    /// Experiment 6: the Taylor test's slopes.
+    pub taylor: Vec<TaylorSummary>,
 }
 
-/// The per-lag attribution of one variant.
+/// The question's training loop.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct AttributionSummary {
-    /// The gradient.
-    pub variant: Variant,
-    /// The seed.
-    pub seed: u64,
-    /// `Σ_{t, k ≥ 1} ‖C_{t,k}‖ / Σ_{t, k} ‖C_{t,k}‖`.
-    pub share_beyond_lag_zero: f64,
-    /// The largest lag with a nonzero contribution.
-    pub longest_lag: usize,
+pub struct OnlineProtocol {
+    /// In words.
+    pub kind: String,
+    /// Epochs per run.
+    pub epochs: usize,
+    /// Warm-up epochs left out of `fraction_up` and the amplitudes.
+    pub warmup: usize,
+    /// The learning rates (`weight_multiplier`).
+    pub lrs: Vec<f64>,
 }
 
-/// The training protocol.
+/// One run of the question's code.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OnlineSummary {
+    /// `weight_multiplier`.
+    pub lr: f64,
+    /// The seed.
+    pub seed: u32,
+    /// `total_error` of the first epoch.
+    pub initial_loss: f64,
+    /// The metrics of the `total_error` curve.
+    #[serde(flatten)]
+    pub metrics: LossMetrics,
+    /// The probe's output after `[1,1,1,0.2]`, `[1,1,1,0.3]` (the question
+    /// hoped for 0.4).
+    pub probe_0_4: f64,
+    /// The probe's output after `[1,1,1,0.4]`, `[1,1,1,0.3]` (hoped: 0.2).
+    pub probe_0_2: f64,
+}
+
+/// The full-sequence training protocol.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Protocol {
     /// In words.
@@ -73,13 +101,13 @@ pub struct Protocol {
     pub decay: LearningRate,
 }
 
-/// The metrics of one run.
+/// The metrics of one full-sequence run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunSummary {
     /// The gradient.
     pub variant: Variant,
     /// The seed of the initial weights.
-    pub seed: u64,
+    pub seed: u32,
     /// The schedule.
     pub lr: LearningRate,
     /// The loss at epoch 0.
@@ -89,11 +117,11 @@ pub struct RunSummary {
     pub metrics: LossMetrics,
 }
 
-/// Medians over seeds of the metrics of one variant.
+/// Medians over seeds of the metrics of one set of runs.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MedianSummary {
-    /// The gradient.
-    pub variant: Variant,
+    /// The set: a variant's name, or `lr=…` for the question's code.
+    pub name: String,
     /// Median of `min_loss`.
     pub min_loss: f64,
     /// Median of `final_loss`.
@@ -111,33 +139,33 @@ pub struct MedianSummary {
 }
 
 impl MedianSummary {
-    fn of<'a>(variant: Variant, runs: impl Iterator<Item = &'a RunResult> + Clone) -> Self {
-        let med = |f: fn(&LossMetrics) -> f64| spread(runs.clone().map(|r| f(&r.metrics))).0;
+    fn of<'a>(name: String, metrics: impl Iterator<Item = &'a LossMetrics> + Clone) -> Self {
+        let med = |f: fn(&LossMetrics) -> f64| spread(metrics.clone().map(f)).0;
         MedianSummary {
-            variant,
+            name,
             min_loss: med(|m| m.min_loss),
             final_loss: med(|m| m.final_loss),
             fraction_up: med(|m| m.fraction_up),
             oscillation_amplitude: med(|m| m.oscillation_amplitude),
             total_rise: med(|m| m.total_rise),
-            monotone_seeds: runs
-                .clone()
-                .filter(|r| r.metrics.fraction_up == 0.0)
-                .count(),
-            seeds: runs.count(),
+            monotone_seeds: metrics.clone().filter(|m| m.fraction_up == 0.0).count(),
+            seeds: metrics.count(),
         }
     }
 }
 
-/// Gradient quality of one block over the original's trajectory.
+/// Gradient quality of one block over the question's runs at lr 0.01.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct QualitySummary {
     /// The block (`all` = the three together).
     pub block: String,
-    /// Median over seeds of the cosine at epoch 0.
+    /// Median over seeds of the cosine before the first epoch.
     pub initial_cosine: f64,
     /// Median over seeds of the cosine at the last checkpoint.
     pub final_cosine: f64,
+    /// Median over seeds of the median cosine of the checkpoints in the
+    /// last tenth of the epochs (on the log-spaced checkpoints: the latest ones).
+    pub late_cosine: f64,
     /// The smallest cosine seen at any checkpoint of any seed.
     pub min_cosine: f64,
     /// Fraction of all checkpoints (all seeds) with a negative cosine: the
@@ -147,24 +175,60 @@ pub struct QualitySummary {
     pub median_norm_ratio: f64,
 }
 
-/// The checker's global verdict for a variant and seed.
+/// The checker's global verdict for a backward pass and seed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct VerdictSummary {
-    /// The gradient.
-    pub variant: Variant,
+    /// The backward pass.
+    pub backward: Backward,
     /// The seed.
-    pub seed: u64,
-    /// `"correct"` or `"wrong"`.
+    pub seed: u32,
+    /// `"correct"`, `"wrong"`, `"nonfinite"` or `"notmeasurable"`.
     pub verdict: String,
 }
 
-/// The step sweep of one variant and seed.
+/// The attribution of one ablation row and block.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RowAttribution {
+    /// The row.
+    pub variant: Variant,
+    /// The block.
+    pub block: &'static str,
+    /// Relative error of the lag-0 contribution.
+    pub lag_0: f64,
+    /// Smallest relative error over the lags `k ≥ 1` (1 = nothing computed).
+    pub min_beyond_lag_0: f64,
+    /// Largest relative error over the lags `k ≥ 1`.
+    pub max_beyond_lag_0: f64,
+    /// Lags with an entry above the noise floor of central differences.
+    pub lags_measurable: usize,
+    /// How many of them the checker failed, lag by lag.
+    pub lags_failed: usize,
+    /// Relative error at the last step `T`.
+    pub last_step: f64,
+    /// Largest relative error over the steps before the last.
+    pub max_earlier_steps: f64,
+}
+
+/// Experiment 5's attribution, summarised.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AttributionSummary {
+    /// The seed (initial weights).
+    pub seed: u32,
+    /// The checker's verdict on the correct per-step attribution.
+    pub per_step_check: String,
+    /// Per block: `Σ_{k ≥ 1} ‖lag_k‖ / Σ_k ‖lag_k‖` of the true gradient.
+    pub share_beyond_lag_0: Vec<(&'static str, f64)>,
+    /// Per row and block.
+    pub rows: Vec<RowAttribution>,
+}
+
+/// The step sweep of one backward pass and seed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SweepSummary {
-    /// The gradient.
-    pub variant: Variant,
+    /// The backward pass.
+    pub backward: Backward,
     /// The seed.
-    pub seed: u64,
+    pub seed: u32,
     /// The step with the smallest error.
     pub best_step: f64,
     /// That smallest error.
@@ -173,6 +237,32 @@ pub struct SweepSummary {
     pub error_at_largest_step: f64,
     /// The error at the smallest step swept.
     pub error_at_smallest_step: f64,
+}
+
+/// The Taylor test of one backward pass and block.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TaylorSummary {
+    /// The backward pass.
+    pub backward: Backward,
+    /// The block.
+    pub block: &'static str,
+    /// The fitted slope (2: right; 1: wrong), if measurable.
+    pub slope: Option<f64>,
+    /// The steps the fit used, `(smallest, largest)`.
+    pub fit_range: Option<(f64, f64)>,
+}
+
+fn finite_max(v: impl Iterator<Item = f64>) -> f64 {
+    v.filter(|e| e.is_finite()).fold(f64::NAN, f64::max)
+}
+
+fn finite_min(v: impl Iterator<Item = f64>) -> f64 {
+    v.filter(|e| e.is_finite()).fold(f64::NAN, f64::min)
+}
+
+/// `lr=0.01`: the name of the question's runs at one rate.
+pub fn lr_name(lr: f64) -> String {
+    format!("lr={lr}")
 }
 
 impl Summary {
@@ -186,24 +276,45 @@ impl Summary {
             initial_loss: run.losses[0],
             metrics: run.metrics,
         };
+        let online_summary = |run: &OnlineRun| OnlineSummary {
+            lr: run.job.lr,
+            seed: run.job.seed,
+            initial_loss: run.losses[0],
+            metrics: run.metrics,
+            probe_0_4: run.probe.0,
+            probe_0_2: run.probe.1,
+        };
+        let quality_runs: Vec<&OnlineRun> = r.online_at(p.lr).collect();
+        let late = p.online_epochs - p.online_epochs / 10;
         let quality = QUALITY_BLOCKS
             .iter()
             .enumerate()
             .map(|(k, name)| {
-                let runs: Vec<&RunResult> = r.runs_of(Variant::Original).collect();
-                let all = runs.iter().flat_map(|run| run.quality.iter());
+                let all = quality_runs.iter().flat_map(|run| run.quality.iter());
                 let n = all.clone().count().max(1);
                 QualitySummary {
                     block: name.to_string(),
                     initial_cosine: spread(
-                        runs.iter()
+                        quality_runs
+                            .iter()
                             .filter_map(|run| run.quality.first().map(|q| q.cosine[k])),
                     )
                     .0,
                     final_cosine: spread(
-                        runs.iter()
+                        quality_runs
+                            .iter()
                             .filter_map(|run| run.quality.last().map(|q| q.cosine[k])),
                     )
+                    .0,
+                    late_cosine: spread(quality_runs.iter().map(|run| {
+                        spread(
+                            run.quality
+                                .iter()
+                                .filter(|q| q.epoch >= late)
+                                .map(|q| q.cosine[k]),
+                        )
+                        .0
+                    }))
                     .0,
                     min_cosine: all
                         .clone()
@@ -215,21 +326,21 @@ impl Summary {
                 }
             })
             .collect();
-        let sweep = [Variant::Correct, Variant::Original]
+        let sweep = SWEPT
             .iter()
-            .flat_map(|&v| p.seeds.iter().map(move |&s| (v, s)))
-            .map(|(variant, seed)| {
+            .flat_map(|&b| p.seeds.iter().map(move |&s| (b, s)))
+            .map(|(backward, seed)| {
                 let pts: Vec<_> = r
                     .sweep
                     .iter()
-                    .filter(|q| q.variant == variant && q.seed == seed)
+                    .filter(|q| q.backward == backward && q.seed == seed)
                     .collect();
                 let best = pts
                     .iter()
                     .min_by(|a, b| a.relative_error.total_cmp(&b.relative_error))
                     .expect("a sweep has steps");
                 SweepSummary {
-                    variant,
+                    backward,
                     seed,
                     best_step: best.step,
                     min_error: best.relative_error,
@@ -238,6 +349,32 @@ impl Summary {
                 }
             })
             .collect();
+        let a = &r.attribution;
+        let attribution = AttributionSummary {
+            seed: a.seed,
+            per_step_check: format!("{:?}", a.per_step_check).to_lowercase(),
+            share_beyond_lag_0: ATTRIBUTED
+                .iter()
+                .map(|&b| (b, a.share_beyond_lag_zero(b)))
+                .collect(),
+            rows: a
+                .rows
+                .iter()
+                .map(|row| RowAttribution {
+                    variant: row.variant,
+                    block: row.block,
+                    lag_0: row.per_lag[0],
+                    min_beyond_lag_0: finite_min(row.per_lag[1..].iter().copied()),
+                    max_beyond_lag_0: finite_max(row.per_lag[1..].iter().copied()),
+                    lags_measurable: row.lags_measurable,
+                    lags_failed: row.lags_failed.len(),
+                    last_step: *row.per_step.last().expect("a step"),
+                    max_earlier_steps: finite_max(
+                        row.per_step[..row.per_step.len() - 1].iter().copied(),
+                    ),
+                })
+                .collect(),
+        };
         Summary {
             generator: format!(
                 "rnn-gradcheck {} diagnose report",
@@ -246,64 +383,73 @@ impl Summary {
             seed: p.options.seed,
             quick: p.options.quick,
             seeds: p.seeds.clone(),
-            dataset: "reconstructed: inputs [1, 1, 1, w_i], target w_{i+1}, w a triangle wave \
-                      0.1..0.9..0.1 of period 16, 50 samples"
+            dataset: "the question's data, reconstructed (fixtures/triangle_wave.csv): 50 samples, \
+                      inputs [1, 1, 1, w_i], target w_(i+1), where w is the triangle wave 0.1, 0.2, \
+                      …, 0.9, 0.8, …, 0.1 (period 16)"
                 .into(),
+            initial_weights: "what the question's init_weights draws after np.random.seed(s): AB, \
+                              BC, B_RNN from np.random.randn (numpy's generator reproduced bit for \
+                              bit); seed 0 is fixtures/original/initial_weights.txt"
+                .into(),
+            question_protocol: OnlineProtocol {
+                kind: "the question's code as written (the replica, src/original.rs): an update \
+                       after every sample, the hidden state carried across samples and epochs; \
+                       the loss of an epoch is the question's total_error, the sum of the 50 \
+                       costs before each sample's update"
+                    .into(),
+                epochs: p.online_epochs,
+                warmup: p.online_warmup(),
+                lrs: p.online_lrs.to_vec(),
+            },
+            question_runs: r.online.iter().map(online_summary).collect(),
+            question_medians: p
+                .online_lrs
+                .iter()
+                .map(|&lr| {
+                    MedianSummary::of(lr_name(lr), r.online_at(lr).map(|run| &run.metrics))
+                })
+                .collect(),
             protocol: Protocol {
-                kind: "full-sequence gradient descent: one update per epoch over the 50-step \
-                       sequence, h_0 = 0 every epoch, weights ~ N(0, 1), no biases"
+                kind: "full-sequence gradient descent: one update per epoch with the gradient of \
+                       the loss of the whole 50-step sequence, h_0 = 0 at the start of every \
+                       epoch, no biases, h_0 not trained"
                     .into(),
                 epochs: p.epochs,
                 warmup: p.warmup(),
                 lr: p.lr,
                 decay: p.decay,
             },
-            stand_ins: vec![
-                "the dataset is built in code (src/report/data.rs) until the fixture lands".into(),
-                "the original's gradient is re-implemented from its two defects \
-                 (src/report/variants.rs) until the replica and bug catalogue land"
-                    .into(),
-                "the per-lag attribution is computed in src/report/attribution.rs until the \
-                 catalogue's attribution lands; experiment 1 (the original code replayed exactly, \
-                 online) is not in this report yet"
-                    .into(),
-            ],
             ablation: r.ablation.iter().map(run_summary).collect(),
             ablation_medians: Variant::ALL
                 .iter()
-                .map(|&v| MedianSummary::of(v, r.runs_of(v)))
+                .map(|&v| MedianSummary::of(v.name().into(), r.runs_of(v).map(|x| &x.metrics)))
                 .collect(),
             decay: r.decay.iter().map(run_summary).collect(),
-            decay_median: MedianSummary::of(Variant::Original, r.decay.iter()),
+            decay_medians: DECAYED
+                .iter()
+                .map(|&v| MedianSummary::of(v.name().into(), r.decayed(v).map(|x| &x.metrics)))
+                .collect(),
             gradient_quality: quality,
             checker: r.verdicts.clone(),
             checker_verdicts: r
                 .global_verdicts
                 .iter()
-                .map(|&(variant, seed, v)| VerdictSummary {
-                    variant,
+                .map(|&(backward, seed, v)| VerdictSummary {
+                    backward,
                     seed,
                     verdict: format!("{v:?}").to_lowercase(),
                 })
                 .collect(),
+            attribution,
             step_sweep: sweep,
-            attribution: r
-                .attribution
+            taylor: r
+                .taylor
                 .iter()
-                .map(|(v, norms)| AttributionSummary {
-                    variant: *v,
-                    seed: p.seeds[0],
-                    share_beyond_lag_zero: super::attribution::share_beyond_lag_zero(norms),
-                    longest_lag: norms
-                        .iter()
-                        .flat_map(|row| {
-                            row.iter()
-                                .enumerate()
-                                .filter(|(_, &n)| n > 0.0)
-                                .map(|(k, _)| k)
-                        })
-                        .max()
-                        .unwrap_or(0),
+                .map(|t| TaylorSummary {
+                    backward: t.backward,
+                    block: t.block,
+                    slope: t.slope,
+                    fit_range: t.fit_range,
                 })
                 .collect(),
         }
@@ -311,34 +457,65 @@ impl Summary {
 
     /// The medians of one variant in experiment 2.
     pub fn median(&self, v: Variant) -> &MedianSummary {
-        self.ablation_medians
-            .iter()
-            .find(|m| m.variant == v)
-            .expect("every variant is summarised")
+        find(&self.ablation_medians, v.name())
+    }
+
+    /// The medians of one variant in experiment 3 (decaying rate).
+    pub fn decay_median(&self, v: Variant) -> &MedianSummary {
+        find(&self.decay_medians, v.name())
+    }
+
+    /// The medians of the question's code at one rate.
+    pub fn question_median(&self, lr: f64) -> &MedianSummary {
+        find(&self.question_medians, &lr_name(lr))
     }
 
     /// The median over seeds of a checker block's max relative error.
-    pub fn checker_median(&self, v: Variant, block: &str) -> f64 {
+    pub fn checker_median(&self, b: Backward, block: &str) -> f64 {
         spread(
             self.checker
                 .iter()
-                .filter(|b| b.variant == v && b.block == block)
-                .map(|b| b.max_rel_error),
+                .filter(|c| c.backward == b && c.block == block)
+                .map(|c| c.max_rel_error),
         )
         .0
     }
 
-    /// Blocks the checker failed for variant `v` on every seed.
-    pub fn failed_blocks(&self, v: Variant) -> Vec<&'static str> {
+    /// Blocks the checker failed for `b` on every seed.
+    pub fn failed_blocks(&self, b: Backward) -> Vec<&'static str> {
         BLOCKS
             .iter()
             .copied()
-            .filter(|&b| {
+            .filter(|&block| {
                 self.checker
                     .iter()
-                    .filter(|c| c.variant == v && c.block == b)
+                    .filter(|c| c.backward == b && c.block == block)
                     .all(|c| c.failed > 0)
             })
             .collect()
     }
+
+    /// The gradient quality of one block.
+    pub fn quality(&self, block: &str) -> &QualitySummary {
+        self.gradient_quality
+            .iter()
+            .find(|q| q.block == block)
+            .expect("every block is summarised")
+    }
+
+    /// The attribution of one row and block.
+    pub fn attributed(&self, v: Variant, block: &str) -> &RowAttribution {
+        self.attribution
+            .rows
+            .iter()
+            .find(|a| a.variant == v && a.block == block)
+            .expect("every row and block is attributed")
+    }
+}
+
+fn find<'a>(medians: &'a [MedianSummary], name: &str) -> &'a MedianSummary {
+    medians
+        .iter()
+        .find(|m| m.name == name)
+        .expect("every set is summarised")
 }

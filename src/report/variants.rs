@@ -1,34 +1,113 @@
-//! The gradient variants the experiments compare: the original's backward
-//! pass, each of its two defects fixed alone, and the correct BPTT.
-//!
-//! **Seam (stand-in):** until the bug catalogue lands, [`standin_gradient`]
-//! implements the two defects here, on the crate's [`Rnn`]; after the merge,
-//! [`Variant::gradient`] should return the catalogue's variants (and
-//! `Original` the replica's per-sequence gradient) instead. Everything else in
-//! the report goes through [`Variant::gradient`].
+//! The backward passes the experiments compare: the correct BPTT and the bug
+//! catalogue's wrong ones ([`Backward`]), and the four rows of the ablation
+//! ([`Variant`]): the question's backward pass, each of its two defects
+//! fixed alone, and both fixed.
 
-use nalgebra::{DMatrix, DVector};
+use std::fmt;
+use std::str::FromStr;
 
-use crate::bptt::Truncation;
-use crate::bptt::{output_delta, weight_gradients};
+use nalgebra::DMatrix;
+
+use crate::bptt::{bptt, Truncation};
+use crate::bugs::{Bug, UnknownBug};
 use crate::model::{Gradients, Rnn};
 use crate::plot::{Rgb, PALETTE};
 use crate::train::{Bptt, GradientFn};
 
-/// A way of computing the gradient.
+/// A backward pass: the crate's correct BPTT or one of the catalogue's bugs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backward {
+    /// [`bptt()`](crate::bptt::bptt): the true gradient.
+    Correct,
+    /// [`Bug::gradient`] of a catalogue bug.
+    Bug(Bug),
+}
+
+impl Backward {
+    /// The correct BPTT, then every catalogue bug in [`Bug::ALL`] order.
+    pub fn all() -> Vec<Backward> {
+        std::iter::once(Backward::Correct)
+            .chain(Bug::ALL.into_iter().map(Backward::Bug))
+            .collect()
+    }
+
+    /// `correct` or the bug's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backward::Correct => "correct",
+            Backward::Bug(b) => b.name(),
+        }
+    }
+
+    /// The gradient this backward pass computes for the sequence `x`
+    /// (`n_in × T`) with `targets` (`n_out × T`).
+    pub fn gradient(self, rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Gradients {
+        match self {
+            Backward::Correct => bptt(rnn, x, targets, &rnn.forward(x, targets)),
+            Backward::Bug(b) => b.gradient(rnn, x, targets),
+        }
+    }
+}
+
+impl fmt::Display for Backward {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Backward {
+    type Err = UnknownBug;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "correct" {
+            Ok(Backward::Correct)
+        } else {
+            s.parse().map(Backward::Bug)
+        }
+    }
+}
+
+impl serde::Serialize for Backward {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// Training asks a backward pass for `(L, gradient)` through this seam: the
+/// correct BPTT directly, a bug by [`Bug::gradient`] (plus a forward pass for
+/// the loss).
+impl GradientFn for Backward {
+    fn loss_and_gradient(
+        &mut self,
+        rnn: &Rnn,
+        x: &DMatrix<f64>,
+        targets: &DMatrix<f64>,
+        grad: &mut Gradients,
+    ) -> f64 {
+        match *self {
+            Backward::Correct => Bptt(Truncation::Full).loss_and_gradient(rnn, x, targets, grad),
+            Backward::Bug(b) => {
+                *grad = b.gradient(rnn, x, targets);
+                rnn.loss(x, targets)
+            }
+        }
+    }
+}
+
+/// A row of the ablation: which of the question's two defects are fixed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Variant {
-    /// Both defects of the question's code: the sigmoid derivative at the
-    /// wrong pre-activation, and no propagation through time.
+    /// Both defects: the catalogue's [`Bug::Original`], the question's
+    /// backward pass on a whole sequence.
     Original,
-    /// The derivative taken at the full pre-activation `a_t`, still no
-    /// propagation through time (= one-step truncated BPTT).
+    /// The sigmoid derivative taken at the full pre-activation `a_t`, still
+    /// nothing carried back in time: [`Bug::DhNextDropped`] (one-step
+    /// truncated BPTT).
     PreactivationFixed,
-    /// Propagation through time (full BPTT), derivative still at the wrong
-    /// pre-activations.
+    /// Propagation through time restored, the derivative still at the wrong
+    /// pre-activations: [`Bug::WrongPreActivation`].
     TimeFixed,
-    /// Full BPTT with `f'(a_t)`: the true gradient.
+    /// Both fixed: full BPTT, the true gradient.
     Correct,
 }
 
@@ -40,6 +119,16 @@ impl Variant {
         Variant::TimeFixed,
         Variant::Correct,
     ];
+
+    /// The backward pass of this row.
+    pub fn backward(self) -> Backward {
+        match self {
+            Variant::Original => Backward::Bug(Bug::Original),
+            Variant::PreactivationFixed => Backward::Bug(Bug::DhNextDropped),
+            Variant::TimeFixed => Backward::Bug(Bug::WrongPreActivation),
+            Variant::Correct => Backward::Correct,
+        }
+    }
 
     /// The name used in files (CSV columns, JSON).
     pub fn name(self) -> &'static str {
@@ -54,20 +143,10 @@ impl Variant {
     /// A legend label.
     pub fn label(self) -> &'static str {
         match self {
-            Variant::Original => "original (both defects)",
-            Variant::PreactivationFixed => "pre-activation fixed only",
-            Variant::TimeFixed => "time dimension fixed only",
-            Variant::Correct => "both fixed (correct BPTT)",
-        }
-    }
-
-    /// The legend label on two lines (for category axes).
-    pub fn two_line_label(self) -> &'static str {
-        match self {
-            Variant::Original => "original\n(both defects)",
-            Variant::PreactivationFixed => "pre-activation\nfixed only",
-            Variant::TimeFixed => "time dimension\nfixed only",
-            Variant::Correct => "both fixed\n(correct BPTT)",
+            Variant::Original => "original: both defects",
+            Variant::PreactivationFixed => "derivative fixed, time still dropped",
+            Variant::TimeFixed => "time fixed, derivative still wrong",
+            Variant::Correct => "both fixed: correct BPTT",
         }
     }
 
@@ -80,166 +159,77 @@ impl Variant {
             Variant::Correct => PALETTE[0],
         }
     }
-
-    /// `(derivative at a_t, propagation through time)`.
-    fn fixes(self) -> (bool, bool) {
-        match self {
-            Variant::Original => (false, false),
-            Variant::PreactivationFixed => (true, false),
-            Variant::TimeFixed => (false, true),
-            Variant::Correct => (true, true),
-        }
-    }
-
-    /// This variant's gradient function.
-    pub fn gradient(self) -> VariantGradient {
-        VariantGradient(self)
-    }
-}
-
-/// The gradient function of a [`Variant`]: the crate's [`bptt()`](crate::bptt::bptt) for
-/// `Correct`, one-step truncated BPTT for `PreactivationFixed`, and
-/// [`standin_gradient`] for the two variants with the wrong pre-activation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VariantGradient(pub Variant);
-
-impl GradientFn for VariantGradient {
-    fn loss_and_gradient(
-        &mut self,
-        rnn: &Rnn,
-        x: &DMatrix<f64>,
-        targets: &DMatrix<f64>,
-        grad: &mut Gradients,
-    ) -> f64 {
-        match self.0 {
-            Variant::Correct => Bptt(Truncation::Full).loss_and_gradient(rnn, x, targets, grad),
-            Variant::PreactivationFixed => {
-                Bptt(Truncation::Window(1)).loss_and_gradient(rnn, x, targets, grad)
-            }
-            v => {
-                let (preactivation, time) = v.fixes();
-                let (loss, g) = standin_gradient(rnn, x, targets, preactivation, time);
-                *grad = g;
-                loss
-            }
-        }
-    }
-}
-
-/// The original's backward pass with either defect optionally fixed;
-/// returns `(L, claimed gradient)`.
-///
-/// # Math
-/// The question's code takes the hidden derivative at two partial
-/// pre-activations instead of `a_t = W_xh x_t + W_hh h_{t-1} (+ b_h)`:
-/// `ã^x_t = W_xh x_t (+ b_h)` for `W_xh` (its `sigmoidPrime(B1)`) and
-/// `ã^h_t = W_hh h_{t-1}` for `W_hh` (its `sigmoidPrime(B_t1)`).
-/// ```text
-/// dz_t    = (y_t − target_t) ⊙ g'(z_t)
-/// dh      = W_hyᵀ dz_t + dh_next            dh_next ≡ 0 without propagation through time
-/// da^x_t  = dh ⊙ f'(ã^x_t)                  f'(a_t) when the pre-activation is fixed
-/// da^h_t  = dh ⊙ f'(ã^h_t)                  f'(a_t) when the pre-activation is fixed
-/// dh_next = W_hhᵀ da^h_t                    only with propagation through time
-/// dW_xh = Σ_t da^x_t x_tᵀ,  dW_hh = Σ_t da^h_t h_{t-1}ᵀ,  dW_hy = Σ_t dz_t h_tᵀ
-/// ```
-/// Both fixes give [`bptt()`](crate::bptt::bptt); the pre-activation fix alone gives
-/// `bptt_truncated(.., Truncation::Window(1))`. `dh_0` is `W_hhᵀ da^h_1` with
-/// propagation through time and 0 without (the original has no `h_0` to train).
-pub fn standin_gradient(
-    rnn: &Rnn,
-    x: &DMatrix<f64>,
-    targets: &DMatrix<f64>,
-    fix_preactivation: bool,
-    fix_time: bool,
-) -> (f64, Gradients) {
-    let p = &rnn.params;
-    let trace = rnn.forward(x, targets);
-    let t_len = trace.len();
-    let dz = output_delta(rnn, targets, &trace);
-    let f = rnn.hidden;
-    // f' at the pre-activations each weight's update uses, n_h × T.
-    let (dfx, dfh) = if fix_preactivation {
-        let d = trace
-            .h
-            .columns(1, t_len)
-            .map(|h| f.derivative_from_output(h));
-        (d.clone(), d)
-    } else {
-        let mut ax = &p.w_xh * x;
-        if let Some(b_h) = &p.b_h {
-            ax.column_iter_mut().for_each(|mut c| c += b_h);
-        }
-        let ah = &p.w_hh * trace.h.columns(0, t_len);
-        (ax.map(|a| f.derivative(a)), ah.map(|a| f.derivative(a)))
-    };
-    let mut dax = DMatrix::zeros(p.n_h(), t_len);
-    let mut dah = DMatrix::zeros(p.n_h(), t_len);
-    let mut dh = DVector::zeros(p.n_h());
-    let mut dh_next = DVector::zeros(p.n_h());
-    for t in (1..=t_len).rev() {
-        dh.copy_from(&dh_next);
-        dh.gemv_tr(1.0, &p.w_hy, &dz.column(t - 1), 1.0); // dh = W_hyᵀ dz_t + dh_next
-        dax.column_mut(t - 1)
-            .zip_zip_apply(&dh, &dfx.column(t - 1), |d, dh, f| *d = dh * f); // da^x_t
-        dah.column_mut(t - 1)
-            .zip_zip_apply(&dh, &dfh.column(t - 1), |d, dh, f| *d = dh * f); // da^h_t
-        if fix_time {
-            dh_next.gemv_tr(1.0, &p.w_hh, &dah.column(t - 1), 0.0); // dh_next = W_hhᵀ da^h_t
-        }
-    }
-    let mut grad = weight_gradients(rnn, x, &trace, &dz, &dax, dh_next);
-    grad.w_hh = &dah * trace.h.columns(0, t_len).transpose();
-    (trace.loss, grad)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bptt_truncated;
+    use crate::original::{DerivativeAt, Original, Start};
     use crate::random::random_problem;
-    use crate::{bptt, bptt_truncated, checker, Truncation};
 
-    fn close(a: &Gradients, b: &Gradients) {
-        for (x, y) in checker::Parameters::blocks(a)
-            .iter()
-            .zip(checker::Parameters::blocks(b).iter())
-        {
-            for (u, v) in x.values.iter().zip(y.values) {
-                approx::assert_relative_eq!(u, v, max_relative = 1e-12, epsilon = 1e-14);
+    fn close(a: &Gradients, b: &Gradients, blocks: &[&str]) {
+        for name in blocks {
+            let (x, y) = (a.block(name).unwrap(), b.block(name).unwrap());
+            for (u, v) in x.iter().zip(y) {
+                approx::assert_relative_eq!(u, v, max_relative = 1e-10, epsilon = 1e-13);
             }
         }
     }
 
     #[test]
-    fn fixing_both_is_bptt_and_fixing_the_preactivation_is_one_step_truncation() {
-        for seed in 0..10 {
-            let (rnn, x, y) = random_problem(seed, 3, 5, 2, 8, 1.0);
-            let tr = rnn.forward(&x, &y);
-            close(
-                &standin_gradient(&rnn, &x, &y, true, true).1,
-                &bptt(&rnn, &x, &y, &tr),
-            );
-            let mut one = bptt_truncated(&rnn, &x, &y, &tr, Truncation::Window(1));
-            one.h_0.fill(0.0); // the stand-in trains no h_0 without propagation through time
-            let mut s = standin_gradient(&rnn, &x, &y, true, false).1;
-            s.h_0.fill(0.0);
-            close(&s, &one);
+    fn the_rows_are_the_defects_of_the_question_removed_one_at_a_time() {
+        let weights = ["W_xh", "W_hh", "W_hy"];
+        let (rnn, x, y) = random_problem(4, 3, 5, 2, 8, 1.0);
+        let tr = rnn.forward(&x, &y);
+        let g = |v: Variant| v.backward().gradient(&rnn, &x, &y);
+        close(&g(Variant::Correct), &bptt(&rnn, &x, &y, &tr), &weights);
+        close(
+            &g(Variant::PreactivationFixed),
+            &bptt_truncated(&rnn, &x, &y, &tr, Truncation::Window(1)),
+            &weights,
+        );
+        // The original row is the replica's own per-sequence gradient from a
+        // carried state (the question's network: sigmoid, no biases).
+        let nn = crate::report::data::initial_original(2, 0.01);
+        let data = crate::report::data::dataset();
+        let mut rnn = nn.rnn();
+        rnn.params.h_0.fill(0.3);
+        let carried = Original::from_rnn(&rnn, Start::Carried, 0.01).unwrap();
+        let replica = carried
+            .frozen_gradient(&data, DerivativeAt::AsWritten)
+            .to_gradients();
+        close(
+            &Variant::Original
+                .backward()
+                .gradient(&rnn, &data.x, &data.targets),
+            &replica,
+            &weights,
+        );
+        // Negative control: the rows differ from each other.
+        let gs: Vec<Gradients> = Variant::ALL
+            .iter()
+            .map(|v| v.backward().gradient(&rnn, &data.x, &data.targets))
+            .collect();
+        for i in 0..4 {
+            for j in i + 1..4 {
+                assert!((&gs[i].w_hh - &gs[j].w_hh).norm() > 1e-3 * gs[3].w_hh.norm());
+            }
         }
     }
 
     #[test]
-    fn the_wrong_preactivation_variants_fail_the_checker_on_w_xh_and_w_hh() {
-        let (rnn, x, y) = random_problem(11, 4, 6, 1, 10, 1.0);
-        for time in [false, true] {
-            let (_, g) = standin_gradient(&rnn, &x, &y, false, time);
-            let mut r = rnn.clone();
-            let rep =
-                checker::check(&mut r, &g, |r: &Rnn| r.loss(&x, &y), &Default::default()).unwrap();
-            let failing = rep.failing_blocks();
-            assert!(
-                failing.contains(&"W_xh") && failing.contains(&"W_hh"),
-                "{rep}"
-            );
-            assert!(rep.block("W_hy").unwrap().passed(), "{rep}");
+    fn names_round_trip_and_the_seam_returns_the_loss() {
+        for b in Backward::all() {
+            assert_eq!(b.name().parse::<Backward>(), Ok(b));
         }
+        assert_eq!(Backward::all().len(), 19);
+        assert!("no-such".parse::<Backward>().is_err());
+        let (rnn, x, y) = random_problem(1, 2, 3, 1, 4, 1.0);
+        let mut grad = rnn.params.zeros_like();
+        let loss = Backward::Bug(Bug::OutputErrorSign).loss_and_gradient(&rnn, &x, &y, &mut grad);
+        assert_eq!(loss, rnn.loss(&x, &y));
+        let correct = Backward::Correct.gradient(&rnn, &x, &y);
+        approx::assert_relative_eq!(grad.w_hy, -correct.w_hy, max_relative = 1e-12);
     }
 }

@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod report;
+mod train;
 
 /// Find and explain bugs in hand-written RNN gradients.
 #[derive(Parser, Debug)]
@@ -52,6 +53,11 @@ enum Command {
     ///
     /// Example: diagnose bench --workloads seed,small --tasks grad,train
     Bench(bench::Options),
+    /// Train the network of a case file with the question's code or any
+    /// backward pass and write the loss per epoch as CSV (epoch,loss).
+    ///
+    /// Example: diagnose train --case fixtures/original/case_seed0.json --variant original --epochs 2000 --lr 0.01 --csv loss.csv
+    Train(train::Args),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +74,7 @@ fn main() -> ExitCode {
         Some(Command::Check(args)) => check::run(args),
         Some(Command::Bench(options)) => bench::run(&options),
         Some(Command::Report(args)) => report::run(&args),
+        Some(Command::Train(args)) => train::run(args),
         None => report::run(&report::Args::default()),
     };
     match result {

@@ -19,10 +19,12 @@ pub struct Args {
     /// (created if missing; files are replaced atomically).
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
-    /// First seed of the initial weights (the runs use seed, seed+1, …).
+    /// First seed of the initial weights, as np.random.seed(N) before the
+    /// question's init_weights (the runs use N, N+1, …).
     #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// 2 seeds and 400 epochs instead of 5 and 100,000 (for tests; seconds).
+    pub seed: u32,
+    /// 2 seeds and 300 epochs instead of 5 seeds, 100,000 epochs of the
+    /// question's code and 50,000 of the others (for tests; about a second).
     #[arg(long)]
     pub quick: bool,
 }
