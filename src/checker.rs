@@ -501,30 +501,8 @@ where
     G: Parameters + ?Sized,
     F: FnMut(&P) -> f64,
 {
-    let layout: Vec<(String, usize, usize)> = params
-        .blocks()
-        .iter()
-        .map(|b| (b.name.to_string(), b.rows, b.cols))
-        .collect();
+    let layout = crate::layout::matching_layout(params, grad)?;
     let grad_blocks = grad.blocks();
-    if grad_blocks.len() != layout.len() {
-        return Err(CheckError::BlockCount {
-            expected: layout.len(),
-            found: grad_blocks.len(),
-        });
-    }
-    for ((name, rows, cols), g) in layout.iter().zip(&grad_blocks) {
-        if g.name != name || g.rows != *rows || g.cols != *cols {
-            return Err(CheckError::BlockMismatch {
-                name: name.clone(),
-                rows: *rows,
-                cols: *cols,
-                found_name: g.name.to_string(),
-                found_rows: g.rows,
-                found_cols: g.cols,
-            });
-        }
-    }
 
     let loss = f(params);
     let mut blocks = Vec::with_capacity(layout.len());

@@ -8,7 +8,7 @@ use super::kernels::{self, multiversion, Isa};
 use super::lanes::{Lanes, Probe, Shared, LANES};
 use super::workspace::Workspace;
 use crate::checker::{
-    self, BlockReport, Central, CheckError, CheckOptions, CheckReport, EntryCheck, Parameters,
+    self, BlockReport, Central, CheckError, CheckOptions, CheckReport, EntryCheck,
 };
 use crate::model::{Gradients, Rnn};
 
@@ -175,37 +175,17 @@ pub(crate) fn same_layout(
     rnn: &Rnn,
     grad: &Gradients,
 ) -> Result<Vec<(&'static str, usize, usize)>, CheckError> {
-    let layout: Vec<(&'static str, usize, usize)> = rnn
-        .blocks()
-        .iter()
-        .map(|b| {
+    let layout = crate::layout::matching_layout(rnn, grad)?;
+    Ok(layout
+        .into_iter()
+        .map(|(name, rows, cols)| {
             let name = crate::model::BLOCK_NAMES
                 .into_iter()
-                .find(|n| *n == b.name)
+                .find(|n| *n == name)
                 .expect("an Rnn's blocks are named in BLOCK_NAMES");
-            (name, b.rows, b.cols)
+            (name, rows, cols)
         })
-        .collect();
-    let grad_blocks = grad.blocks();
-    if grad_blocks.len() != layout.len() {
-        return Err(CheckError::BlockCount {
-            expected: layout.len(),
-            found: grad_blocks.len(),
-        });
-    }
-    for (&(name, rows, cols), g) in layout.iter().zip(&grad_blocks) {
-        if g.name != name || g.rows != rows || g.cols != cols {
-            return Err(CheckError::BlockMismatch {
-                name: name.to_string(),
-                rows,
-                cols,
-                found_name: g.name.to_string(),
-                found_rows: g.rows,
-                found_cols: g.cols,
-            });
-        }
-    }
-    Ok(layout)
+        .collect())
 }
 
 /// One entry to evaluate at `plus` and `minus`.
