@@ -276,6 +276,23 @@ pub enum Verdict {
     NotMeasurable,
 }
 
+impl Verdict {
+    /// The global verdict every report derives the same way: non-finite
+    /// first (a NaN loss or value is never a pass), then wrong, then "not
+    /// measurable" when nothing could be judged, else correct.
+    pub fn of(loss: f64, any_non_finite: bool, any_failed: bool, nothing_judged: bool) -> Verdict {
+        if !loss.is_finite() || any_non_finite {
+            Verdict::NonFinite
+        } else if any_failed {
+            Verdict::Wrong
+        } else if nothing_judged {
+            Verdict::NotMeasurable
+        } else {
+            Verdict::Correct
+        }
+    }
+}
+
 /// The result of [`check`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct CheckReport {
@@ -290,19 +307,14 @@ pub struct CheckReport {
 impl CheckReport {
     /// The global verdict.
     pub fn verdict(&self) -> Verdict {
-        if !self.loss.is_finite() || self.blocks.iter().any(|b| b.non_finite() > 0) {
-            Verdict::NonFinite
-        } else if self.blocks.iter().any(|b| !b.passed()) {
-            Verdict::Wrong
-        } else if self
-            .blocks
-            .iter()
-            .all(|b| b.not_measurable() == b.checked())
-        {
-            Verdict::NotMeasurable
-        } else {
-            Verdict::Correct
-        }
+        Verdict::of(
+            self.loss,
+            self.blocks.iter().any(|b| b.non_finite() > 0),
+            self.blocks.iter().any(|b| !b.passed()),
+            self.blocks
+                .iter()
+                .all(|b| b.not_measurable() == b.checked()),
+        )
     }
 
     /// True when the verdict is [`Verdict::Correct`].

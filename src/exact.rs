@@ -347,15 +347,12 @@ impl ExactReport {
     /// infinite, [`Verdict::Wrong`] if an entry fails, [`Verdict::Correct`]
     /// otherwise ([`Verdict::NotMeasurable`] only when nothing was checked).
     pub fn verdict(&self) -> Verdict {
-        if !self.loss.is_finite() || self.blocks.iter().any(|b| b.non_finite() > 0) {
-            Verdict::NonFinite
-        } else if self.blocks.iter().any(|b| !b.passed()) {
-            Verdict::Wrong
-        } else if self.blocks.iter().all(|b| b.entries.is_empty()) {
-            Verdict::NotMeasurable
-        } else {
-            Verdict::Correct
-        }
+        Verdict::of(
+            self.loss,
+            self.blocks.iter().any(|b| b.non_finite() > 0),
+            self.blocks.iter().any(|b| !b.passed()),
+            self.blocks.iter().all(|b| b.entries.is_empty()),
+        )
     }
     /// True when the verdict is [`Verdict::Correct`].
     pub fn passed(&self) -> bool {
