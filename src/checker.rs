@@ -30,13 +30,28 @@
 //!   reports an error bar. Agreement within a wide error bar is reported as
 //!   not measurable, never as a pass.
 //!
+//! # Three outcomes
+//! Entry verdicts are the evidence; the block and the whole check end in one
+//! of three outcomes ([`Verdict`]): **correct** only when every entry agrees
+//! *and* the block as a whole was resolved (the block-level test of
+//! [`crate::judge`]: `‖a − n‖_F` within `rtol · ‖·‖_F + √(Σ floor_i²)`, and
+//! that allowance at most [`crate::judge::RESOLUTION`] of `‖n‖_F`); **wrong**
+//! when an entry or the block as a whole disagrees beyond every allowance;
+//! **inconclusive** otherwise, with the blocks that could not be resolved
+//! named. A block of entries all below their floors is inconclusive, never
+//! correct, and so is a check in which difference quotients at different
+//! steps disagree with each other more than with the claimed value.
+//!
+//! # A referee
+//! Where central differences cannot settle an entry, [`check_refereed`]
+//! asks an exact derivative (for instance a closure over dual numbers, as
+//! [`crate::exact`] builds for the RNN) before abstaining.
+//!
 //! CS231n's bands for the relative error: above `1e-2` the gradient is
 //! wrong, `1e-2 … 1e-4` suspicious, `1e-4 … 1e-7` usual for deep or kinked
-//! functions, `1e-7` or below correct. The default `rtol = 1e-5` is set from
-//! measurement, not taste: over 2,000 random correct RNN gradients (sigmoid
-//! and tanh, weights up to ±3, T ≤ 12) the largest relative error beyond the
-//! noise floor was 1.3e-6 after refinement, and every bug in the crate's
-//! catalogue errs by more than `1e-2` on the entries it touches.
+//! functions, `1e-7` or below correct. The default `rtol = 1e-5` sits between
+//! the rounding of a correct gradient after refinement and the errors of the
+//! catalogue's bugs (`tests/gradient_properties.rs` holds both sides).
 
 use std::fmt;
 
@@ -210,6 +225,9 @@ pub struct EntryCheck {
     /// True when the plain central difference was doubtful and the entry was
     /// re-measured (see [`judge_entry`]); `numeric` then holds the better value.
     pub refined: bool,
+    /// True when `numeric` is the exact derivative of a referee
+    /// ([`check_refereed`]) rather than a difference quotient.
+    pub refereed: bool,
     /// The verdict.
     pub verdict: EntryVerdict,
 }
@@ -245,7 +263,36 @@ impl BlockReport {
     pub fn not_measurable(&self) -> usize {
         self.count(EntryVerdict::NotMeasurable)
     }
-    /// True when no entry failed.
+    /// The block-level test ([`crate::judge::block_test`]) of the claimed
+    /// values against the numeric ones, with allowance `√(Σ floor_i²)`.
+    pub fn test(&self, rtol: f64) -> crate::judge::BlockTest {
+        let a: Vec<f64> = self.entries.iter().map(|e| e.analytic).collect();
+        let n: Vec<f64> = self.entries.iter().map(|e| e.numeric).collect();
+        let floors: Vec<f64> = self.entries.iter().map(|e| e.floor).collect();
+        let allowance = crate::judge::frobenius(&floors);
+        crate::judge::block_test(&a, &n, allowance, allowance, rtol)
+    }
+    /// The block's verdict: non-finite, wrong (an entry or the block test),
+    /// inconclusive (nothing checked, or the block not resolved), else correct.
+    pub fn verdict(&self, rtol: f64) -> Verdict {
+        use crate::judge::Outcome;
+        if self.non_finite() > 0 {
+            return Verdict::NonFinite;
+        }
+        if self.failed() > 0 {
+            return Verdict::Wrong;
+        }
+        if self.entries.is_empty() {
+            return Verdict::Inconclusive;
+        }
+        match self.test(rtol).outcome {
+            Outcome::Wrong => Verdict::Wrong,
+            Outcome::Inconclusive => Verdict::Inconclusive,
+            Outcome::Correct => Verdict::Correct,
+        }
+    }
+    /// True when no entry failed (the block may still be inconclusive, or
+    /// wrong as a whole: see [`BlockReport::verdict`]).
     pub fn passed(&self) -> bool {
         self.failed() == 0
     }
@@ -263,33 +310,51 @@ impl BlockReport {
     }
 }
 
-/// The global verdict of a check.
+/// The verdict of a block or of a whole check: the three outcomes of
+/// [`crate::judge::Outcome`], with "wrong" split by cause.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// Every measurable entry agrees.
+    /// Every entry agrees and every block was resolved.
     Correct,
-    /// Some entry disagrees.
+    /// Some entry, or some block as a whole, disagrees.
     Wrong,
-    /// The loss or a gradient value is NaN or infinite.
+    /// The loss or a gradient value is NaN or infinite (wrong, or for a
+    /// non-finite loss unusable: never correct).
     NonFinite,
-    /// No entry was above the noise floor: nothing was verified.
-    NotMeasurable,
+    /// Nothing disagrees, but something that matters was not resolved:
+    /// never counted as correct.
+    Inconclusive,
 }
 
 impl Verdict {
     /// The global verdict every report derives the same way: non-finite
-    /// first (a NaN loss or value is never a pass), then wrong, then "not
-    /// measurable" when nothing could be judged, else correct.
-    pub fn of(loss: f64, any_non_finite: bool, any_failed: bool, nothing_judged: bool) -> Verdict {
+    /// first (a NaN loss or value is never a pass), then wrong, then
+    /// inconclusive when something was not resolved, else correct.
+    pub fn of(loss: f64, any_non_finite: bool, any_failed: bool, unresolved: bool) -> Verdict {
         if !loss.is_finite() || any_non_finite {
             Verdict::NonFinite
         } else if any_failed {
             Verdict::Wrong
-        } else if nothing_judged {
-            Verdict::NotMeasurable
+        } else if unresolved {
+            Verdict::Inconclusive
         } else {
             Verdict::Correct
         }
+    }
+
+    /// The three-outcome reading: non-finite is wrong.
+    pub fn outcome(self) -> crate::judge::Outcome {
+        use crate::judge::Outcome;
+        match self {
+            Verdict::Correct => Outcome::Correct,
+            Verdict::Wrong | Verdict::NonFinite => Outcome::Wrong,
+            Verdict::Inconclusive => Outcome::Inconclusive,
+        }
+    }
+
+    /// True for [`Verdict::Wrong`] and [`Verdict::NonFinite`].
+    pub fn is_wrong(self) -> bool {
+        matches!(self, Verdict::Wrong | Verdict::NonFinite)
     }
 }
 
@@ -307,13 +372,13 @@ pub struct CheckReport {
 impl CheckReport {
     /// The global verdict.
     pub fn verdict(&self) -> Verdict {
+        let rtol = self.options.rtol;
+        let verdicts: Vec<Verdict> = self.blocks.iter().map(|b| b.verdict(rtol)).collect();
         Verdict::of(
             self.loss,
-            self.blocks.iter().any(|b| b.non_finite() > 0),
-            self.blocks.iter().any(|b| !b.passed()),
-            self.blocks
-                .iter()
-                .all(|b| b.not_measurable() == b.checked()),
+            verdicts.contains(&Verdict::NonFinite),
+            verdicts.contains(&Verdict::Wrong),
+            verdicts.contains(&Verdict::Inconclusive) || verdicts.is_empty(),
         )
     }
 
@@ -327,11 +392,20 @@ impl CheckReport {
         self.blocks.iter().find(|b| b.name == name)
     }
 
-    /// Names of the blocks with at least one failing entry.
+    /// Names of the blocks found wrong (an entry, or the block as a whole).
     pub fn failing_blocks(&self) -> Vec<&str> {
+        self.blocks_where(Verdict::is_wrong)
+    }
+
+    /// Names of the blocks that could not be resolved.
+    pub fn inconclusive_blocks(&self) -> Vec<&str> {
+        self.blocks_where(|v| v == Verdict::Inconclusive)
+    }
+
+    fn blocks_where(&self, keep: impl Fn(Verdict) -> bool) -> Vec<&str> {
         self.blocks
             .iter()
-            .filter(|b| !b.passed())
+            .filter(|b| keep(b.verdict(self.options.rtol)))
             .map(|b| b.name.as_str())
             .collect()
     }
@@ -339,19 +413,16 @@ impl CheckReport {
     /// A one-paragraph hint for a failed check, `None` when it passed.
     pub fn hint(&self) -> Option<String> {
         let failing = self.failing_blocks();
-        let passing: Vec<&str> = self
-            .blocks
-            .iter()
-            .filter(|b| b.passed() && b.not_measurable() < b.checked())
-            .map(|b| b.name.as_str())
-            .collect();
+        let passing = self.blocks_where(|v| v == Verdict::Correct);
         match self.verdict() {
             Verdict::Correct => None,
-            Verdict::NotMeasurable => Some(
-                "every entry is below the finite-difference noise floor: the loss is flat here \
-                 (saturated units?) or tiny; check at other parameter values"
-                    .into(),
-            ),
+            Verdict::Inconclusive => Some(format!(
+                "{} could not be resolved by central differences: the entries are below their \
+                 noise floor (a flat or tiny loss, saturated units) or the difference quotients \
+                 at different steps disagree with each other (a strongly curved loss); an exact \
+                 derivative decides it (checker::check_refereed), or check at other parameter values",
+                self.inconclusive_blocks().join(", ")
+            )),
             Verdict::NonFinite => Some(if self.loss.is_finite() {
                 "a gradient value is NaN or infinite: look for exp() overflow (e.g. a sigmoid \
                  derivative written as exp(-x)/(1+exp(-x))^2) or a division by zero"
@@ -505,13 +576,96 @@ pub fn rounding_floor(magnitude: f64, h: f64, atol: f64) -> f64 {
 pub fn check<P, G, F>(
     params: &mut P,
     grad: &G,
-    mut f: F,
+    f: F,
     options: &CheckOptions,
 ) -> Result<CheckReport, CheckError>
 where
     P: Parameters + ?Sized,
     G: Parameters + ?Sized,
     F: FnMut(&P) -> f64,
+{
+    run(
+        params,
+        grad,
+        f,
+        None::<fn(&P, usize, usize) -> f64>,
+        options,
+    )
+}
+
+/// [`check`] with a referee: `exact(params, block, index)` returns the exact
+/// derivative of the loss with respect to entry `index` (column-major) of
+/// block `block`, for instance from one forward pass in dual numbers with
+/// that entry seeded as `θ + 1·ε`. It is asked only where central
+/// differences cannot settle the question: entries below their noise floor,
+/// entries whose difference quotients disagree with each other, failures
+/// that needed Ridders' method, and every entry of a block that the block
+/// test left unresolved. A refereed entry is judged against the exact value
+/// with the same `rtol` and a floor of [`REFEREE_FLOOR`] times the block's
+/// largest value (the exact derivative's own rounding) or `ε · |L|` (an
+/// error that changes the loss by less than its rounding over a unit step),
+/// whichever is larger; its [`EntryCheck::refereed`] is set.
+///
+/// # Errors
+/// As [`check`].
+///
+/// # Example
+/// ```
+/// use nalgebra::DMatrix;
+/// use rnn_gradcheck::checker::{check_refereed, CheckOptions, NamedBlocks, Parameters};
+/// use rnn_gradcheck::exact::Dual64;
+/// use num_dual::DualNum;
+///
+/// // f(w) = Σ sin(w_i)³; the exact derivative of entry k from dual numbers.
+/// fn f<T: DualNum + Copy>(w: &[T]) -> T {
+///     w.iter().fold(T::zero(), |s, &v| s + v.sin().powi(3))
+/// }
+/// let mut w = NamedBlocks(vec![("w".into(), DMatrix::from_row_slice(1, 3, &[1.0, -2.0, 0.5]))]);
+/// let grad = NamedBlocks(vec![("w".into(), w.0[0].1.map(|v| 3.0 * v.sin().powi(2) * v.cos()))]);
+/// let exact = |p: &NamedBlocks, b: usize, k: usize| {
+///     let v = p.blocks()[b].values;
+///     let seeded: Vec<Dual64> = (0..v.len())
+///         .map(|i| Dual64::new(v[i], if i == k { 1.0 } else { 0.0 }))
+///         .collect();
+///     f(&seeded).eps
+/// };
+/// let report = check_refereed(&mut w, &grad, |p: &NamedBlocks| f(p.0[0].1.as_slice()), exact,
+///                             &CheckOptions::default()).unwrap();
+/// assert!(report.passed(), "{report}");
+/// ```
+pub fn check_refereed<P, G, F, E>(
+    params: &mut P,
+    grad: &G,
+    f: F,
+    exact: E,
+    options: &CheckOptions,
+) -> Result<CheckReport, CheckError>
+where
+    P: Parameters + ?Sized,
+    G: Parameters + ?Sized,
+    F: FnMut(&P) -> f64,
+    E: FnMut(&P, usize, usize) -> f64,
+{
+    run(params, grad, f, Some(exact), options)
+}
+
+/// The floor of a refereed entry, as a fraction of the block's largest
+/// value: the exact derivative's own rounding (sums over many terms cancel
+/// to about `ε` of their largest), with a wide margin.
+pub const REFEREE_FLOOR: f64 = 1e-12;
+
+fn run<P, G, F, E>(
+    params: &mut P,
+    grad: &G,
+    mut f: F,
+    mut exact: Option<E>,
+    options: &CheckOptions,
+) -> Result<CheckReport, CheckError>
+where
+    P: Parameters + ?Sized,
+    G: Parameters + ?Sized,
+    F: FnMut(&P) -> f64,
+    E: FnMut(&P, usize, usize) -> f64,
 {
     let layout = crate::layout::matching_layout(params, grad)?;
     let grad_blocks = grad.blocks();
@@ -521,7 +675,7 @@ where
     for (b, (name, rows, cols)) in layout.into_iter().enumerate() {
         let indices = select(rows * cols, options.selection, b);
         let mut entries = Vec::with_capacity(indices.len());
-        for k in indices {
+        for &k in &indices {
             let theta = *params.entry_mut(b, k);
             let plain = central_difference(params, b, k, options.step.for_value(theta), &mut f);
             let entry = judge_entry(
@@ -534,17 +688,85 @@ where
             );
             entries.push(entry);
         }
-        blocks.push(BlockReport {
+        let mut block = BlockReport {
             name,
             shape: (rows, cols),
             entries,
-        });
+        };
+        if let Some(exact) = exact.as_mut() {
+            referee(params, b, &indices, &mut block, exact, loss, options);
+        }
+        blocks.push(block);
     }
     Ok(CheckReport {
         loss,
         blocks,
         options: *options,
     })
+}
+
+/// Re-judges the entries of `block` that central differences left open
+/// against `exact` (see [`check_refereed`]).
+fn referee<P, E>(
+    params: &P,
+    b: usize,
+    indices: &[usize],
+    block: &mut BlockReport,
+    exact: &mut E,
+    loss: f64,
+    options: &CheckOptions,
+) where
+    P: Parameters + ?Sized,
+    E: FnMut(&P, usize, usize) -> f64,
+{
+    if !loss.is_finite() {
+        return;
+    }
+    let whole_block = block.verdict(options.rtol) == Verdict::Inconclusive;
+    let open = |e: &EntryCheck| {
+        whole_block
+            || e.verdict == EntryVerdict::NotMeasurable
+            || (e.verdict == EntryVerdict::Fail && e.refined)
+    };
+    let values: Vec<(usize, f64)> = block
+        .entries
+        .iter()
+        .zip(indices)
+        .filter(|(e, _)| open(e))
+        .map(|(_, &k)| (k, exact(params, b, k)))
+        .collect();
+    if values.is_empty() {
+        return;
+    }
+    let top = block
+        .entries
+        .iter()
+        .map(|e| e.analytic.abs().max(e.numeric.abs()))
+        .chain(values.iter().map(|(_, v)| v.abs()))
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    // An error below ε·|L| changes the loss by less than its own rounding
+    // over a unit step: no code that rounds (a textbook f' = y(1 − y) is 0
+    // on a saturated unit) can be blamed for it.
+    let loss_rounding = f64::EPSILON * loss.abs().max(options.loss_scale);
+    let floor = (REFEREE_FLOOR * top).max(loss_rounding).max(options.atol);
+    let mut values = values.into_iter().peekable();
+    for (e, &k) in block.entries.iter_mut().zip(indices) {
+        if values.peek().is_some_and(|(j, _)| *j == k) {
+            let (_, value) = values.next().expect("peeked");
+            let (abs_error, rel_error, verdict) = compare(e.analytic, value, floor, options.rtol);
+            *e = EntryCheck {
+                numeric: value,
+                abs_error,
+                rel_error,
+                floor,
+                refined: true,
+                refereed: true,
+                verdict,
+                ..*e
+            };
+        }
+    }
 }
 
 /// Judges one entry from its plain central difference, re-measuring it only
@@ -564,7 +786,10 @@ where
 ///    weights, say), a Richardson tableau over shrinking steps gives a value
 ///    and an error estimate. If that error is still above [`STEP_SENSITIVITY`]
 ///    of the scale, agreement cannot be confirmed and the entry is reported
-///    not measurable; a disagreement beyond the error still fails.
+///    not measurable. The estimate is not a bound, so a disagreement fails
+///    only when it exceeds [`FAIL_MARGIN`] times the spread of all the
+///    difference quotients measured (and the estimate); a smaller one leaves
+///    the entry not measurable, never wrong.
 pub fn judge_entry<E>(
     analytic: f64,
     index: (usize, usize),
@@ -586,6 +811,7 @@ where
             rel_error,
             floor,
             refined,
+            refereed: false,
             verdict: if loss_is_finite {
                 verdict
             } else {
@@ -607,16 +833,55 @@ where
         return entry(richardson, floor, true);
     }
 
-    let (value, error) = ridders(plain.step, |step| remeasure(step).derivative);
+    let mut quotients = vec![plain.derivative, wide.derivative];
+    let (value, error) = ridders(plain.step, |step| {
+        let d = remeasure(step).derivative;
+        quotients.push(d);
+        d
+    });
     let uncertainty = error.max(floor);
-    let mut judged = entry(value, uncertainty, true);
-    if judged.verdict == EntryVerdict::Pass
-        && uncertainty > STEP_SENSITIVITY * rel_scale(analytic, value)
-    {
-        judged.verdict = EntryVerdict::NotMeasurable; // agreement within a wide error bar proves nothing
+    let judged = entry(value, uncertainty, true);
+    match judged.verdict {
+        // Agreement within a wide error bar proves nothing.
+        EntryVerdict::Pass if uncertainty > STEP_SENSITIVITY * rel_scale(analytic, value) => {
+            EntryCheck {
+                verdict: EntryVerdict::NotMeasurable,
+                ..judged
+            }
+        }
+        // Ridders' error estimate is an estimate, not a bound: on a loss this
+        // curved the tableau can settle on a wrong value. A disagreement is
+        // only a failure when it dwarfs how much the difference quotients
+        // themselves disagree; otherwise the entry is not resolved, and its
+        // uncertainty covers the disagreement (so the block test cannot turn
+        // it into a failure either).
+        EntryVerdict::Fail => {
+            let quotient_spread = quotients
+                .iter()
+                .map(|d| (d - value).abs())
+                .fold(0.0f64, |m, d| if d.is_nan() { f64::NAN } else { m.max(d) });
+            let disagreement = (analytic - value).abs();
+            if disagreement > FAIL_MARGIN * (quotient_spread + uncertainty) {
+                judged
+            } else {
+                let floor = uncertainty
+                    .max(FAIL_MARGIN * quotient_spread)
+                    .max(disagreement);
+                EntryCheck {
+                    verdict: EntryVerdict::NotMeasurable,
+                    floor,
+                    ..judged
+                }
+            }
+        }
+        _ => judged,
     }
-    judged
 }
+
+/// After Ridders' method, a disagreement is a failure only when it exceeds
+/// this multiple of the spread of the difference quotients (plus the error
+/// estimate); see [`judge_entry`].
+pub const FAIL_MARGIN: f64 = 10.0;
 
 /// True when the plain central difference `plain` cannot settle the entry by
 /// itself: it fails, or passes using more than [`REFINE_FRACTION`] of the
@@ -695,12 +960,21 @@ pub fn select(len: usize, selection: Selection, block: usize) -> Vec<usize> {
     }
 }
 
+fn block_verdict_name(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Correct => "correct",
+        Verdict::Wrong => "WRONG",
+        Verdict::NonFinite => "NON-FINITE",
+        Verdict::Inconclusive => "inconclusive",
+    }
+}
+
 impl fmt::Display for CheckReport {
     /// A table, one row per block, never a matrix dump.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{:<6} {:>7} {:>7} {:>6} {:>6} {:>11}  {:<9} {:>11} {:>11}",
+            "{:<6} {:>7} {:>7} {:>6} {:>6} {:>11}  {:<9} {:>11} {:>11}  verdict",
             "block",
             "shape",
             "checked",
@@ -723,7 +997,7 @@ impl fmt::Display for CheckReport {
                 b.not_measurable()
             )?;
             match b.worst() {
-                Some(w) => writeln!(
+                Some(w) => write!(
                     f,
                     "{:>11.2e}  {:<9} {:>11.4e} {:>11.4e}",
                     w.rel_error,
@@ -731,16 +1005,20 @@ impl fmt::Display for CheckReport {
                     w.analytic,
                     w.numeric
                 )?,
-                None => writeln!(f, "{:>11}  {:<9} {:>11} {:>11}", "-", "-", "-", "-")?,
+                None => write!(f, "{:>11}  {:<9} {:>11} {:>11}", "-", "-", "-", "-")?,
             }
+            writeln!(f, "  {}", block_verdict_name(b.verdict(self.options.rtol)))?;
         }
         let verdict = match self.verdict() {
-            Verdict::Correct => "CORRECT: every measurable entry agrees".to_string(),
+            Verdict::Correct => {
+                "CORRECT: every entry agrees and every block is resolved".to_string()
+            }
             Verdict::Wrong => format!("WRONG: {}", self.failing_blocks().join(", ")),
             Verdict::NonFinite => "NON-FINITE: NaN or infinite values".to_string(),
-            Verdict::NotMeasurable => {
-                "NOT MEASURABLE: every entry is below the noise floor".to_string()
-            }
+            Verdict::Inconclusive => format!(
+                "INCONCLUSIVE: {} not resolved (nothing disagrees, nothing is certified)",
+                self.inconclusive_blocks().join(", ")
+            ),
         };
         let n_m: usize = self.blocks.iter().map(BlockReport::not_measurable).sum();
         write!(f, "verdict: {verdict}")?;
@@ -877,7 +1155,7 @@ mod tests {
         let (mut p, mut g) = cubic();
         g.0.iter_mut().for_each(|(_, m)| m.fill(0.0));
         let r = check(&mut p, &g, |_: &NamedBlocks| 1.0, &CheckOptions::default()).unwrap();
-        assert_eq!(r.verdict(), Verdict::NotMeasurable);
+        assert_eq!(r.verdict(), Verdict::Inconclusive);
         assert!(!r.passed());
     }
 

@@ -209,6 +209,45 @@ impl Rnn {
     }
 }
 
+impl Rnn {
+    /// The exact derivative of `L` with respect to entry `index`
+    /// (column-major) of block number `block` in the checker's order
+    /// ([`crate::model::BLOCK_NAMES`], absent biases skipped): one dual
+    /// forward pass. It is the referee of
+    /// [`crate::checker::check_refereed`] for this crate's RNN:
+    ///
+    /// ```
+    /// use rnn_gradcheck::checker::{check_refereed, CheckOptions};
+    /// use rnn_gradcheck::{bptt, random::random_problem, Rnn};
+    ///
+    /// let (mut rnn, x, y) = random_problem(7, 4, 6, 1, 10, 1.0);
+    /// let grad = bptt(&rnn, &x, &y, &rnn.forward(&x, &y));
+    /// let report = check_refereed(
+    ///     &mut rnn,
+    ///     &grad,
+    ///     |r: &Rnn| r.loss(&x, &y),
+    ///     |r: &Rnn, b, k| r.exact_entry(&x, &y, b, k),
+    ///     &CheckOptions::default(),
+    /// )
+    /// .unwrap();
+    /// assert!(report.passed(), "{report}");
+    /// ```
+    ///
+    /// # Panics
+    /// If `block` or `index` is out of range.
+    pub fn exact_entry(
+        &self,
+        x: &DMatrix<f64>,
+        targets: &DMatrix<f64>,
+        block: usize,
+        index: usize,
+    ) -> f64 {
+        let mut direction = self.params.zeros_like();
+        *crate::checker::Parameters::entry_mut(&mut direction, block, index) = 1.0;
+        self.directional_derivative(x, targets, &direction)
+    }
+}
+
 fn set_entry(p: &mut Params, name: &str, k: usize, v: f64) {
     p.block_mut(name).expect("block present")[k] = v;
 }
@@ -345,7 +384,7 @@ pub struct ExactReport {
 impl ExactReport {
     /// The global verdict: [`Verdict::NonFinite`] if a value is NaN or
     /// infinite, [`Verdict::Wrong`] if an entry fails, [`Verdict::Correct`]
-    /// otherwise ([`Verdict::NotMeasurable`] only when nothing was checked).
+    /// otherwise ([`Verdict::Inconclusive`] only when nothing was checked).
     pub fn verdict(&self) -> Verdict {
         Verdict::of(
             self.loss,
@@ -433,13 +472,32 @@ pub fn compare_exact(analytic: f64, exact: f64, floor: f64, rtol: f64) -> ExactE
 pub fn check<P, G, D>(
     params: &P,
     grad: &G,
-    mut loss_dual: D,
+    loss_dual: D,
     options: &ExactOptions,
 ) -> Result<ExactReport, CheckError>
 where
     P: Parameters + Clone,
     G: Parameters + ?Sized,
     D: FnMut(&P) -> Dual64,
+{
+    run(params, grad, loss_dual, options, |_, _, _| 0.0)
+}
+
+/// [`check`] with an extra per-block floor: `conditioning(b, indices,
+/// exact)` returns an absolute floor for block `b` given the checked
+/// entries and their exact values (see [`check_rnn`]).
+fn run<P, G, D, C>(
+    params: &P,
+    grad: &G,
+    mut loss_dual: D,
+    options: &ExactOptions,
+    mut conditioning: C,
+) -> Result<ExactReport, CheckError>
+where
+    P: Parameters + Clone,
+    G: Parameters + ?Sized,
+    D: FnMut(&P) -> Dual64,
+    C: FnMut(usize, &[usize], &[f64]) -> f64,
 {
     let layout = crate::layout::matching_layout(params, grad)?;
     let grad_blocks = grad.blocks();
@@ -464,7 +522,10 @@ where
         let floor = options
             .atol
             .max(options.floor_fraction * scale)
-            .max(options.loss_fraction * loss.abs());
+            .max(options.loss_fraction * loss.abs())
+            // An absolute allowance `A` enters as the scale `A / rtol`:
+            // `|a − e| / max(|a|, |e|, A / rtol) ≤ rtol` lets `|a − e| ≤ A`.
+            .max(conditioning(b, &indices, &exact) / options.rtol);
         let floor = if floor.is_finite() { floor } else { 0.0 };
         let entries = indices
             .iter()
@@ -489,7 +550,16 @@ where
 }
 
 /// The exact check of an RNN's claimed gradient: [`check`] with
-/// [`Rnn::loss_dual`] as the oracle.
+/// [`Rnn::loss_dual`] as the oracle, and a floor set from the problem's own
+/// conditioning: the derivative is evaluated twice in different but
+/// equivalent orders, forward mode (the oracle) and reverse mode (full
+/// BPTT, [`crate::bptt`]), and each block's floor is at least
+/// [`CONDITIONING_FACTOR`] times their largest difference `max_k |R_k − E_k|`
+/// and times the round-off spread of the data ([`crate::conditioning`]:
+/// it catches the cancellation in `y_t − target_t` near a perfect fit, which
+/// both orders share). On a chaotic or near-stationary network no float64
+/// code computes the gradient to `1e-10`, and these floors say how far a
+/// correct one lands.
 ///
 /// # Errors
 /// [`CheckError`] if `grad` does not have the blocks of `rnn.params`.
@@ -500,13 +570,83 @@ pub fn check_rnn(
     grad: &Gradients,
     options: &ExactOptions,
 ) -> Result<ExactReport, CheckError> {
-    check(
+    let reverse = crate::bptt::bptt(rnn, x, targets, &rnn.forward(x, targets));
+    let spread: Vec<f64> = crate::conditioning::round_off_spread(
+        rnn,
+        x,
+        targets,
+        &reverse,
+        f64::EPSILON,
+        SPREAD_DRAWS,
+        0,
+    )
+    .into_iter()
+    .map(|(_, s)| s.max)
+    .collect();
+    check_conditioned(
         &rnn.params,
         grad,
         |d: &Params| rnn.loss_dual(x, targets, d),
+        &reverse,
+        &spread,
         options,
     )
 }
+
+/// Round-off draws of [`check_rnn`]'s spread floor.
+pub const SPREAD_DRAWS: usize = 4;
+
+/// [`check`] with each block's floor at least [`CONDITIONING_FACTOR`] times
+/// the largest difference between the exact derivatives and `reverse`, the
+/// same gradient computed in another order (for the RNN, full BPTT; see
+/// [`check_rnn`]), and at least [`CONDITIONING_FACTOR`] times `spread[b]`,
+/// how far round-off of the data moves block `b`'s entries (see
+/// [`crate::conditioning`]; pass zeros when unknown).
+///
+/// # Errors
+/// [`CheckError`] if `grad` or `reverse` does not have the blocks of `params`.
+pub fn check_conditioned<P, G, R, D>(
+    params: &P,
+    grad: &G,
+    loss_dual: D,
+    reverse: &R,
+    spread: &[f64],
+    options: &ExactOptions,
+) -> Result<ExactReport, CheckError>
+where
+    P: Parameters + Clone,
+    G: Parameters + ?Sized,
+    R: Parameters + ?Sized,
+    D: FnMut(&P) -> Dual64,
+{
+    crate::layout::matching_layout(params, reverse)?;
+    let blocks = reverse.blocks();
+    run(params, grad, loss_dual, options, |b, indices, exact| {
+        let r = blocks[b].values;
+        let worst = indices
+            .iter()
+            .zip(exact)
+            .map(|(&k, e)| (r[k] - e).abs())
+            .fold(0.0f64, |m, d| {
+                if m.is_nan() || d.is_nan() {
+                    f64::NAN
+                } else {
+                    m.max(d)
+                }
+            });
+        let spread = spread.get(b).copied().unwrap_or(0.0);
+        let floor = CONDITIONING_FACTOR * worst.max(spread);
+        if floor.is_finite() {
+            floor
+        } else {
+            0.0
+        }
+    })
+}
+
+/// The multiple of the forward/reverse difference that [`check_rnn`] allows
+/// a correct gradient.
+pub const CONDITIONING_FACTOR: f64 = 16.0;
 
 /// A copy of `params` with every entry set to zero (a direction).
 fn zeroed<P: Parameters + Clone>(params: &P) -> P {
@@ -569,7 +709,7 @@ impl fmt::Display for ExactReport {
                 self.options.rtol
             ),
             Verdict::NonFinite => "NON-FINITE: NaN or infinite values".to_string(),
-            Verdict::NotMeasurable => "NOTHING CHECKED".to_string(),
+            Verdict::Inconclusive => "NOTHING CHECKED".to_string(),
         };
         write!(f, "verdict (exact): {verdict}")
     }

@@ -152,7 +152,7 @@ impl Report {
         [Verdict::NonFinite, Verdict::Wrong, Verdict::Correct]
             .into_iter()
             .find(|&x| any(x))
-            .unwrap_or(Verdict::NotMeasurable)
+            .unwrap_or(Verdict::Inconclusive)
     }
 
     /// True when the verdict is [`Verdict::Correct`].
@@ -239,7 +239,7 @@ impl fmt::Display for Report {
             Verdict::Correct => "CORRECT".to_string(),
             Verdict::Wrong => format!("WRONG: {}", self.failing_blocks().join(", ")),
             Verdict::NonFinite => "NON-FINITE".to_string(),
-            Verdict::NotMeasurable => "NOT MEASURABLE".to_string(),
+            Verdict::Inconclusive => "NOT MEASURABLE".to_string(),
         };
         let by: Vec<String> = self
             .verdicts()

@@ -341,6 +341,15 @@ impl Params {
         }
     }
 
+    /// Calls `f(name, values)` on every block present, in [`BLOCK_NAMES`] order.
+    pub fn iter_blocks_mut(&mut self, mut f: impl FnMut(&str, &mut [f64])) {
+        for name in BLOCK_NAMES {
+            if let Some(values) = self.block_mut(name) {
+                f(name, values);
+            }
+        }
+    }
+
     /// `self += alpha · other`, block by block, over the blocks both have.
     pub fn axpy(&mut self, alpha: f64, other: &Params) {
         for name in BLOCK_NAMES {

@@ -255,19 +255,25 @@ pub struct TaylorReport {
 }
 
 impl TaylorReport {
-    /// The global verdict: non-finite, then wrong if a block is wrong or
-    /// inconclusive (an inconclusive block is not certified), correct if
-    /// some block is correct, otherwise not measurable.
+    /// The global verdict: non-finite, then wrong if a block is wrong,
+    /// correct only if every block is correct, otherwise inconclusive (a
+    /// slope between the bands, or a remainder that never rose above the
+    /// rounding noise, certifies nothing and blames nothing).
     pub fn verdict(&self) -> Verdict {
         let any = |v| self.blocks.iter().any(|b| b.verdict() == v);
         if !self.loss.is_finite() || any(SlopeVerdict::NonFinite) {
             Verdict::NonFinite
-        } else if any(SlopeVerdict::Wrong) || any(SlopeVerdict::Inconclusive) {
+        } else if any(SlopeVerdict::Wrong) {
             Verdict::Wrong
-        } else if any(SlopeVerdict::Correct) {
+        } else if !self.blocks.is_empty()
+            && self
+                .blocks
+                .iter()
+                .all(|b| b.verdict() == SlopeVerdict::Correct)
+        {
             Verdict::Correct
         } else {
-            Verdict::NotMeasurable
+            Verdict::Inconclusive
         }
     }
 
@@ -600,8 +606,8 @@ impl fmt::Display for TaylorReport {
                 text
             }
             Verdict::NonFinite => "NON-FINITE: NaN or infinite values".to_string(),
-            Verdict::NotMeasurable => {
-                "NOT MEASURABLE: no remainder rose above the rounding noise".to_string()
+            Verdict::Inconclusive => {
+                "INCONCLUSIVE: some block's slope is between the bands or its remainder never rose above the rounding noise".to_string()
             }
         };
         write!(f, "verdict (taylor): {verdict}")
@@ -737,7 +743,8 @@ mod tests {
             SlopeVerdict::NotMeasurable,
             "{r}"
         );
-        assert_eq!(r.verdict(), Verdict::Correct, "{r}");
+        // A block that was not measured is not certified.
+        assert_eq!(r.verdict(), Verdict::Inconclusive, "{r}");
         g.0[1].1[0] = 1e-3;
         let r = check(&mut p, &g, ignores_v, &TaylorOptions::default()).unwrap();
         approx::assert_abs_diff_eq!(r.block("v").unwrap().slope().unwrap(), 1.0, epsilon = 1e-6);

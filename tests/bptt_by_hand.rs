@@ -70,17 +70,24 @@ fn backward_by_hand() {
 
 #[test]
 fn biases_get_the_sum_of_their_deltas() {
-    // With zero biases present the forward pass is unchanged, and
-    // db_h = Σ_t da_t = dW_xh / x_1 here, db_y = Σ_t dz_t = dW_hy / h_1.
+    // With zero biases present the forward pass is unchanged, and with T = 1
+    // db_h = Σ_t da_t = da_1 and db_y = Σ_t dz_t = dz_1, the hand values of
+    // `backward_by_hand` (checked against them, not against BPTT's own
+    // dW_xh and dW_hy, which share any error in da and dz).
     let (mut rnn, x, y) = one_unit();
     rnn.params.b_h = Some(dvector![0.0]);
     rnn.params.b_y = Some(dvector![0.0]);
-    let tr = rnn.forward(&x, &y);
-    let g = bptt(&rnn, &x, &y, &tr);
-    assert_relative_eq!(g.b_h.unwrap()[0], g.w_xh[(0, 0)], max_relative = 1e-15);
+    let g = bptt(&rnn, &x, &y, &rnn.forward(&x, &y));
+    // da_1 = (w_hy dz_1) · h_1 (1 − h_1) = −0.0163853919021829
+    assert_relative_eq!(
+        g.b_h.unwrap()[0],
+        -0.016_385_391_902_182_94,
+        max_relative = 1e-13
+    );
+    // dz_1 = (y_1 − 1) · y_1 (1 − y_1) = −0.0360222393597819
     assert_relative_eq!(
         g.b_y.unwrap()[0],
-        g.w_hy[(0, 0)] / tr.h[(0, 1)],
-        max_relative = 1e-15
+        -0.036_022_239_359_781_93,
+        max_relative = 1e-13
     );
 }

@@ -173,6 +173,12 @@ fn without_grads_the_reference_is_checked_and_write_grads_is_offered() {
     let (code, out, err) = check(&fixture("no_grads.json"), &[]);
     assert_eq!(code, 0, "{err}");
     assert!(
+        out.contains("reference: exact derivatives (dual numbers) of all 46 entries"),
+        "{out}"
+    );
+    let (code, out, err) = check(&fixture("no_grads.json"), &["--method", "central"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
         out.contains("confirmed by central differences on all 46 entries"),
         "{out}"
     );

@@ -67,6 +67,17 @@ fn case() -> impl Strategy<Value = Case> {
         )
 }
 
+/// The larger of `a` and `b`, and NaN if either is: `f64::max` (and
+/// nalgebra's `max`) return the other argument for a NaN, so a maximum folded
+/// with them would hide a NaN and let the comparison pass.
+fn nan_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
 fn reference_gradient(c: &Case) -> Gradients {
     bptt(&c.rnn, &c.x, &c.y, &c.rnn.forward(&c.x, &c.y))
 }
@@ -114,7 +125,7 @@ proptest! {
         let reference = reference_gradient(&c);
         for (g, r) in grad.blocks().iter().zip(reference.blocks().iter()) {
             prop_assert_eq!(g.name, r.name);
-            let scale = r.values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let scale = r.values.iter().fold(0.0f64, |m, v| nan_max(m, v.abs()));
             for (a, b) in g.values.iter().zip(r.values) {
                 // Different summation order: agreement to 1e-12 of the block's
                 // largest entry (observed: about 1e-15).
@@ -401,7 +412,7 @@ proptest! {
         let grad = reference_gradient(&c);
         let options = ProjectionOptions { directions: 4, seed, ..Default::default() };
         let r = check_projections(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
-        prop_assert!(matches!(r.verdict(), Verdict::Correct | Verdict::NotMeasurable), "{}", r);
+        prop_assert!(matches!(r.verdict(), Verdict::Correct | Verdict::Inconclusive), "{}", r);
         prop_assert!(r.escalation.is_none());
         prop_assert_eq!(r.directions.len(), 4);
     }

@@ -1,12 +1,18 @@
 //! Property tests: the analytic BPTT gradient agrees with central differences
 //! across random shapes, lengths, scales, activations, biases and `h_0`; and
 //! the same check fails for deliberately wrong gradients (negative controls).
+//!
+//! Failures are saved in `proptest-regressions/gradient_properties.txt`.
+//! proptest replays the seeds saved there, but a seed names a case only for
+//! the generator that drew it; [`recorded_counterexamples_pass`] also
+//! replays the problems written out in the file's comments.
 
 mod common;
 
 use common::problems::{problem, sigmoid_or_tanh, Problem as Case, Shapes};
 use nalgebra::{DMatrix, DVector};
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 use rnn_gradcheck::checker::{check, CheckOptions, Parameters, Verdict};
 use rnn_gradcheck::{bptt, bptt_truncated, Activation, Gradients, Rnn, Truncation};
 
@@ -82,6 +88,58 @@ fn bptt_wrong_preactivation(rnn: &Rnn, x: &DMatrix<f64>, y: &DMatrix<f64>) -> Gr
     }
 }
 
+/// The correct BPTT agrees with central differences on every entry of
+/// W_xh, W_hh, W_hy, b_h, b_y and h_0.
+fn bptt_agrees(case: &Case) -> Result<(), TestCaseError> {
+    let grad = bptt(
+        &case.rnn,
+        &case.x,
+        &case.y,
+        &case.rnn.forward(&case.x, &case.y),
+    );
+    let report = check_gradient(case, &grad);
+    prop_assert!(report.passed(), "{}", report);
+    // The correct gradient needs a fifth of the default relative allowance:
+    // every difference is within the rounding-noise floor plus 2e-6 relative
+    // (what remains of the truncation error after refinement).
+    for b in &report.blocks {
+        for e in &b.entries {
+            let scale = e.analytic.abs().max(e.numeric.abs());
+            prop_assert!(e.abs_error <= e.floor + 2e-6 * scale, "{} {:?}", b.name, e);
+        }
+    }
+    Ok(())
+}
+
+/// One-step truncation (what the original code does) fails the check on
+/// W_hh (for T ≥ 2 and W_hh ≠ 0); W_hy passes.
+fn one_step_truncation_caught(case: &Case) -> Result<(), TestCaseError> {
+    let tr = case.rnn.forward(&case.x, &case.y);
+    let grad = bptt_truncated(&case.rnn, &case.x, &case.y, &tr, Truncation::Window(1));
+    let report = check_gradient(case, &grad);
+    prop_assert_eq!(report.verdict(), Verdict::Wrong, "{}", report);
+    prop_assert!(report.failing_blocks().contains(&"W_hh"), "{}", report);
+    // The output layer is untouched by the truncation.
+    prop_assert!(report.block("W_hy").unwrap().passed(), "{}", report);
+    Ok(())
+}
+
+/// The derivative at the wrong pre-activation fails the check on W_xh and
+/// W_hh (for T ≥ 2 and W_hh ≠ 0, h_{t-1} ≠ 0); W_hy passes.
+fn wrong_preactivation_caught(case: &Case) -> Result<(), TestCaseError> {
+    let grad = bptt_wrong_preactivation(&case.rnn, &case.x, &case.y);
+    let report = check_gradient(case, &grad);
+    prop_assert_eq!(report.verdict(), Verdict::Wrong, "{}", report);
+    let failing = report.failing_blocks();
+    prop_assert!(
+        failing.contains(&"W_xh") && failing.contains(&"W_hh"),
+        "{}",
+        report
+    );
+    prop_assert!(report.block("W_hy").unwrap().passed(), "{}", report);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(common::config(256, "proptest-regressions/gradient_properties.txt"))]
 
@@ -89,43 +147,21 @@ proptest! {
     /// W_xh, W_hh, W_hy, b_h, b_y and h_0.
     #[test]
     fn bptt_agrees_with_central_differences(case in case(T_LEN, SCALE)) {
-        let grad = bptt(&case.rnn, &case.x, &case.y, &case.rnn.forward(&case.x, &case.y));
-        let report = check_gradient(&case, &grad);
-        prop_assert!(report.passed(), "{}", report);
-        // The correct gradient needs a fifth of the default relative allowance:
-        // every difference is within the rounding-noise floor plus 2e-6 relative
-        // (what remains of the truncation error after refinement).
-        for b in &report.blocks {
-            for e in &b.entries {
-                let scale = e.analytic.abs().max(e.numeric.abs());
-                prop_assert!(e.abs_error <= e.floor + 2e-6 * scale, "{} {:?}", b.name, e);
-            }
-        }
+        bptt_agrees(&case)?;
     }
 
     /// Negative control: one-step truncation (what the original code does)
     /// fails the check on W_hh whenever T ≥ 2 and W_hh ≠ 0.
     #[test]
     fn one_step_truncation_is_caught(case in case(2..=12, 0.5..=2.0)) {
-        let tr = case.rnn.forward(&case.x, &case.y);
-        let grad = bptt_truncated(&case.rnn, &case.x, &case.y, &tr, Truncation::Window(1));
-        let report = check_gradient(&case, &grad);
-        prop_assert_eq!(report.verdict(), Verdict::Wrong, "{}", report);
-        prop_assert!(report.failing_blocks().contains(&"W_hh"), "{}", report);
-        // The output layer is untouched by the truncation.
-        prop_assert!(report.block("W_hy").unwrap().passed(), "{}", report);
+        one_step_truncation_caught(&case)?;
     }
 
     /// Negative control: the derivative at the wrong pre-activation fails
     /// the check on W_xh and W_hh (with T ≥ 2 and W_hh ≠ 0, h_{t-1} ≠ 0).
     #[test]
     fn wrong_preactivation_is_caught(case in case(2..=12, 0.5..=2.0)) {
-        let grad = bptt_wrong_preactivation(&case.rnn, &case.x, &case.y);
-        let report = check_gradient(&case, &grad);
-        prop_assert_eq!(report.verdict(), Verdict::Wrong, "{}", report);
-        let failing = report.failing_blocks();
-        prop_assert!(failing.contains(&"W_xh") && failing.contains(&"W_hh"), "{}", report);
-        prop_assert!(report.block("W_hy").unwrap().passed(), "{}", report);
+        wrong_preactivation_caught(&case)?;
     }
 
     /// Truncated BPTT with k ≥ T is full BPTT, bit for bit.
@@ -158,5 +194,103 @@ proptest! {
         let expected: Vec<_> = case.rnn.blocks().iter().map(shape).collect();
         let found: Vec<_> = grad.blocks().iter().map(shape).collect();
         prop_assert_eq!(found, expected);
+    }
+}
+
+/// The problems written out in the comments of
+/// `proptest-regressions/gradient_properties.txt` (`# shrinks to case =
+/// Problem { rnn: …, x: …, y: … }`, nalgebra's debug format).
+fn recorded_counterexamples() -> Vec<Case> {
+    let text = std::fs::read_to_string("proptest-regressions/gradient_properties.txt")
+        .expect("proptest-regressions/gradient_properties.txt");
+    text.lines()
+        .filter(|l| l.starts_with("cc "))
+        .filter_map(|l| l.split_once("# shrinks to "))
+        .map(|(_, case)| {
+            parse_case(case).unwrap_or_else(|| panic!("cannot read the recorded case {case}"))
+        })
+        .collect()
+}
+
+/// A problem from its debug output.
+fn parse_case(text: &str) -> Option<Case> {
+    // The text after ` name: ` (the space keeps `y` from matching `w_hy`).
+    let after = |name: &str| -> Option<&str> {
+        let key = format!(" {name}: ");
+        text.find(&key).map(|i| &text[i + key.len()..])
+    };
+    let matrix = |name: &str| -> Option<DMatrix<f64>> {
+        let s = after(name)?;
+        let data = &s[s.find("data: [")? + "data: [".len()..];
+        let data = &data[..data.find(']')?];
+        let values: Vec<f64> = data
+            .split(',')
+            .map(|v| v.trim().parse().ok())
+            .collect::<Option<_>>()?;
+        let dim = |key: &str| -> Option<usize> {
+            let d = &s[s.find(key)? + key.len()..];
+            if d.starts_with("Const") {
+                Some(1)
+            } else {
+                let d = d.strip_prefix("Dyn(")?;
+                d[..d.find(')')?].parse().ok()
+            }
+        };
+        let (rows, cols) = (dim("nrows: ")?, dim("ncols: ")?);
+        (rows * cols == values.len()).then(|| DMatrix::from_vec(rows, cols, values))
+    };
+    let vector = |name: &str| -> Option<DVector<f64>> {
+        Some(DVector::from_column_slice(matrix(name)?.as_slice()))
+    };
+    let optional = |name: &str| -> Option<Option<DVector<f64>>> {
+        if after(name)?.starts_with("None") {
+            Some(None)
+        } else {
+            vector(name).map(Some)
+        }
+    };
+    let activation = |name: &str| -> Option<Activation> {
+        let s = after(name)?;
+        let word = &s[..s.find(|c: char| !c.is_alphanumeric())?];
+        Activation::ALL
+            .into_iter()
+            .find(|a| format!("{a:?}") == word)
+    };
+    let params = rnn_gradcheck::Params {
+        w_xh: matrix("w_xh")?,
+        w_hh: matrix("w_hh")?,
+        w_hy: matrix("w_hy")?,
+        b_h: optional("b_h")?,
+        b_y: optional("b_y")?,
+        h_0: vector("h_0")?,
+    };
+    let case = Case {
+        rnn: Rnn::new(params, activation("hidden")?, activation("output")?),
+        x: matrix("x")?,
+        y: matrix("y")?,
+    };
+    // Read right: the problem prints as recorded (from `rnn:` on).
+    let printed = format!("{case:?}");
+    let from_rnn = |s: &str| s.find("rnn: ").map(|i| s[i..].to_string());
+    from_rnn(text)?
+        .starts_with(&from_rnn(&printed)?)
+        .then_some(case)
+}
+
+/// The counterexamples recorded in the regressions file (written out in
+/// its comments) pass every property: the correctness check and, for
+/// T ≥ 2, both negative controls.
+#[test]
+fn recorded_counterexamples_pass() {
+    let cases = recorded_counterexamples();
+    assert!(!cases.is_empty(), "no recorded counterexamples");
+    for case in &cases {
+        let dims = case.dims();
+        println!("recorded (n_in, n_h, n_out, T) = {dims:?}");
+        bptt_agrees(case).unwrap_or_else(|e| panic!("{dims:?}: {e}"));
+        if case.t_len() >= 2 {
+            one_step_truncation_caught(case).unwrap_or_else(|e| panic!("{dims:?}: {e}"));
+            wrong_preactivation_caught(case).unwrap_or_else(|e| panic!("{dims:?}: {e}"));
+        }
     }
 }

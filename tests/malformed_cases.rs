@@ -52,6 +52,15 @@ fn refused_naming(path: &Path, named: &Path, needles: &[&str], extra: &[&str]) -
     line.to_string()
 }
 
+/// Every number in `v` set to 0.
+fn zero(v: &mut Value) {
+    match v {
+        Value::Array(a) => a.iter_mut().for_each(zero),
+        Value::Number(_) => *v = json!(0.0),
+        _ => {}
+    }
+}
+
 fn edit(f: impl FnOnce(&mut Value)) -> Vec<u8> {
     let mut v = base();
     f(&mut v);
@@ -544,14 +553,33 @@ fn cases_where_no_gradient_can_be_certified_are_refused() {
         &output_inf,
         &["the loss is not finite at step 1: output y_1[0] = inf"],
     );
-    // Every unit saturated (sigmoid output at exactly 0 or 1): every gradient
-    // entry is 0 and so is every central difference. Flat, not "correct".
+    // Every unit saturated (sigmoid output at exactly 0 or 1): every
+    // central difference is 0, and so is every exact derivative (e^{-1000}
+    // underflows). Gradients of order 1 are wrong; zeros are not certified.
     let flat = edit(|v| {
         v["activation"] = json!({"hidden": "sigmoid", "output": "sigmoid"});
         v["params"]["W_hy"] = json!([[1e3, 1e3, 1e3, 1e3], [-1e3, -1e3, -1e3, -1e3]]);
         v["params"]["b_y"] = json!([1e3, -1e3]);
     });
-    refused(d, "flat.json", &flat, &["the loss is flat", "no verdict"]);
+    let path = d.join("flat.json");
+    std::fs::write(&path, &flat).unwrap();
+    let (code, out, err) = check(&path, &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("verdict:   WRONG"), "{out}");
+    let zeros = edit(|v| {
+        v["activation"] = json!({"hidden": "sigmoid", "output": "sigmoid"});
+        v["params"]["W_hy"] = json!([[1e3, 1e3, 1e3, 1e3], [-1e3, -1e3, -1e3, -1e3]]);
+        v["params"]["b_y"] = json!([1e3, -1e3]);
+        for (_, g) in v["grads"].as_object_mut().unwrap().iter_mut() {
+            zero(g);
+        }
+    });
+    let path = d.join("flat_zeros.json");
+    std::fs::write(&path, &zeros).unwrap();
+    let (code, out, err) = check(&path, &[]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.contains("verdict:   INCONCLUSIVE"), "{out}");
+    assert!(out.contains("exactly 0 here"), "{out}");
     // A UTF-8 byte-order mark is tolerated, not an error.
     let mut bom = b"\xEF\xBB\xBF".to_vec();
     bom.extend(edit(|_| {}));

@@ -8,8 +8,10 @@
 //! Dumped from the very first step instead (`--fresh`), the question's
 //! first-step quirk makes `W_hh` differ from `original`, and `check` says so.
 //!
-//! Needs python3 with numpy; without them the test says loudly that it was
-//! skipped (`.ci/run` installs numpy).
+//! Needs python3 with numpy: without them the tests fail, saying how to
+//! install numpy, unless `RNN_GRADCHECK_SKIP_NUMPY=1` is set, when they say
+//! loudly that they were skipped (`.ci/run` installs numpy, and fails if it
+//! cannot).
 
 mod case_support;
 
@@ -41,7 +43,7 @@ fn export(python: &Path, out: &Path, extra: &[&str]) {
 /// The case's gradients agree with `g` in `W_xh`, `W_hh`, `W_hy` to the
 /// rounding of two implementations (numpy's and Rust's dot products and
 /// `exp` differ in the last bits): measured at most 1.1e-15 relative, per
-/// entry; 1e-12 allowed.
+/// entry; 1e-12 allowed. A NaN anywhere fails it.
 fn same_weights(case: &Case, g: &Gradients, what: &str) {
     let user = case.grads.as_ref().expect("grads");
     for (p, m) in [
@@ -50,12 +52,23 @@ fn same_weights(case: &Case, g: &Gradients, what: &str) {
         (Param::WHy, &g.w_hy),
     ] {
         let u = user.get(p).unwrap();
+        assert_eq!(u.shape(), m.shape(), "{what}: {p}");
         let worst = u
             .iter()
             .zip(m.iter())
             .map(|(a, b)| (a - b).abs() / a.abs().max(b.abs()).max(1e-300))
-            .fold(0.0f64, f64::max);
+            .fold(0.0f64, nan_max);
         assert!(worst <= 1e-12, "{what}: {p} differs by {worst:e} relative");
+    }
+}
+
+/// The larger of `a` and `b`, and NaN if either is: `f64::max` returns the
+/// other argument for a NaN, so a fold with it would hide a NaN difference.
+fn nan_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
     }
 }
 
@@ -68,7 +81,9 @@ fn data(case: &Case) -> Dataset {
 
 #[test]
 fn the_questions_own_code_exported_from_numpy_is_diagnosed_as_the_original() {
-    let Some(python) = python_with_numpy("numpy_end_to_end") else {
+    let Some(python) = python_with_numpy(
+        "numpy_end_to_end::the_questions_own_code_exported_from_numpy_is_diagnosed_as_the_original",
+    ) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -131,7 +146,9 @@ fn the_questions_own_code_exported_from_numpy_is_diagnosed_as_the_original() {
 
 #[test]
 fn a_dump_from_the_questions_first_step_shows_its_first_step_quirk() {
-    let Some(python) = python_with_numpy("numpy_end_to_end") else {
+    let Some(python) = python_with_numpy(
+        "numpy_end_to_end::a_dump_from_the_questions_first_step_shows_its_first_step_quirk",
+    ) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

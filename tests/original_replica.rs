@@ -3,6 +3,7 @@
 //! the crate's model and the catalogue, and what the checker says about its
 //! gradient on the reconstructed data set.
 
+mod case_support;
 mod common;
 mod fixture_blocks;
 
@@ -34,16 +35,34 @@ fn initial(weight_multiplier: f64) -> Original {
     .unwrap()
 }
 
+/// The larger of `a` and `b`, and NaN if either is: `f64::max` returns the
+/// other argument for a NaN, so a fold with it would hide a NaN difference
+/// (and a replica that computes NaN would pass the golden comparison).
+fn nan_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// The largest `|m_ij|`, NaN if any entry is NaN (nalgebra's `max` drops a
+/// NaN like `f64::max`).
+fn amax(m: &DMatrix<f64>) -> f64 {
+    m.iter().fold(0.0, |acc, v| nan_max(acc, v.abs()))
+}
+
 /// The largest `|actual − expected| / scale`, where `scale` is `|expected|`
-/// entry by entry (`per_entry`) or the largest `|expected|` of the block.
+/// entry by entry (`per_entry`) or the largest `|expected|` of the block;
+/// NaN if any entry is NaN.
 fn max_rel_diff(actual: &[f64], expected: &[f64], per_entry: bool) -> f64 {
     assert_eq!(actual.len(), expected.len());
-    let block_scale = expected.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let block_scale = expected.iter().fold(0.0f64, |m, v| nan_max(m, v.abs()));
     actual
         .iter()
         .zip(expected)
         .map(|(a, e)| (a - e).abs() / if per_entry { e.abs() } else { block_scale })
-        .fold(0.0, f64::max)
+        .fold(0.0, nan_max)
 }
 
 /// Trains the replica and compares everything the port wrote; returns the
@@ -80,11 +99,19 @@ fn golden_diff(mut nn: Original, file: &str) -> (f64, String) {
             max_rel_diff(&[y_04, y_02], expected["probe"].as_slice(), true),
         ),
     ];
+    // The largest, or the first NaN (which fails every comparison with a
+    // tolerance, as it must).
     let (name, worst) = diffs
-        .iter()
-        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .into_iter()
+        .reduce(|a, b| {
+            if a.1.is_nan() || (!b.1.is_nan() && b.1 <= a.1) {
+                a
+            } else {
+                b
+            }
+        })
         .expect("six blocks");
-    (*worst, name.to_string())
+    (worst, name.to_string())
 }
 
 // Tolerances. numpy and the replica perform the same operations in the same
@@ -152,25 +179,38 @@ fn the_golden_comparison_rejects_replicas_that_differ_in_one_behaviour() {
     );
 }
 
+/// A NaN fails the golden comparison: a replica whose weights hold a NaN
+/// (so its whole trace is NaN) is not within any tolerance. (`f64::max`
+/// drops NaN, so a maximum folded with it would have read 0 here.)
+#[test]
+fn a_nan_fails_the_golden_comparison() {
+    assert!(max_rel_diff(&[1.0, f64::NAN, 2.0], &[1.0, 1.0, 2.0], true).is_nan());
+    assert!(max_rel_diff(&[1.0, 1.0], &[1.0, f64::NAN], false).is_nan());
+    let mut nan = initial(0.01);
+    nan.ab[(0, 0)] = f64::NAN;
+    // NaN: so `diff <= RTOL_LR_0_01` in the golden tests is false.
+    let (diff, block) = golden_diff(nan, "trace_lr0.01.txt");
+    assert!(diff.is_nan(), "{block}: {diff:e}");
+}
+
 /// The port, run now, reproduces the first 20 epochs of the committed
-/// traces (so the files are the script's output). Skipped, saying so, when
-/// `python3` with numpy is not available; CI installs it.
+/// traces (so the files are the script's output). Needs `python3` with
+/// numpy: fails without it unless `RNN_GRADCHECK_SKIP_NUMPY=1` is set, when
+/// it says loudly that it was skipped (see `case_support::python_with_numpy`;
+/// CI installs numpy).
 #[test]
 fn the_python_port_reproduces_the_committed_traces() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let has_numpy = Command::new("python3")
-        .args(["-c", "import numpy"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_numpy {
-        eprintln!("SKIPPED: python3 with numpy is not available");
+    let Some(python) = case_support::python_with_numpy(
+        "original_replica::the_python_port_reproduces_the_committed_traces",
+    ) else {
         return;
-    }
+    };
     let out_dir = std::env::temp_dir().join(format!("rnn-gradcheck-port-{}", std::process::id()));
     std::fs::create_dir_all(&out_dir).unwrap();
     for (lr, file) in [("0.01", "trace_lr0.01.txt"), ("10", "trace_lr10.txt")] {
         let out = out_dir.join(file);
-        let status = Command::new("python3")
+        let status = Command::new(&python)
             .current_dir(root)
             .args([
                 "fixtures/original/original_rnn.py",
@@ -420,8 +460,8 @@ proptest! {
             let replica = nn.frozen_gradient(&data, at).to_gradients();
             let expected = bug.gradient(&rnn, &data.x, &data.targets);
             for (r, e) in [(&replica.w_xh, &expected.w_xh), (&replica.w_hh, &expected.w_hh), (&replica.w_hy, &expected.w_hy)] {
-                let scale = e.abs().max().max(r.abs().max());
-                prop_assert!((r - e).abs().max() <= 1e-13 * scale, "{:?}: {} vs {}", at, r, e);
+                let scale = nan_max(amax(e), amax(r));
+                prop_assert!(amax(&(r - e)) <= 1e-13 * scale, "{:?}: {} vs {}", at, r, e);
             }
         }
     }

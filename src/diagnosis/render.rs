@@ -6,7 +6,7 @@ use std::fmt;
 use serde_json::{json, Value};
 
 use super::in_time::{InTime, Term};
-use super::{block_name, Diagnosis, Overall, ParamReport, ParamVerdict};
+use super::{block_name, Diagnosis, Overall, ParamReport, ParamVerdict, Referee};
 use crate::bugs::Bug;
 use crate::case::Param;
 
@@ -53,6 +53,17 @@ fn index_text(i: &Option<Vec<usize>>) -> String {
 }
 
 impl Diagnosis {
+    /// The exit status of `diagnose check` for this diagnosis: 0 correct (or
+    /// no gradients given), 1 wrong, 3 inconclusive (2 is unusable input,
+    /// decided before there is a diagnosis).
+    pub fn exit_code(&self) -> u8 {
+        match self.verdict {
+            Overall::Correct | Overall::NoGrads => 0,
+            Overall::Wrong => 1,
+            Overall::Inconclusive => 3,
+        }
+    }
+
     /// Gradients by verdict.
     fn with(&self, f: impl Fn(ParamVerdict) -> bool) -> Vec<Param> {
         self.params
@@ -66,21 +77,26 @@ impl Diagnosis {
     pub fn verdict_sentence(&self) -> String {
         let wrong = self.wrong();
         let right = self.with(|v| v == ParamVerdict::Correct);
+        let open = self.with(|v| v == ParamVerdict::Inconclusive);
         let verb = |ps: &[Param]| if ps.len() == 1 { "is" } else { "are" };
-        match self.verdict {
-            Overall::NoGrads => "no gradients to check in the file".into(),
-            Overall::Correct => format!("{} {} correct", list(&right), verb(&right)),
-            Overall::Wrong if right.is_empty() => {
-                format!("{} {} wrong", list(&wrong), verb(&wrong))
-            }
-            Overall::Wrong => format!(
-                "{} {} wrong; {} {} correct",
-                list(&wrong),
-                verb(&wrong),
-                list(&right),
-                verb(&right)
-            ),
+        if self.verdict == Overall::NoGrads {
+            return "no gradients to check in the file".into();
         }
+        let mut parts = Vec::new();
+        if !wrong.is_empty() {
+            parts.push(format!("{} {} wrong", list(&wrong), verb(&wrong)));
+        }
+        if !open.is_empty() {
+            parts.push(format!(
+                "{} {} inconclusive (neither certified nor found wrong)",
+                list(&open),
+                verb(&open)
+            ));
+        }
+        if !right.is_empty() {
+            parts.push(format!("{} {} correct", list(&right), verb(&right)));
+        }
+        parts.join("; ")
     }
 
     /// A plain-language reading of which gradients are wrong, or `None`.
@@ -208,7 +224,16 @@ impl Diagnosis {
             "precision": self.precision.name(),
             "tolerance": self.rtol,
             "reference_check": {
-                "method": "full BPTT, confirmed by central differences",
+                "method": match self.reference_check.referee {
+                    Referee::Exact => "exact derivatives (dual numbers), full BPTT beside them".to_string(),
+                    Referee::Central { escalated } => format!(
+                        "full BPTT, confirmed by central differences; {escalated} entries decided by exact derivatives"
+                    ),
+                },
+                "escalated": match self.reference_check.referee {
+                    Referee::Exact => Value::Null,
+                    Referee::Central { escalated } => json!(escalated),
+                },
                 "checked": self.reference_check.checked,
                 "total": self.reference_check.total,
                 "not_measurable": self.reference_check.not_measurable,
@@ -216,6 +241,7 @@ impl Diagnosis {
             },
             "params": params,
             "verdict": self.verdict.name(),
+            "exit_code": self.exit_code(),
             "summary": self.verdict_sentence(),
             "explanation": self.explanation(),
             "matches": self.matches,
@@ -232,8 +258,18 @@ impl Diagnosis {
 /// Per parameter: `taylor_slope` (null when not run or not measurable) and
 /// `exact_max_rel_error` (null when not run).
 fn method_json(d: &Diagnosis, p: Param) -> (Value, Value) {
-    let Some(m) = d.methods.as_ref().filter(|m| m.given.contains(&p)) else {
+    let given = d
+        .param(p)
+        .is_some_and(|r| r.verdict != ParamVerdict::NotGiven);
+    if !given {
         return (Value::Null, Value::Null);
+    }
+    let Some(m) = d.methods.as_ref() else {
+        let exact = (d.reference_check.referee == Referee::Exact)
+            .then(|| d.param(p).map(|r| r.max_rel_error))
+            .flatten()
+            .filter(|v| v.is_finite());
+        return (Value::Null, exact.map_or(Value::Null, |v| json!(v)));
     };
     let name = block_name(p);
     let slope = m
@@ -242,12 +278,9 @@ fn method_json(d: &Diagnosis, p: Param) -> (Value, Value) {
         .as_ref()
         .and_then(|r| r.block(name))
         .and_then(|b| b.slope());
-    let exact = m
-        .report
-        .exact
-        .as_ref()
-        .and_then(|r| r.block(name))
-        .map(|b| b.max_rel_error());
+    let exact = (d.reference_check.referee == Referee::Exact)
+        .then(|| d.param(p).map(|r| r.max_rel_error))
+        .flatten();
     let num = |v: Option<f64>| {
         v.filter(|v| v.is_finite())
             .map_or(Value::Null, |v| json!(v))
@@ -268,6 +301,13 @@ fn param_json(p: &ParamReport) -> Value {
         "yours": finite(p.yours),
         "correct": finite(p.correct),
         "floor": finite(p.floor),
+        "block": p.block.map(|b| json!({
+            "rel_frobenius_error": finite(b.rel_frobenius),
+            "cosine": finite(b.cosine),
+            "best_scale": finite(b.scale),
+            "uncertainty": finite(b.uncertainty),
+        })),
+        "reason": p.reason,
         "truncated_bptt_steps": p.truncation,
         "in_time": p.in_time.as_ref().map(in_time_json),
     })
@@ -322,19 +362,28 @@ impl fmt::Display for Diagnosis {
         } else {
             format!("{} of {} entries", r.checked, r.total)
         };
-        write!(
-            f,
-            "reference: full BPTT, confirmed by central differences on {scope} (worst relative error {:.1e}",
-            r.max_rel_error
-        )?;
-        if r.not_measurable > 0 {
-            write!(
+        match r.referee {
+            Referee::Exact => writeln!(
                 f,
-                "; {} below the noise floor, not judged",
-                r.not_measurable
-            )?;
+                "reference: exact derivatives (dual numbers) of all {} entries; full BPTT differs from \
+                 them by at most {:.1e} relative",
+                r.total, r.max_rel_error
+            )?,
+            Referee::Central { escalated } => {
+                write!(
+                    f,
+                    "reference: full BPTT, confirmed by central differences on {scope} (worst relative error {:.1e}",
+                    r.max_rel_error
+                )?;
+                if escalated > 0 {
+                    write!(
+                        f,
+                        "; {escalated} entries they could not settle decided by exact derivatives"
+                    )?;
+                }
+                writeln!(f, ")")?;
+            }
         }
-        writeln!(f, ")")?;
         for w in &self.warnings {
             writeln!(f, "warning:   {w}")?;
         }
@@ -352,13 +401,14 @@ impl fmt::Display for Diagnosis {
         writeln!(f)?;
         writeln!(
             f,
-            "{:<6} {:>7}  {:<14} {:>7} {:>6} {:>11}  {:<9} {:>12} {:>12}",
+            "{:<6} {:>7}  {:<14} {:>7} {:>6} {:>11} {:>10}  {:<9} {:>12} {:>12}",
             "param",
             "shape",
             "verdict",
             "checked",
             "wrong",
             "max rel err",
+            "block err",
             "worst",
             "yours",
             "correct"
@@ -374,26 +424,49 @@ impl fmt::Display for Diagnosis {
                 ParamVerdict::Correct => "correct",
                 ParamVerdict::Wrong => "WRONG",
                 ParamVerdict::NonFinite => "WRONG (NaN/inf)",
-                ParamVerdict::NotMeasurable => "not measurable",
+                ParamVerdict::Inconclusive => "inconclusive",
                 ParamVerdict::NotGiven => "not given",
             };
             if p.verdict == ParamVerdict::NotGiven {
                 writeln!(f, "{:<6} {:>7}  {verdict}", p.param.key(), shape)?;
                 continue;
             }
+            let block_err = p
+                .block
+                .map_or("-".to_string(), |b| format!("{:.2e}", b.rel_frobenius));
             writeln!(
                 f,
-                "{:<6} {:>7}  {:<14} {:>7} {:>6} {:>11.2e}  {:<9} {:>12.5e} {:>12.5e}",
+                "{:<6} {:>7}  {:<14} {:>7} {:>6} {:>11.2e} {:>10}  {:<9} {:>12.5e} {:>12.5e}",
                 p.param.key(),
                 shape,
                 verdict,
                 p.checked,
                 p.failed,
                 p.max_rel_error,
+                block_err,
                 index_text(&p.worst_index),
                 p.yours,
                 p.correct
             )?;
+        }
+        for p in &self.params {
+            let reading = p.block.as_ref().and_then(crate::judge::shape_reading);
+            if let (true, Some(reading)) = (p.verdict.is_wrong(), reading) {
+                writeln!(
+                    f,
+                    "{:<10} {}",
+                    "",
+                    wrap(&format!("{}: {reading}", p.param), 88, 11)
+                )?;
+            }
+            if let Some(reason) = &p.reason {
+                writeln!(
+                    f,
+                    "{:<10} {}",
+                    "",
+                    wrap(&format!("{} inconclusive: {reason}", p.param), 88, 11)
+                )?;
+            }
         }
         if let Some(m) = &self.methods {
             writeln!(f)?;
@@ -401,36 +474,22 @@ impl fmt::Display for Diagnosis {
                 f,
                 "step-free checks of your gradients (no step size or tolerance to choose):"
             )?;
-            writeln!(
-                f,
-                "{:<6} {:>12}  {:<14} {:>18}",
-                "param", "taylor slope", "taylor verdict", "exact max rel err"
-            )?;
+            writeln!(f, "{:<6} {:>12}  taylor verdict", "param", "taylor slope")?;
             for &p in &m.given {
                 let name = block_name(p);
                 let taylor = m.report.taylor.as_ref().and_then(|r| r.block(name));
-                let exact = m.report.exact.as_ref().and_then(|r| r.block(name));
                 let slope = taylor
                     .and_then(|b| b.slope())
                     .map_or("-".to_string(), |s| format!("{s:.2}"));
                 let tv = taylor.map_or("not run", |b| b.verdict().label());
-                let ev = exact.map_or("not run".to_string(), |b| {
-                    if b.passed() {
-                        format!("{:.1e}", b.max_rel_error())
-                    } else {
-                        format!("{:.1e} WRONG", b.max_rel_error())
-                    }
-                });
-                writeln!(f, "{:<6} {:>12}  {:<14} {:>18}", p.key(), slope, tv, ev)?;
+                writeln!(f, "{:<6} {:>12}  {tv}", p.key(), slope)?;
             }
-            writeln!(
-                f,
-                "(slope ≈ 2: the gradient is right; ≈ 1: it is wrong. exact: dual numbers, wrong above 1e-10)"
-            )?;
+            writeln!(f, "(slope ≈ 2: the gradient is right; ≈ 1: it is wrong)")?;
         }
         writeln!(f)?;
         let upper = match self.verdict {
             Overall::Correct => "CORRECT",
+            Overall::Inconclusive => "INCONCLUSIVE",
             _ => "WRONG",
         };
         writeln!(f, "verdict:   {upper}: {}", self.verdict_sentence())?;

@@ -119,7 +119,7 @@ impl ProjectionReport {
             .iter()
             .all(|d| d.verdict == EntryVerdict::NotMeasurable)
         {
-            Verdict::NotMeasurable
+            Verdict::Inconclusive
         } else {
             Verdict::Correct
         }

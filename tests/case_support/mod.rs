@@ -1,5 +1,6 @@
 //! Helpers for the case-file tests: running `diagnose`, building `.npy` and
-//! `.npz` bytes by hand (so no test needs Python), and finding Python.
+//! `.npz` bytes by hand (so no test needs Python), and finding Python with
+//! numpy for the tests that do ([`python_with_numpy`]: fails without it).
 #![allow(dead_code)]
 
 use std::io::Write;
@@ -119,29 +120,72 @@ pub fn valid_npz_entries() -> Entries {
     ]
 }
 
-/// `python3` if it can import numpy; otherwise prints, loudly, that the
-/// calling test is skipped and why, and returns `None`.
-pub fn python_with_numpy(test: &str) -> Option<PathBuf> {
-    let ok = Command::new("python3")
+/// The environment variable that lets the numpy tests skip instead of fail
+/// when `python3` cannot import numpy: `RNN_GRADCHECK_SKIP_NUMPY=1`.
+pub const SKIP_NUMPY_VAR: &str = "RNN_GRADCHECK_SKIP_NUMPY";
+
+/// Why `python3` cannot run the numpy tests (`None`: it can).
+fn numpy_missing() -> Option<String> {
+    match Command::new("python3")
         .args(["-c", "import numpy"])
         .output()
-        .map(|o| o.status.success());
-    match ok {
-        Ok(true) => Some(PathBuf::from("python3")),
-        Ok(false) | Err(_) => {
-            let why = if ok.is_err() {
-                "python3 is not installed"
-            } else {
-                "python3 cannot import numpy"
-            };
-            // Straight to the process's stderr: the test harness captures
-            // eprintln!, and a skip must be seen in a plain `cargo test`.
-            let bar = "!".repeat(72);
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n{bar}\nSKIPPED {test}: {why}.\n(.ci/run installs numpy so that CI runs it.)\n{bar}\n"
-            );
-            None
+    {
+        Ok(o) if o.status.success() => None,
+        Ok(o) => {
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            let last = stderr
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            Some(format!(
+                "`python3 -c 'import numpy'` failed with {}{}",
+                o.status,
+                if last.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({last})")
+                }
+            ))
         }
+        Err(e) => Some(format!("python3 cannot be run ({e})")),
     }
+}
+
+/// `python3`, for a test (`test` names it) that needs python3 with numpy.
+///
+/// Without them the test **fails**, saying how to install numpy, unless
+/// `RNN_GRADCHECK_SKIP_NUMPY=1` is set: then it returns `None` (the caller
+/// returns, so the test is skipped) after saying loudly that it skips and
+/// why, on stdout (shown with `--nocapture`) and straight to the process's
+/// stderr (which the harness does not capture, so a plain `cargo test` shows
+/// it too). `.ci/run` installs numpy, and fails if it cannot.
+pub fn python_with_numpy(test: &str) -> Option<PathBuf> {
+    let why = numpy_missing()?;
+    let opt_out = std::env::var(SKIP_NUMPY_VAR).ok();
+    if opt_out.as_deref() != Some("1") {
+        let set_to = match &opt_out {
+            Some(v) => format!(" ({SKIP_NUMPY_VAR} is set to {v:?}, not \"1\")"),
+            None => String::new(),
+        };
+        panic!(
+            "{test} needs python3 with numpy: {why}.\n\
+             Install numpy (`python3 -m pip install numpy`, or \
+             `apt-get install python3-numpy`; `.ci/run` does this), \
+             or set {SKIP_NUMPY_VAR}=1 to skip the numpy tests{set_to}."
+        );
+    }
+    let bar = "!".repeat(72);
+    let message = format!(
+        "\n{bar}\nSKIPPED {test}: {why}, and {SKIP_NUMPY_VAR}=1 is set.\n\
+         This test did NOT run. Install numpy (`python3 -m pip install numpy`) \
+         and unset {SKIP_NUMPY_VAR} to run it.\n{bar}\n"
+    );
+    println!("{message}");
+    // Straight to the process's stderr: the test harness captures println!
+    // and eprintln! alike, and a skip must be seen in a plain `cargo test`.
+    let _ = writeln!(std::io::stderr(), "{message}");
+    None
 }

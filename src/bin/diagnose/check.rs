@@ -1,6 +1,7 @@
 //! `diagnose check FILE`: judge the gradients in a case file (see
-//! `rnn_gradcheck::diagnosis`). Exit status 0 all correct (or no gradients
-//! given), 1 some gradient wrong, 2 unusable input.
+//! `rnn_gradcheck::diagnosis`). Exit status 0 every given gradient correct
+//! (or no gradients given), 1 some gradient wrong, 2 unusable input, 3
+//! inconclusive (nothing wrong, something not certified).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Args as ClapArgs, ValueEnum};
 use rnn_gradcheck::case::{self, case_json, write_atomic};
 use rnn_gradcheck::diagnosis::{
-    confirmation_cost, diagnose, DiagnoseOptions, Overall, Precision, PrecisionChoice,
+    confirmation_cost, diagnose, DiagnoseOptions, Precision, PrecisionChoice,
 };
 use rnn_gradcheck::methods::Method;
 
@@ -124,8 +125,5 @@ fn check(args: &Args) -> Result<ExitCode, String> {
             println!("wrote the correct gradients to {}", out.display());
         }
     }
-    Ok(match d.verdict {
-        Overall::Wrong => ExitCode::from(1),
-        Overall::Correct | Overall::NoGrads => ExitCode::SUCCESS,
-    })
+    Ok(ExitCode::from(d.exit_code()))
 }

@@ -1,0 +1,238 @@
+//! The torture property (issue 11): across hostile regimes and mutations,
+//! `diagnose` never certifies a block that errs by 1% of its norm, never
+//! calls a correct gradient wrong, and abstains rarely, each abstention with
+//! its reason. The truth comes from `tests/torture_support` (a BPTT written
+//! for the test, in two derivative routes, in f64 and f32), never from the
+//! code under test.
+//!
+//! `TORTURE_NETWORKS` (default 3) sets the networks per regime;
+//! `cargo run --release --example torture` runs the full count quoted in the
+//! README.
+
+mod torture_support;
+
+use std::process::Command;
+
+use rnn_gradcheck::case::Param;
+use rnn_gradcheck::diagnosis::{diagnose, DiagnoseOptions, Overall, ParamVerdict};
+use rnn_gradcheck::methods::Method;
+use serde_json::Value;
+use torture_support::{
+    bptt, case_json, network, run_with, variants, Act, Defect, Kind, Net, Regime, Route, Tally,
+};
+
+fn networks() -> u64 {
+    std::env::var("TORTURE_NETWORKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
+fn torture(method: Method) {
+    let options = DiagnoseOptions {
+        method,
+        ..DiagnoseOptions::default()
+    };
+    let mut total = Tally::default();
+    let mut lies = Vec::new();
+    let mut abstentions = Vec::new();
+    for regime in Regime::ALL {
+        for seed in 0..networks() {
+            for o in run_with(regime, seed, &options) {
+                total.add(&o);
+                if !o.false_passes().is_empty() || !o.false_alarms().is_empty() || o.overall_lie() {
+                    lies.push(format!(
+                        "{regime:?} seed {seed} {:?}: {:?} {:?}",
+                        o.kind, o.overall, o.params
+                    ));
+                }
+                if o.abstained() {
+                    assert!(
+                        !o.reasons.is_empty() || o.error.is_some(),
+                        "an abstention without a reason: {regime:?} seed {seed} {:?}",
+                        o.kind
+                    );
+                    abstentions.push(format!(
+                        "{regime:?} seed {seed} {:?}: {:?}",
+                        o.kind, o.reasons
+                    ));
+                }
+            }
+        }
+    }
+    println!("--method {method}: {total:?}");
+    for a in &abstentions {
+        println!("abstained: {a}");
+    }
+    assert!(lies.is_empty(), "{} lies:\n{}", lies.len(), lies.join("\n"));
+    assert_eq!(
+        (total.false_passes, total.false_alarms, total.overall_lies),
+        (0, 0, 0)
+    );
+    assert!(
+        total.abstentions * 20 <= total.cases,
+        "{} of {} cases inconclusive (more than 5%)",
+        total.abstentions,
+        total.cases
+    );
+    // The set is not toothless: almost every block that errs by 1% is caught.
+    assert!(
+        total.wrong_caught * 10 >= total.wrong_blocks * 9,
+        "{total:?}"
+    );
+}
+
+#[test]
+fn no_lies_with_the_exact_referee() {
+    torture(Method::All);
+}
+
+#[test]
+fn no_lies_with_central_differences_and_escalation() {
+    torture(Method::Central);
+}
+
+/// The property's own test: a judge that certified everything would be
+/// caught (the tally counts false passes), and one that blamed everything
+/// would be caught too.
+#[test]
+fn the_tally_catches_a_lying_judge() {
+    let o = run_with(Regime::Normal, 0, &DiagnoseOptions::default());
+    let mut liar = o
+        .iter()
+        .find(|o| matches!(o.kind, Kind::Mutated(_)))
+        .unwrap()
+        .clone();
+    liar.overall = Overall::Correct;
+    liar.params
+        .iter_mut()
+        .for_each(|p| p.1 = ParamVerdict::Correct);
+    let mut t = Tally::default();
+    t.add(&liar);
+    assert!(t.false_passes > 0 && t.overall_lies == 1, "{t:?}");
+    let mut blamer = o
+        .iter()
+        .find(|o| matches!(o.kind, Kind::Correct(_)))
+        .unwrap()
+        .clone();
+    blamer.overall = Overall::Wrong;
+    blamer
+        .params
+        .iter_mut()
+        .for_each(|p| p.1 = ParamVerdict::Wrong);
+    let mut t = Tally::default();
+    t.add(&blamer);
+    assert!(t.false_alarms > 0 && t.overall_lies == 1, "{t:?}");
+}
+
+fn diagnose_cli(json: &str) -> (i32, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("case.json");
+    std::fs::write(&path, json).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_diagnose"))
+        .args(["check", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    (out.status.code().unwrap(), v)
+}
+
+/// The command a user runs agrees with the library, exit code and
+/// per-parameter verdicts, on one network of every regime.
+#[test]
+fn the_command_line_gives_the_same_verdicts_and_exit_codes() {
+    for regime in Regime::ALL {
+        let net = network(regime, 1);
+        for v in variants(
+            &net,
+            matches!(regime, Regime::Float32 | Regime::Float32Chaotic),
+            1,
+        )
+        .iter()
+        .step_by(3)
+        {
+            let json = case_json(&net, &v.grad);
+            let case = rnn_gradcheck::case::parse(json.as_bytes(), "x.json").unwrap();
+            let d = diagnose(case, &DiagnoseOptions::default()).unwrap();
+            let (code, out) = diagnose_cli(&json);
+            assert_eq!(
+                code,
+                i32::from(d.exit_code()),
+                "{regime:?} {:?}: {out}",
+                v.kind
+            );
+            assert_eq!(out["verdict"], d.verdict.name());
+            assert_eq!(out["exit_code"], d.exit_code());
+            for p in &d.params {
+                assert_eq!(out["params"][p.param.key()]["verdict"], p.verdict.name());
+            }
+        }
+    }
+}
+
+/// Issue 11's float32 case: 3-10-1, tanh hidden, sigmoid output, T = 50,
+/// weights uniform in ±2.5, every value a float32 round-off, whose `W_xh`
+/// and `W_hh` gradients are the exact negation of the float32 BPTT
+/// gradient. It used to be certified (exit 0).
+#[test]
+fn a_negated_float32_gradient_on_a_chaotic_network_is_wrong() {
+    // A fixed draw: weights ±2.5, inputs ±1, targets in (0, 1), all float32.
+    let draw = |n: usize, scale: f64, seed: u64| -> Vec<f64> {
+        (0..n)
+            .map(|i| {
+                let u = ((i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed) as f64
+                    / u64::MAX as f64;
+                f64::from(((2.0 * u - 1.0) * scale) as f32)
+            })
+            .collect()
+    };
+    let net = Net {
+        n_in: 3,
+        n_h: 10,
+        n_out: 1,
+        t_len: 50,
+        hidden: Act::Tanh,
+        output: Act::Sigmoid,
+        w_xh: draw(30, 2.5, 1),
+        w_hh: draw(100, 2.5, 2),
+        w_hy: draw(10, 2.5, 3),
+        b_h: None,
+        b_y: None,
+        h0: draw(10, 1.0, 4),
+        x: draw(150, 1.0, 5),
+        target: draw(50, 1.0, 6)
+            .into_iter()
+            .map(|v| f64::from((0.5 + 0.5 * v) as f32))
+            .collect(),
+    };
+    if let Ok(dir) = std::env::var("TORTURE_DUMP") {
+        let mut g = bptt::<f32>(&net, Route::Textbook, Defect::None);
+        g[0].as_mut().unwrap().iter_mut().for_each(|v| *v = -*v);
+        g[1].as_mut().unwrap().iter_mut().for_each(|v| *v = -*v);
+        std::fs::write(format!("{dir}/f32_negated.json"), case_json(&net, &g)).unwrap();
+    }
+    let mut g = bptt::<f32>(&net, Route::Textbook, Defect::None);
+    for k in [0, 1] {
+        g[k].as_mut().unwrap().iter_mut().for_each(|v| *v = -*v);
+    }
+    let (code, out) = diagnose_cli(&case_json(&net, &g));
+    assert_eq!(out["precision"], "f32", "{out}");
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(out["params"]["W_xh"]["verdict"], "wrong", "{out}");
+    assert_eq!(out["params"]["W_hh"]["verdict"], "wrong", "{out}");
+    assert!(
+        out["params"]["W_xh"]["block"]["best_scale"]
+            .as_f64()
+            .unwrap()
+            < -0.5,
+        "{out}"
+    );
+    // The un-negated float32 gradient is not blamed.
+    let correct = bptt::<f32>(&net, Route::Textbook, Defect::None);
+    let (code, out) = diagnose_cli(&case_json(&net, &correct));
+    assert_ne!(code, 1, "{out}");
+    for p in Param::ALL {
+        assert_ne!(out["params"][p.key()]["verdict"], "wrong", "{p}: {out}");
+    }
+}
