@@ -789,7 +789,14 @@ fn referee<P, E>(
 ///    not measurable. The estimate is not a bound, so a disagreement fails
 ///    only when it exceeds [`FAIL_MARGIN`] times the spread of all the
 ///    difference quotients measured (and the estimate); a smaller one leaves
-///    the entry not measurable, never wrong.
+///    the entry not measurable, never wrong;
+/// 4. **the step ladder**: before any failure is reported, the entry is
+///    measured at `h/10, h/100, …` (at most [`LADDER_STEPS`]) until three
+///    consecutive quotients agree to [`PLATEAU`] (the linear regime). The
+///    failure stands only when that plateau confirms the value that failed;
+///    a loss that wiggles below the default step (a chaotic recurrence, whose
+///    derivative holds only at steps of `1e-12`) puts the plateau elsewhere
+///    or nowhere, and the entry is then not measurable, never wrong.
 pub fn judge_entry<E>(
     analytic: f64,
     index: (usize, usize),
@@ -829,54 +836,135 @@ where
     // Rounding noise of R: (4 · floor(h) + floor(2h)) / 3 ≤ 2 · max of the two.
     let floor = 2.0 * floor.max(noise_floor(&wide, options));
     let spread = (plain.derivative - wide.derivative).abs();
-    if spread <= STEP_SENSITIVITY * rel_scale(analytic, richardson) || !spread.is_finite() {
-        return entry(richardson, floor, true);
-    }
-
-    let mut quotients = vec![plain.derivative, wide.derivative];
-    let (value, error) = ridders(plain.step, |step| {
-        let d = remeasure(step).derivative;
-        quotients.push(d);
-        d
-    });
-    let uncertainty = error.max(floor);
-    let judged = entry(value, uncertainty, true);
-    match judged.verdict {
-        // Agreement within a wide error bar proves nothing.
-        EntryVerdict::Pass if uncertainty > STEP_SENSITIVITY * rel_scale(analytic, value) => {
-            EntryCheck {
-                verdict: EntryVerdict::NotMeasurable,
-                ..judged
-            }
-        }
-        // Ridders' error estimate is an estimate, not a bound: on a loss this
-        // curved the tableau can settle on a wrong value. A disagreement is
-        // only a failure when it dwarfs how much the difference quotients
-        // themselves disagree; otherwise the entry is not resolved, and its
-        // uncertainty covers the disagreement (so the block test cannot turn
-        // it into a failure either).
-        EntryVerdict::Fail => {
-            let quotient_spread = quotients
-                .iter()
-                .map(|d| (d - value).abs())
-                .fold(0.0f64, |m, d| if d.is_nan() { f64::NAN } else { m.max(d) });
-            let disagreement = (analytic - value).abs();
-            if disagreement > FAIL_MARGIN * (quotient_spread + uncertainty) {
-                judged
-            } else {
-                let floor = uncertainty
-                    .max(FAIL_MARGIN * quotient_spread)
-                    .max(disagreement);
+    let judged = if spread <= STEP_SENSITIVITY * rel_scale(analytic, richardson)
+        || !spread.is_finite()
+    {
+        entry(richardson, floor, true)
+    } else {
+        let mut quotients = vec![plain.derivative, wide.derivative];
+        let (value, error) = ridders(plain.step, |step| {
+            let d = remeasure(step).derivative;
+            quotients.push(d);
+            d
+        });
+        let uncertainty = error.max(floor);
+        let judged = entry(value, uncertainty, true);
+        match judged.verdict {
+            // Agreement within a wide error bar proves nothing.
+            EntryVerdict::Pass if uncertainty > STEP_SENSITIVITY * rel_scale(analytic, value) => {
                 EntryCheck {
                     verdict: EntryVerdict::NotMeasurable,
-                    floor,
                     ..judged
                 }
             }
+            // Ridders' error estimate is an estimate, not a bound: on a
+            // loss this curved the tableau can settle on a wrong value. A
+            // disagreement is only a failure when it dwarfs how much the
+            // difference quotients themselves disagree; otherwise the
+            // entry is not resolved, and its uncertainty covers the
+            // disagreement (so the block test cannot turn it into a
+            // failure either).
+            EntryVerdict::Fail => {
+                let quotient_spread =
+                    quotients
+                        .iter()
+                        .map(|d| (d - value).abs())
+                        .fold(0.0f64, |m, d| {
+                            if m.is_nan() || d.is_nan() {
+                                f64::NAN
+                            } else {
+                                m.max(d)
+                            }
+                        });
+                let disagreement = (analytic - value).abs();
+                if disagreement > FAIL_MARGIN * (quotient_spread + uncertainty) {
+                    judged
+                } else {
+                    unresolved(judged, uncertainty.max(FAIL_MARGIN * quotient_spread))
+                }
+            }
+            _ => judged,
         }
-        _ => judged,
+    };
+    if judged.verdict != EntryVerdict::Fail {
+        return judged;
+    }
+    // The step ladder: a loss can wiggle on a scale far below the default
+    // step (a chaotic recurrence), so that every quotient near h ≈ 6e-6
+    // agrees with the others and all of them miss a derivative that holds
+    // only at steps of 1e-12. Before failing, the entry is measured at
+    // h/10, h/100, … until three consecutive quotients agree (a plateau: the
+    // linear regime). The failure stands only if the plateau confirms the
+    // value that failed; a plateau elsewhere, or none, leaves the entry not
+    // resolved, never wrong.
+    let disagreement = (analytic - judged.numeric).abs();
+    let magnitude = plain
+        .f_plus
+        .abs()
+        .max(plain.f_minus.abs())
+        .max(options.loss_scale);
+    let mut quotients = vec![plain.derivative];
+    for k in 1..=LADDER_STEPS {
+        let step = plain.step / 10f64.powi(k as i32);
+        quotients.push(remeasure(step).derivative);
+        let n = quotients.len();
+        if n < 3 {
+            continue;
+        }
+        let window = &quotients[n - 3..];
+        let (lo, hi) = window
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &d| {
+                (lo.min(d), hi.max(d))
+            });
+        // Tight relative to the plateau's own size, not the claim's, plus
+        // the rounding noise at the smallest step of the window.
+        let noise = rounding_floor(magnitude, step, options.atol);
+        if hi - lo <= PLATEAU * lo.abs().max(hi.abs()) + 2.0 * noise {
+            let plateau = window[2];
+            let confirmed =
+                (plateau - judged.numeric).abs() <= PROBE_AGREEMENT * disagreement + 2.0 * noise;
+            return if confirmed {
+                judged
+            } else {
+                unresolved(judged, judged.floor.max((plateau - judged.numeric).abs()))
+            };
+        }
+    }
+    let off = quotients
+        .iter()
+        .map(|d| (d - judged.numeric).abs())
+        .fold(0.0f64, |m, d| {
+            if m.is_nan() || d.is_nan() {
+                f64::NAN
+            } else {
+                m.max(d)
+            }
+        });
+    unresolved(judged, judged.floor.max(off))
+}
+
+/// `judged` as not measurable, with an uncertainty that covers its
+/// disagreement (so the block test cannot turn it into a failure).
+fn unresolved(judged: EntryCheck, uncertainty: f64) -> EntryCheck {
+    EntryCheck {
+        verdict: EntryVerdict::NotMeasurable,
+        floor: uncertainty.max((judged.analytic - judged.numeric).abs()),
+        ..judged
     }
 }
+
+/// The step ladder of [`judge_entry`] goes down to `h / 10^LADDER_STEPS`.
+pub const LADDER_STEPS: usize = 8;
+
+/// Three consecutive quotients of the ladder within this fraction of their
+/// own size of each other (plus twice the rounding noise at the smallest of
+/// their steps) are a plateau: the linear regime.
+pub const PLATEAU: f64 = 1e-2;
+
+/// A plateau confirms the value that failed when it is within this fraction
+/// of the disagreement `|analytic − numeric|` of it.
+pub const PROBE_AGREEMENT: f64 = 0.1;
 
 /// After Ridders' method, a disagreement is a failure only when it exceeds
 /// this multiple of the spread of the difference quotients (plus the error

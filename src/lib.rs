@@ -3,7 +3,7 @@
 //! Finds and explains bugs in hand-written recurrent-network gradients.
 //!
 //! A vanilla RNN in the literature's notation ([`model`]), a documented
-//! backpropagation through time ([`bptt`]), and a gradient checker that knows
+//! backpropagation through time ([`bptt`](mod@bptt)), and a gradient checker that knows
 //! nothing about RNNs ([`checker`]): analytic gradients against central finite
 //! differences, per parameter block and per entry, with a noise floor instead
 //! of a guessed tolerance. [`case`] reads a user's network, data and

@@ -2,12 +2,29 @@
 //!
 //! | method | question it answers | needs | can miss |
 //! | --- | --- | --- | --- |
-//! | [`Method::Central`] | does each entry match a central difference to `1e-5`? | the loss | errors below `1e-5` relative or under the noise floor |
+//! | [`Method::Central`] | does each entry match a central difference to `1e-5` relative, above a noise floor? | the loss | errors below `1e-5` relative or under the noise floor |
 //! | [`Method::Taylor`] | is the first-order Taylor remainder second order, per block? | the loss | errors below about `√(noise · curvature)`; it names blocks, not entries |
-//! | [`Method::Exact`] | does each entry match an exact derivative to `1e-10`? | a dual-number loss | nothing above `1e-10` (floors: [`crate::exact`]) |
+//! | [`Method::Exact`] | does each entry match an exact derivative to `1e-10` relative, above a floor? | a dual-number loss | errors under the floors ([`crate::exact`]) |
 //!
 //! [`check`] runs the methods that need only the loss, [`check_with_oracle`]
-//! all of them, and [`check_rnn`] all of them for this crate's RNN.
+//! all of them, and [`check_rnn`] all of them for this crate's RNN; the
+//! exact method here is [`exact::check`] with its fixed floors
+//! ([`exact::FLOOR_FRACTION`], [`exact::LOSS_FRACTION`]).
+//! [`exact::check_rnn`] adds floors from the problem's own conditioning.
+//!
+//! # In `diagnose check`
+//! `diagnose check --method` (default `all`; [`crate::diagnosis::DiagnoseOptions`])
+//! names the same methods, but there the user's gradients are judged
+//! against a reference:
+//! * `exact`, and `all` on a case within
+//!   [`crate::diagnosis::EXACT_BUDGET`] without `--sample`: the reference is
+//!   the exact dual-number derivative of every entry;
+//! * `central`, `taylor`, and `all` on a larger case or with `--sample`:
+//!   the reference is full BPTT confirmed by central differences, the
+//!   entries they cannot settle escalated to exact derivatives.
+//!
+//! The Taylor slope (`taylor`, `all`) is a second opinion shown beside the
+//! verdict, never the verdict.
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,14 +39,17 @@ use crate::taylor::{self, TaylorOptions, TaylorReport};
 /// Which method(s) to run; parsed from `central`, `taylor`, `exact` or `all`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Method {
-    /// Central differences, entry by entry ([`checker::check`]); the default.
+    /// Central differences, entry by entry ([`checker::check`]);
+    /// `Method::default()` for this module's functions (`diagnose check`
+    /// defaults to [`Method::All`], see the module docs).
     #[default]
     Central,
     /// The Taylor-remainder slope per block ([`taylor::check`]).
     Taylor,
     /// Exact derivatives by dual numbers, entry by entry ([`exact::check`]).
     Exact,
-    /// All that apply: central and Taylor always, exact when an oracle is given.
+    /// All that apply: central and Taylor always, exact when an oracle is
+    /// given (in `diagnose check`: see the module docs).
     All,
 }
 

@@ -38,9 +38,14 @@
 //! # What it can miss
 //! An error `δ = (∇L − g)ᵀ d` shows as slope 1 only at steps below
 //! `h* = 2δ / |dᵀ∇²L d|`, and only while `δ h` is above the rounding noise: an
-//! error smaller than about `√(noise · curvature)` (roughly `1e-6 |L|` for
-//! unit curvature) keeps slope 2. Use the exact oracle ([`crate::exact`]) for
-//! small errors.
+//! error smaller than about `√(tail_factor · noise · curvature)` (about
+//! `1e-6 √(|L| · curvature)` with the defaults: `√(100 · 32 ε) ≈ 8.4e-7`)
+//! keeps slope 2. Use the exact oracle ([`crate::exact`]) for small errors.
+//!
+//! On chaotic or near-stationary networks the remainder can also look first
+//! order for a gradient that agrees with the exact derivative to rounding,
+//! so `diagnose check` shows the slope as a second opinion beside its
+//! verdict, never as the verdict ([`crate::diagnosis`]).
 
 use std::fmt;
 

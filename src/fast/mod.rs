@@ -21,7 +21,8 @@
 //! * the sigmoid is our own (`exp` from `+ − × ÷`, `fma`, `floor`,
 //!   round-half-even and exponent bits: operations IEEE-754 rounds exactly,
 //!   so scalar and vector code agree bit for bit; within 2 ulps of
-//!   [`crate::activation::sigmoid`]); `tanh` is the standard library's;
+//!   [`crate::activation::sigmoid`] outside the subnormal tail, as the
+//!   kernels' unit tests assert); `tanh` is the standard library's;
 //! * the loss is `½ Σ_t Σ_o d²` as one fma chain, `t` outer, `o` inner.
 //!
 //! So results are bit-identical across instruction sets ([`Isa`]) and thread

@@ -56,7 +56,7 @@ pub use variants::{Backward, Variant};
 pub struct ReportOptions {
     /// The first seed of `np.random.seed`; the runs use `seed, seed + 1, …`.
     pub seed: u32,
-    /// Few seeds and epochs: seconds instead of a minute (for tests).
+    /// Few seeds and epochs: a much shorter run (for tests).
     pub quick: bool,
 }
 

@@ -42,9 +42,12 @@ pub struct Args {
     /// looks like it).
     #[arg(long, value_enum, default_value_t = PrecisionArg::Auto)]
     pub precision: PrecisionArg,
-    /// How to judge your gradients: central differences (always run, they
-    /// also confirm the reference), plus the step-free Taylor-remainder slope
-    /// (taylor), the exact dual-number oracle (exact), or both (all).
+    /// The reference your gradients are judged against: exact dual-number
+    /// derivatives of every entry (exact); full BPTT confirmed by central
+    /// differences, the entries they cannot settle decided by exact
+    /// derivatives (central); central plus the Taylor-remainder slope as a
+    /// second opinion (taylor); exact on cases within its budget and without
+    /// --sample, central otherwise, plus the Taylor slope (all).
     #[arg(long, default_value = "all", value_parser = method)]
     pub method: Method,
 }

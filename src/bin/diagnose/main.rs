@@ -42,8 +42,10 @@ enum Command {
         seed: u64,
     },
     /// Judge the gradients your own code computes: load a case file (JSON or
-    /// numpy .npz), confirm the correct gradient by BPTT and central
-    /// differences, compare yours entry by entry, and explain the pattern.
+    /// numpy .npz), compute the correct gradient (exact derivatives, or BPTT
+    /// confirmed by central differences), compare yours entry by entry and
+    /// block by block, and explain the pattern. Exit 0 correct, 1 wrong, 2
+    /// unusable input, 3 inconclusive.
     ///
     /// Example: diagnose check fixtures/cases/row_question.json
     Check(check::Args),
