@@ -3,8 +3,8 @@
 //! JSON and `.npz` files with random mutations (for `.npz`, also mutations
 //! of one array's `.npy` bytes re-zipped, so they get past the zip CRC and
 //! reach the `.npy` reader). Cases that still load are diagnosed too.
-//! A few thousand cases, well under a minute; `PROPTEST_CASES` is ignored,
-//! `PROPTEST_RNG_SEED=N` explores others.
+//! A few thousand cases, well under a minute; `PROPTEST_CASES` sets another
+//! count, `PROPTEST_RNG_SEED=N` explores others.
 
 mod case_support;
 mod common;
