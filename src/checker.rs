@@ -865,17 +865,10 @@ where
             // disagreement (so the block test cannot turn it into a
             // failure either).
             EntryVerdict::Fail => {
-                let quotient_spread =
-                    quotients
-                        .iter()
-                        .map(|d| (d - value).abs())
-                        .fold(0.0f64, |m, d| {
-                            if m.is_nan() || d.is_nan() {
-                                f64::NAN
-                            } else {
-                                m.max(d)
-                            }
-                        });
+                let quotient_spread = quotients
+                    .iter()
+                    .map(|d| (d - value).abs())
+                    .fold(0.0, crate::numerics::nan_max);
                 let disagreement = (analytic - value).abs();
                 if disagreement > FAIL_MARGIN * (quotient_spread + uncertainty) {
                     judged
@@ -934,13 +927,7 @@ where
     let off = quotients
         .iter()
         .map(|d| (d - judged.numeric).abs())
-        .fold(0.0f64, |m, d| {
-            if m.is_nan() || d.is_nan() {
-                f64::NAN
-            } else {
-                m.max(d)
-            }
-        });
+        .fold(0.0, crate::numerics::nan_max);
     unresolved(judged, judged.floor.max(off))
 }
 

@@ -79,13 +79,10 @@ pub fn round_off_spread(
                 continue;
             };
             let d: Vec<f64> = gd.iter().zip(b).map(|(p, q)| p - q).collect();
-            let worst = d.iter().fold(0.0f64, |m, v| {
-                if m.is_nan() || v.is_nan() {
-                    f64::NAN
-                } else {
-                    m.max(v.abs())
-                }
-            });
+            let worst = d
+                .iter()
+                .map(|v| v.abs())
+                .fold(0.0, crate::numerics::nan_max);
             let frob = crate::judge::frobenius(&d);
             // A perturbed run that overflows says the gradient is not stable
             // at this precision: nothing below it is measurable.

@@ -644,13 +644,7 @@ where
             .iter()
             .zip(exact)
             .map(|(&k, e)| (r[k] - e).abs())
-            .fold(0.0f64, |m, d| {
-                if m.is_nan() || d.is_nan() {
-                    f64::NAN
-                } else {
-                    m.max(d)
-                }
-            });
+            .fold(0.0, crate::numerics::nan_max);
         let spread = spread.get(b).copied().unwrap_or(0.0);
         let floor = CONDITIONING_FACTOR * worst.max(spread);
         if floor.is_finite() {

@@ -129,13 +129,11 @@ pub struct BlockTest {
 /// `x · y` and `‖x‖²`, `‖y‖²` with scaling, so that blocks of `1e-200` or
 /// `1e200` neither underflow nor overflow.
 fn scaled_products(a: &[f64], r: &[f64]) -> (f64, f64, f64, f64, f64) {
-    let m = a.iter().chain(r).fold(0.0f64, |m, v| {
-        if m.is_nan() || v.is_nan() {
-            f64::NAN
-        } else {
-            m.max(v.abs())
-        }
-    });
+    let m = a
+        .iter()
+        .chain(r)
+        .map(|v| v.abs())
+        .fold(0.0, crate::numerics::nan_max);
     if !(m.is_finite() && m > 0.0) {
         return (m, 0.0, 0.0, 0.0, 0.0);
     }
@@ -153,13 +151,10 @@ fn scaled_products(a: &[f64], r: &[f64]) -> (f64, f64, f64, f64, f64) {
 /// `‖v‖₂`, scaled so that it neither underflows (`1e-200`) nor overflows
 /// (`1e200`); NaN if any value is NaN.
 pub fn frobenius(v: &[f64]) -> f64 {
-    let m = v.iter().fold(0.0f64, |m, x| {
-        if m.is_nan() || x.is_nan() {
-            f64::NAN
-        } else {
-            m.max(x.abs())
-        }
-    });
+    let m = v
+        .iter()
+        .map(|x| x.abs())
+        .fold(0.0, crate::numerics::nan_max);
     if !(m.is_finite() && m > 0.0) {
         return m;
     }

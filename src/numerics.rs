@@ -144,3 +144,23 @@ pub fn loss_rounding_scale(trace: &Trace, targets: &nalgebra::DMatrix<f64>) -> f
             .map(|(y, t)| (y - t).abs() * y.abs().max(t.abs()))
             .sum::<f64>()
 }
+
+/// `max(a, b)` that keeps a NaN: a NaN error must never vanish into a
+/// maximum (`f64::max` drops it). Fold with it: `.fold(0.0, nan_max)`.
+pub fn nan_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+#[cfg(test)]
+mod nan_max_tests {
+    #[test]
+    fn a_nan_survives_the_fold() {
+        let v = [1.0, f64::NAN, 3.0];
+        assert!(v.iter().copied().fold(0.0, super::nan_max).is_nan());
+        assert_eq!([1.0, 3.0].iter().copied().fold(0.0, super::nan_max), 3.0);
+    }
+}

@@ -71,7 +71,7 @@ use crate::checker::{self, CheckOptions, EntryVerdict, Selection};
 use crate::judge::Outcome;
 use crate::methods::{self, Method};
 use crate::model::{Gradients, Rnn};
-use crate::numerics;
+use crate::numerics::{self, nan_max};
 
 /// Draws of the perturbation that measures a gradient's sensitivity to
 /// round-off (see the module docs).
@@ -953,15 +953,6 @@ fn reference(
                 .map(|e| e.rel_error)
                 .fold(0.0, nan_max),
         },
-    }
-}
-
-/// `max` that keeps a NaN (a NaN error must never vanish into a maximum).
-fn nan_max(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() {
-        f64::NAN
-    } else {
-        a.max(b)
     }
 }
 
