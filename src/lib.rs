@@ -2,13 +2,37 @@
 //!
 //! Finds and explains bugs in hand-written recurrent-network gradients.
 //!
+//! Check the hand-written gradient of your own model in one line
+//! ([`user`]): parameters and gradient as a `Vec<f64>`, `[f64; N]`,
+//! `DMatrix<f64>`, `DVector<f64>` or a tuple of these.
+//!
+//! ```
+//! use nalgebra::{dmatrix, dvector, DMatrix, DVector};
+//! use rnn_gradcheck::assert_gradient;
+//!
+//! // f(W, b) = Σ_i (W x + b)_i²  ⇒  ∂f/∂W = 2 r xᵀ,  ∂f/∂b = 2 r,  r = W x + b
+//! let x = dvector![1.0, -2.0, 0.5];
+//! let loss = |(w, b): &(DMatrix<f64>, DVector<f64>)| (w * &x + b).norm_squared();
+//! let params = (dmatrix![0.3, -0.1, 0.8; 1.2, 0.4, -0.7], dvector![0.1, -0.2]);
+//! let r = &params.0 * &x + &params.1;
+//! assert_gradient!(loss, params, (2.0 * &r * x.transpose(), 2.0 * r));
+//! ```
+//!
+//! It panics with the checker's table when the gradient is wrong, or when
+//! the check is inconclusive; [`check_gradient`] returns the report instead.
+//! With `default-features = false` the crate is this checking core alone
+//! (model, BPTT, checker, Taylor, exact oracle, bug catalogue, attribution,
+//! replica, random problems: about 30 crates to compile); the default
+//! feature `cli` adds the `diagnose` command and what stands behind it.
+//!
 //! A vanilla RNN in the literature's notation ([`model`]), a documented
 //! backpropagation through time ([`bptt`](mod@bptt)), and a gradient checker that knows
 //! nothing about RNNs ([`checker`]): analytic gradients against central finite
 //! differences, per parameter block and per entry, with a noise floor instead
-//! of a guessed tolerance. [`case`] reads a user's network, data and
-//! gradients from JSON or numpy `.npz`, and [`diagnosis`] judges those
-//! gradients against the confirmed reference (`diagnose check`).
+//! of a guessed tolerance, and verdicts in three outcomes ([`judge`]).
+//! With `cli`, `case` reads a user's network, data and gradients from JSON
+//! or numpy `.npz`, and `diagnosis` judges those gradients against a
+//! refereed reference (`diagnose check`).
 //!
 //! ```
 //! use rnn_gradcheck::{bptt, check, random::random_problem, CheckOptions};
@@ -24,11 +48,14 @@ pub mod activation;
 pub mod attribution;
 pub mod bptt;
 pub mod bugs;
+#[cfg(feature = "cli")]
 pub mod case;
 pub mod checker;
 pub mod conditioning;
+#[cfg(feature = "cli")]
 pub mod diagnosis;
 pub mod exact;
+#[cfg(feature = "cli")]
 pub mod fast;
 pub mod judge;
 pub mod layout;
@@ -36,15 +63,21 @@ pub mod methods;
 pub mod model;
 pub mod numerics;
 pub mod original;
+#[cfg(feature = "cli")]
 pub mod output;
+#[cfg(feature = "cli")]
 pub mod plot;
 pub mod random;
+#[cfg(feature = "cli")]
 pub mod report;
 pub mod taylor;
+#[cfg(feature = "cli")]
 pub mod train;
+pub mod user;
 
 pub use activation::Activation;
 pub use bptt::{bptt, bptt_truncated, Truncation};
 pub use bugs::Bug;
 pub use checker::{check, CheckOptions, CheckReport, Parameters, Verdict};
 pub use model::{Gradients, Params, Rnn, Trace};
+pub use user::{check_gradient, check_gradient_refereed, SingleBlock};

@@ -129,7 +129,8 @@ pub struct Report {
 }
 
 /// One block's numbers from every method that ran (for `--json`).
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "cli", derive(serde::Serialize))]
 pub struct BlockSummary {
     /// Block name.
     pub name: String,
