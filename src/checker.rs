@@ -57,49 +57,7 @@ use std::fmt;
 
 use rand::SeedableRng;
 
-/// One named block of parameters (a matrix; a vector is a `rows × 1` block),
-/// stored column-major as nalgebra stores it.
-#[derive(Debug, Clone, Copy)]
-pub struct Block<'a> {
-    /// The block's name, e.g. `"W_hh"`.
-    pub name: &'a str,
-    /// Rows.
-    pub rows: usize,
-    /// Columns.
-    pub cols: usize,
-    /// The `rows · cols` values, column-major: entry `(i, j)` is `values[i + j·rows]`.
-    pub values: &'a [f64],
-}
-
-/// Anything whose parameters can be seen as named real blocks.
-pub trait Parameters {
-    /// The blocks, in a fixed order.
-    fn blocks(&self) -> Vec<Block<'_>>;
-
-    /// Mutable access to entry `index` (column-major) of block `block`.
-    fn entry_mut(&mut self, block: usize, index: usize) -> &mut f64;
-}
-
-/// Named blocks owned as nalgebra matrices: the simplest [`Parameters`].
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct NamedBlocks(pub Vec<(String, nalgebra::DMatrix<f64>)>);
-
-impl Parameters for NamedBlocks {
-    fn blocks(&self) -> Vec<Block<'_>> {
-        self.0
-            .iter()
-            .map(|(name, m)| Block {
-                name,
-                rows: m.nrows(),
-                cols: m.ncols(),
-                values: m.as_slice(),
-            })
-            .collect()
-    }
-    fn entry_mut(&mut self, block: usize, index: usize) -> &mut f64 {
-        &mut self.0[block].1.as_mut_slice()[index]
-    }
-}
+pub use crate::params::{matching_layout, Block, BlockLayout, CheckError, NamedBlocks, Parameters};
 
 /// The finite-difference step.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -447,36 +405,6 @@ impl CheckReport {
     }
 }
 
-/// The error of a check that cannot start: the claimed gradient does not
-/// have the parameters' blocks.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum CheckError {
-    /// Different numbers of blocks.
-    #[error("the gradient has {found} blocks, the parameters have {expected}")]
-    BlockCount {
-        /// Parameter blocks.
-        expected: usize,
-        /// Gradient blocks.
-        found: usize,
-    },
-    /// A block differs in name or shape.
-    #[error("gradient block {found_name:?} ({found_rows}×{found_cols}) does not match parameter block {name:?} ({rows}×{cols})")]
-    BlockMismatch {
-        /// Parameter block name.
-        name: String,
-        /// Its rows.
-        rows: usize,
-        /// Its columns.
-        cols: usize,
-        /// Gradient block name.
-        found_name: String,
-        /// Its rows.
-        found_rows: usize,
-        /// Its columns.
-        found_cols: usize,
-    },
-}
-
 /// A central difference of `f` along one entry, and the loss values it took.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Central {
@@ -667,7 +595,7 @@ where
     F: FnMut(&P) -> f64,
     E: FnMut(&P, usize, usize) -> f64,
 {
-    let layout = crate::layout::matching_layout(params, grad)?;
+    let layout = matching_layout(params, grad)?;
     let grad_blocks = grad.blocks();
 
     let loss = f(params);

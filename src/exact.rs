@@ -516,7 +516,7 @@ where
     D: FnMut(&P) -> Dual64,
     C: FnMut(usize, &[usize], &[f64]) -> f64,
 {
-    let layout = crate::layout::matching_layout(params, grad)?;
+    let layout = crate::params::matching_layout(params, grad)?;
     let grad_blocks = grad.blocks();
     let mut direction = zeroed(params);
     let loss = loss_dual(&direction).re;
@@ -636,7 +636,7 @@ where
     R: Parameters + ?Sized,
     D: FnMut(&P) -> Dual64,
 {
-    crate::layout::matching_layout(params, reverse)?;
+    crate::params::matching_layout(params, reverse)?;
     let blocks = reverse.blocks();
     run(params, grad, loss_dual, options, |b, indices, exact| {
         let r = blocks[b].values;

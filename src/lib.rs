@@ -58,13 +58,13 @@ pub mod exact;
 #[cfg(feature = "cli")]
 pub mod fast;
 pub mod judge;
-pub mod layout;
 pub mod methods;
 pub mod model;
 pub mod numerics;
 pub mod original;
 #[cfg(feature = "cli")]
 pub mod output;
+pub mod params;
 #[cfg(feature = "cli")]
 pub mod plot;
 pub mod random;

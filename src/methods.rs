@@ -334,7 +334,7 @@ where
     F: FnMut(&P) -> f64,
     D: FnMut(&P) -> Dual64,
 {
-    crate::layout::matching_layout(params, grad)?;
+    crate::params::matching_layout(params, grad)?;
     let mut report = Report::default();
     if method.runs(Method::Central) {
         report.central = Some(checker::check(params, grad, &mut f, &options.central)?);

@@ -1,6 +1,6 @@
 //! A faithful replica of the original question's RNN, in its own terms.
 //!
-//! The question (`/work/shared/seed/original_question.md`; ported to run as
+//! The question (a numpy "vanilla 3-layer RNN" whose backward pass is wrong; ported to run as
 //! `fixtures/original/original_rnn.py`) writes row vectors times matrices.
 //! Its names map to the crate's column-vector notation as follows:
 //!

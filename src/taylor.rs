@@ -340,7 +340,7 @@ where
     G: Parameters + ?Sized,
     F: FnMut(&P) -> f64,
 {
-    let layout = crate::layout::matching_layout(params, grad)?;
+    let layout = crate::params::matching_layout(params, grad)?;
     let loss = f(params);
     let mut blocks = Vec::with_capacity(layout.len());
     for (b, (name, rows, cols)) in layout.into_iter().enumerate() {

@@ -175,7 +175,7 @@ pub(crate) fn same_layout(
     rnn: &Rnn,
     grad: &Gradients,
 ) -> Result<Vec<(&'static str, usize, usize)>, CheckError> {
-    let layout = crate::layout::matching_layout(rnn, grad)?;
+    let layout = crate::params::matching_layout(rnn, grad)?;
     Ok(layout
         .into_iter()
         .map(|(name, rows, cols)| {
