@@ -10,7 +10,7 @@
 //! can make wrong; [`Bug::harmless_on`] says on which networks it happens to
 //! compute the right gradient (everywhere else the checker catches it
 //! whenever its effect is above the checker's resolution: the property
-//! tests in `tests/bug_catalogue.rs` check a 100% catch rate; see
+//! tests in `tests/core/bug_catalogue.rs` check a 100% catch rate; see
 //! *Resolution*).
 //!
 //! # Resolution
@@ -25,7 +25,7 @@
 //! the checker's resolution on at most 0.1% of the sample; whenever the
 //! change is that large, the checker flags the bug
 //! (`every_visible_bug_is_caught_in_the_blocks_it_corrupts`; both in
-//! `tests/bug_catalogue.rs`).
+//! `tests/core/bug_catalogue.rs`).
 //!
 //! Notation (shapes in [`crate::bptt::bptt`]): `u_t = W_xh x_t + b_h` and
 //! `r_t = W_hh h_{t-1}` are the input and recurrent parts of the

@@ -51,7 +51,7 @@
 //! wrong, `1e-2 … 1e-4` suspicious, `1e-4 … 1e-7` usual for deep or kinked
 //! functions, `1e-7` or below correct. The default `rtol = 1e-5` sits between
 //! the rounding of a correct gradient after refinement and the errors of the
-//! catalogue's bugs (`tests/gradient_properties.rs` holds both sides).
+//! catalogue's bugs (`tests/core/gradient_properties.rs` holds both sides).
 
 use std::fmt;
 

@@ -45,7 +45,7 @@
 //!   `loss_fraction · |L|`: an absolute error of `1e-15 |L|`.
 //!
 //! With both floors the crate's correct BPTT passes at [`EXACT_RTOL`] on
-//! every network of the property tests in `tests/taylor_exact.rs`
+//! every network of the property tests in `tests/core/taylor_exact.rs`
 //! (`correct_bptt_has_slope_two_and_matches_the_exact_oracle`: sizes up to
 //! 8-12-4, `T ≤ 12`, weights up to ±3).
 //!

@@ -38,7 +38,7 @@
 //!    double precision and `√ε₃₂ ≈ 3.5e-4` in single precision. The
 //!    overall verdict is wrong if any given parameter is, correct only if
 //!    every given one is, inconclusive otherwise ([`Diagnosis::exit_code`]).
-//!    `tests/torture.rs` holds the property: no block off by 1% certified,
+//!    `tests/cli/torture.rs` holds the property: no block off by 1% certified,
 //!    no correct block blamed, over hostile regimes.
 //! 4. The user's numbers are matched against every variant of the bug
 //!    catalogue on the same case ([`fingerprint`]), judged as in step 3; with

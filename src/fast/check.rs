@@ -19,7 +19,7 @@ use crate::model::{Gradients, Rnn};
 /// the same entries ([`checker::select`]), the same steps, `f(θ ± h e_i)`
 /// for each, the same noise floor, the same Richardson refinement of
 /// doubtful entries, the same verdicts. The loss values are bit-identical to
-/// those separate forward passes (`tests/fast_paths.rs` proves it), so the
+/// those separate forward passes (`tests/core/fast_paths.rs` proves it), so the
 /// report is too. Against `checker::check` with `f = Rnn::loss` the losses
 /// differ by a few ulps, so the numeric derivatives by less than the noise
 /// floor, and the verdicts are the same away from a verdict's boundary.

@@ -39,7 +39,7 @@ pub fn config(default_cases: u32, name: &'static str) -> Config {
     };
     let cases = cases(default_cases);
     // proptest's automatic budget is 4 shrinking steps per case: too few to
-    // shrink a problem (tests/shrinking.rs) when `PROPTEST_CASES` is small.
+    // shrink a problem (tests/core/shrinking.rs) when `PROPTEST_CASES` is small.
     let max_shrink_iters = match base.max_shrink_iters {
         u32::MAX => cases.saturating_mul(4).max(MIN_SHRINK_ITERS),
         set => set,

@@ -4,7 +4,7 @@
 //! small network with simple values: first the dimensions (`n_h`, `T`,
 //! `n_in`, `n_out`, each towards the low end of its range), then the
 //! biases (towards none), the activations and the weight scale, and last
-//! the values (each towards 0). `tests/shrinking.rs` checks this.
+//! the values (each towards 0). `tests/core/shrinking.rs` checks this.
 //!
 //! The values are drawn for the largest shapes of the ranges and each
 //! matrix is the top-left corner of its largest version (`x` and `y` the

@@ -4,7 +4,7 @@
 //! property that `diagnose` never certifies a block wrong by 1% of its norm
 //! and never blames a correct one.
 //!
-//! Shared by `tests/torture.rs` (a seeded sample, in `cargo test`) and
+//! Shared by `tests/cli/torture.rs` (a seeded sample, in `cargo test`) and
 //! `examples/torture.rs` (the full count quoted in the README).
 
 #![allow(dead_code)]

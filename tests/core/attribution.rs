@@ -3,9 +3,8 @@
 //! untied model and sum to the full gradient; for the original question's
 //! defects they show where in time the gradient goes wrong.
 
-mod common;
-mod fixture_blocks;
-
+use crate::common;
+use crate::fixture_blocks;
 use common::problems::{any_activation, problem, sigmoid_or_tanh, Problem as Case, Shapes};
 use nalgebra::DMatrix;
 use proptest::prelude::*;

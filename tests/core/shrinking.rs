@@ -10,8 +10,7 @@
 //! `PROPTEST_*` variables): this test checks the shrinking, not the
 //! property.
 
-mod common;
-
+use crate::common;
 use common::problems::{any_activation, problem, sigmoid_or_tanh, Problem, Shapes};
 use std::cell::Cell;
 use std::time::Instant;
@@ -53,7 +52,7 @@ type Dims = (usize, usize, usize, usize);
 /// first counterexample's dimensions, the minimal one, and the number of
 /// property runs.
 fn find_and_shrink(seed: u8) -> (Dims, Problem, u32) {
-    // The widest shapes of the property tests (tests/gradient_properties.rs).
+    // The widest shapes of the property tests (tests/core/gradient_properties.rs).
     let shapes = Shapes {
         n_in: 1..=8,
         n_h: 1..=12,

@@ -7,8 +7,7 @@
 //! the generator that drew it; [`recorded_counterexamples_pass`] also
 //! replays the problems written out in the file's comments.
 
-mod common;
-
+use crate::common;
 use common::problems::{problem, sigmoid_or_tanh, Problem as Case, Shapes};
 use nalgebra::{DMatrix, DVector};
 use proptest::prelude::*;

@@ -15,8 +15,7 @@
 //! that explodes), a variant may match or not; how rarely that happens is
 //! measured by `variants_are_told_apart_on_almost_every_network`.
 
-mod common;
-
+use crate::common;
 use nalgebra::{DMatrix, DVector};
 use proptest::prelude::*;
 use rand::rngs::ChaCha8Rng;
@@ -67,7 +66,7 @@ fn activation() -> impl Strategy<Value = Activation> {
     ]
 }
 
-/// The networks of `tests/bug_catalogue.rs`: sizes up to 6-8-3, `T ≤ 8`,
+/// The networks of `tests/core/bug_catalogue.rs`: sizes up to 6-8-3, `T ≤ 8`,
 /// weights uniform in `±0.5 … ±2`, inputs in `[-1, 1]`, targets in `[0, 1]`,
 /// any activations, with or without biases.
 fn network() -> impl Strategy<Value = (Rnn, DMatrix<f64>, DMatrix<f64>)> {

@@ -13,8 +13,7 @@
 //! loudly that they were skipped (`.ci/run` installs numpy, and fails if it
 //! cannot).
 
-mod case_support;
-
+use crate::case_support;
 use std::path::Path;
 use std::process::Command;
 

@@ -3,10 +3,9 @@
 //! the crate's model and the catalogue, and what the checker says about its
 //! gradient on the reconstructed data set.
 
-mod case_support;
-mod common;
-mod fixture_blocks;
-
+use crate::case_support;
+use crate::common;
+use crate::fixture_blocks;
 use std::path::Path;
 use std::process::Command;
 

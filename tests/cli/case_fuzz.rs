@@ -6,9 +6,8 @@
 //! A few thousand cases, well under a minute; `PROPTEST_CASES` sets another
 //! count, `PROPTEST_RNG_SEED=N` explores others.
 
-mod case_support;
-mod common;
-
+use crate::case_support;
+use crate::common;
 use case_support::{fixture, npz, valid_npz_entries};
 use proptest::prelude::*;
 use rnn_gradcheck::case;

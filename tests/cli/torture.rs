@@ -9,8 +9,7 @@
 //! `cargo run --release --example torture` runs the full count quoted in the
 //! README.
 
-mod torture_support;
-
+use crate::torture_support;
 use std::process::Command;
 
 use rnn_gradcheck::case::Param;

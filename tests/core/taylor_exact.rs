@@ -25,9 +25,8 @@
 //! mistaken `affected` that calls a right block wrong, since that block's
 //! "error" would vanish on every network of the mistaken kind.
 
-mod common;
-mod fixture_blocks;
-
+use crate::common;
+use crate::fixture_blocks;
 use common::problems::{any_activation, problem, sigmoid_or_tanh, Problem, Shapes};
 use fixture_blocks::{fixture, read_blocks};
 use std::cell::RefCell;

@@ -4,8 +4,7 @@
 //! documented harmless; the correct pass of the same engine is the crate's
 //! BPTT.
 
-mod common;
-
+use crate::common;
 use common::problems::{
     any_activation, build_problem, problem, sigmoid_or_tanh, Problem as Case, Shapes,
 };

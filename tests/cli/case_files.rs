@@ -3,8 +3,7 @@
 //! `--write-grads`). The fixtures come from `fixtures/cases/make_cases.py`,
 //! whose numpy BPTT is independent of the crate's.
 
-mod case_support;
-
+use crate::case_support;
 use case_support::{check, fixture};
 use rnn_gradcheck::case::{self, F32Evidence, Format, Layout, Param};
 use rnn_gradcheck::diagnosis::{

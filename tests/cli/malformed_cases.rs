@@ -3,8 +3,7 @@
 //! no panic, no file written. The `.npz` files are built byte by byte here
 //! (no Python needed).
 
-mod case_support;
-
+use crate::case_support;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

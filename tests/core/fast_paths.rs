@@ -12,8 +12,7 @@
 //!   order, another `exp`) and so the fast check against `checker::check`
 //!   with `f = Rnn::loss`; the tolerance is stated where it is asserted.
 
-mod common;
-
+use crate::common;
 use nalgebra::DMatrix;
 use proptest::prelude::*;
 use rand::rngs::ChaCha8Rng;

@@ -98,7 +98,7 @@ fn the_case_fixture_is_the_question_at_seed_0() {
 fn original_replays_the_question_code_epoch_by_epoch() {
     // The numpy port's trace of the question's code at lr 0.01 from the same
     // weights; the replica's golden test allows 1e-13 relative (see
-    // tests/original_replica.rs for why).
+    // tests/cli/original_replica.rs for why).
     let golden = golden_total_error("trace_lr0.01.txt");
     let rows = train("original", golden.len(), "0.01", &[]);
     assert_eq!(rows.len(), golden.len());
