@@ -107,18 +107,17 @@ pub struct ProjectionReport {
 }
 
 impl ProjectionReport {
-    /// The verdict of the directions alone.
+    /// The verdict of the directions alone: correct only when every
+    /// direction was measured and agrees (a direction below the noise floor
+    /// makes it inconclusive; what the directions certify is the gradient
+    /// along them, see the module docs for the sparse errors they can miss).
     pub fn projection_verdict(&self) -> Verdict {
         let any = |v: EntryVerdict| self.directions.iter().any(|d| d.verdict == v);
         if !self.loss.is_finite() || any(EntryVerdict::NonFinite) {
             Verdict::NonFinite
         } else if any(EntryVerdict::Fail) {
             Verdict::Wrong
-        } else if self
-            .directions
-            .iter()
-            .all(|d| d.verdict == EntryVerdict::NotMeasurable)
-        {
+        } else if self.directions.is_empty() || any(EntryVerdict::NotMeasurable) {
             Verdict::Inconclusive
         } else {
             Verdict::Correct
