@@ -70,6 +70,8 @@ pub mod plot;
 pub mod random;
 #[cfg(feature = "cli")]
 pub mod report;
+#[cfg(feature = "proptest")]
+pub mod strategies;
 pub mod taylor;
 #[cfg(feature = "cli")]
 pub mod train;
