@@ -202,11 +202,11 @@ proptest! {
 /// How often a bug that is not documented harmless still changes the
 /// gradient by less than the checker can resolve (see [`visible`]): near its
 /// harmless cases a bug's effect is small (tanh units near zero, where tanh
-/// is nearly linear; a nearly vanishing recurrence). Over 20,000 networks of
-/// the property tests' distribution the worst bugs were invisible on 12
-/// (0.06%), all with tanh units; this fixed sample of 10,000 must stay
-/// within 0.1% for every bug, so the exclusion in the property above stays a
-/// rare, documented one.
+/// is nearly linear; a nearly vanishing recurrence). This fixed sample of
+/// 10,000 networks of the property tests' distribution must stay within 0.1%
+/// for every bug, so the exclusion in the property above stays a rare,
+/// documented one; `cargo test --test core bugs_are_visible -- --nocapture`
+/// prints the counts.
 #[test]
 fn bugs_are_visible_on_almost_every_network() {
     let mut rng = ChaCha8Rng::seed_from_u64(2026);

@@ -239,13 +239,14 @@ fn harmless_means_the_same_gradient_as_the_correct_pass() {
 
 /// How often two variants that compute different gradients on a network's
 /// kind still agree there to the matching's resolution, so that both names
-/// match (see the module docs). Measured on these 3,000 networks of the
-/// property tests' distribution: 198 of 435,802 such pairs (0.045%) are not
-/// told apart. 66 are on networks with saturated outputs (some `g'(z_t)`
-/// below 1e-6, so whole loss terms vanish; all behind an identity hidden
-/// layer, whose state grows unchecked); the other 132 have a tanh layer whose
-/// units stay near zero, where tanh is nearly linear and the derivative
-/// variants differ by less than the tolerance. The test keeps it below 0.1%.
+/// match (see the module docs), over these 3,000 networks of the property
+/// tests' distribution. Such pairs sit on networks with saturated outputs
+/// (some `g'(z_t)` below 1e-6, so whole loss terms vanish; behind an
+/// identity hidden layer, whose state grows unchecked) or with a tanh layer
+/// whose units stay near zero, where tanh is nearly linear and the
+/// derivative variants differ by less than the tolerance. The test keeps
+/// them below 0.1%; `cargo test --test core variants_are_told_apart --
+/// --nocapture` prints the counts.
 #[test]
 fn variants_are_told_apart_on_almost_every_network() {
     use rand::RngExt;

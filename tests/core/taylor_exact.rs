@@ -686,11 +686,10 @@ proptest! {
 
 /// How often the resolution exclusions apply to the catalogue, over a
 /// fixed sample of 300 of the catalogue property's problems, each judged as
-/// in the property. Measured: of 17,186 (variant, affected block) pairs,
-/// 49 were below the Taylor test's resolution and 7 below the oracle's too,
-/// all of them `stateful-dh-next`'s `h_0` (its leftover enters at `t = T`
-/// and reaches `h_0` only through all `T` steps of a contracting
-/// recurrence). Bounds: at most 1% of the pairs below a resolution, and no
+/// in the property. The pairs below a resolution are `stateful-dh-next`'s
+/// `h_0` (its leftover enters at `t = T` and reaches `h_0` only through all
+/// `T` steps of a contracting recurrence); `-- --nocapture` prints the
+/// totals. Bounds: at most 1% of the pairs below a resolution, and no
 /// (variant, block) below the oracle's on more than 5% of the problems it
 /// affects (see [`Tally::often_vanishing`]).
 #[test]
@@ -739,10 +738,10 @@ fn without_the_one_step_case(bug: Bug, p: &Problem) -> Vec<&'static str> {
 }
 
 /// The oracle alone over 1,000 of the wide property's problems (linear
-/// hidden layers and `±0.05` weights included). Measured: of 52,127
-/// (variant, affected block) pairs, 94 below the oracle's resolution
-/// (errors through saturated units or decayed through time), at most 2.0%
-/// of the problems for any one pair (`stateful-dh-next`'s `h_0`). Bounds as
+/// hidden layers and `±0.05` weights included): the pairs below the oracle's
+/// resolution are errors through saturated units or decayed through time
+/// (`stateful-dh-next`'s `h_0` most often); `-- --nocapture` prints the
+/// totals. Bounds as
 /// above. The same bound flags a mistaken rule: one that ignores
 /// [`affected`]'s exclusions altogether, and one that misses only its
 /// `T = 1` case (the blocks it calls wrong have no error on one problem in 12).
