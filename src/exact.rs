@@ -593,6 +593,7 @@ pub fn check_rnn(
         x,
         targets,
         &reverse,
+        &reverse,
         f64::EPSILON,
         SPREAD_DRAWS,
         0,

@@ -835,6 +835,8 @@ fn agrees(c: &BlockCompare) -> bool {
 /// The reference the user's gradients are judged against, and what is
 /// known about its precision.
 struct Refereed {
+    /// Full BPTT on the case (beside the reference, or confirmed as it).
+    bptt: Gradients,
     /// The reference: exact derivatives where they were computed, BPTT
     /// confirmed by central differences elsewhere.
     grads: Gradients,
@@ -897,6 +899,7 @@ fn reference(
             }
         }
         return Refereed {
+            bptt: bptt_reference.clone(),
             grads: exact,
             conditioning,
             check: ReferenceCheck {
@@ -941,6 +944,7 @@ fn reference(
     }
     let confirmed = report.blocks.iter().flat_map(|b| &b.entries);
     Refereed {
+        bptt: bptt_reference.clone(),
         grads,
         conditioning,
         check: ReferenceCheck {
@@ -1032,6 +1036,16 @@ struct Allowance {
     direction: f64,
 }
 
+impl Allowance {
+    /// For a parameter the network does not have.
+    const NONE: Allowance = Allowance {
+        entry: 0.0,
+        block: 0.0,
+        reference: 0.0,
+        direction: f64::NEG_INFINITY,
+    };
+}
+
 /// Per-parameter allowances: entry `SPREAD_FACTOR · max(spread, δ) + √ε · max|r|`,
 /// block `BLOCK_FACTOR · max(‖spread‖_F, ‖δ‖_F) + √ε · ‖r‖_F`, reference
 /// uncertainty `BLOCK_FACTOR · ‖spread‖_F + √ε · ‖r‖_F`, where
@@ -1051,6 +1065,7 @@ fn allowances(
         &case.rnn,
         &case.inputs,
         &case.targets,
+        &refereed.bptt,
         reference,
         eps,
         SPREAD_DRAWS,
@@ -1066,15 +1081,7 @@ fn allowances(
         .into_iter()
         .map(|p| {
             if !case.has(p) {
-                return (
-                    p,
-                    Allowance {
-                        entry: 0.0,
-                        block: 0.0,
-                        reference: 0.0,
-                        direction: f64::NEG_INFINITY,
-                    },
-                );
+                return (p, Allowance::NONE);
             }
             let r = block(reference, p);
             let delta = block(&refereed.conditioning, p);
@@ -1097,15 +1104,10 @@ fn allowances(
 }
 
 fn allowance_of(allowances: &[(Param, Allowance)], p: Param) -> Allowance {
-    allowances.iter().find(|(q, _)| *q == p).map_or(
-        Allowance {
-            entry: 0.0,
-            block: 0.0,
-            reference: 0.0,
-            direction: f64::NEG_INFINITY,
-        },
-        |(_, a)| *a,
-    )
+    allowances
+        .iter()
+        .find(|(q, _)| *q == p)
+        .map_or(Allowance::NONE, |(_, a)| *a)
 }
 
 /// The comparison of one block.

@@ -151,6 +151,7 @@ impl<'a> Memo<'a> {
             &p.x,
             &p.y,
             &g,
+            &g,
             f64::EPSILON,
             exact::SPREAD_DRAWS,
             0,
