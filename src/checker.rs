@@ -300,16 +300,6 @@ impl Verdict {
         }
     }
 
-    /// The three-outcome reading: non-finite is wrong.
-    pub fn outcome(self) -> crate::judge::Outcome {
-        use crate::judge::Outcome;
-        match self {
-            Verdict::Correct => Outcome::Correct,
-            Verdict::Wrong | Verdict::NonFinite => Outcome::Wrong,
-            Verdict::Inconclusive => Outcome::Inconclusive,
-        }
-    }
-
     /// True for [`Verdict::Wrong`] and [`Verdict::NonFinite`].
     pub fn is_wrong(self) -> bool {
         matches!(self, Verdict::Wrong | Verdict::NonFinite)

@@ -244,6 +244,15 @@ impl ParamVerdict {
             ParamVerdict::NotGiven => "not_given",
         }
     }
+    /// The three-outcome reading (non-finite is wrong); `None` when not given.
+    pub fn outcome(self) -> Option<Outcome> {
+        match self {
+            ParamVerdict::Correct => Some(Outcome::Correct),
+            ParamVerdict::Wrong | ParamVerdict::NonFinite => Some(Outcome::Wrong),
+            ParamVerdict::Inconclusive => Some(Outcome::Inconclusive),
+            ParamVerdict::NotGiven => None,
+        }
+    }
     /// True for a gradient found wrong (including non-finite).
     pub fn is_wrong(self) -> bool {
         matches!(self, ParamVerdict::Wrong | ParamVerdict::NonFinite)
@@ -453,9 +462,7 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
             location: locate_non_finite(&trace, y),
         });
     }
-    let bptt_reference = bptt(&rnn, x, y, &trace);
-    let loss_scale = numerics::loss_rounding_scale(&trace, y);
-    let refereed = reference(&case, &mut rnn, &bptt_reference, loss_scale, options);
+    let refereed = reference(&case, &mut rnn, &trace, options);
     let reference = refereed.grads.clone();
 
     let (precision, rtol) = resolve(&case, options);
@@ -534,17 +541,15 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         probe_truncation(&case, &rnn, user, &mut params, &judge);
     }
 
+    // The one combination rule (judge::Outcome::all): wrong if any given
+    // parameter is, correct only if every given one is.
     let verdict = match &case.grads {
         None => Overall::NoGrads,
-        Some(_) if params.iter().any(|p| p.verdict.is_wrong()) => Overall::Wrong,
-        Some(_)
-            if params
-                .iter()
-                .any(|p| p.verdict == ParamVerdict::Inconclusive) =>
-        {
-            Overall::Inconclusive
-        }
-        Some(_) => Overall::Correct,
+        Some(_) => match Outcome::all(params.iter().filter_map(|p| p.verdict.outcome())) {
+            Outcome::Wrong => Overall::Wrong,
+            Outcome::Inconclusive => Overall::Inconclusive,
+            Outcome::Correct => Overall::Correct,
+        },
     };
     let candidates = case
         .grads
@@ -633,16 +638,6 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
             None
         }
         _ => None,
-    };
-    let verdict = match verdict {
-        Overall::Correct
-            if params
-                .iter()
-                .any(|p| p.verdict == ParamVerdict::Inconclusive) =>
-        {
-            Overall::Inconclusive
-        }
-        v => v,
     };
     let reference_check = refereed.check;
 
@@ -770,10 +765,7 @@ pub fn fingerprint_against(
     };
     let (precision, rtol) = resolve(case, options);
     let trace = case.rnn.forward(&case.inputs, &case.targets);
-    let bptt_reference = bptt(&case.rnn, &case.inputs, &case.targets, &trace);
-    let mut rnn = case.rnn.clone();
-    let loss_scale = numerics::loss_rounding_scale(&trace, &case.targets);
-    let refereed = reference(case, &mut rnn, &bptt_reference, loss_scale, options);
+    let refereed = reference(case, &mut case.rnn.clone(), &trace, options);
     let allowances = allowances(case, &refereed, precision, options.seed);
     fingerprint::matches(user, candidates, |p, u, c| {
         agrees(&compare_block(
@@ -863,11 +855,12 @@ struct Refereed {
 fn reference(
     case: &Case,
     rnn: &mut Rnn,
-    bptt_reference: &Gradients,
-    loss_scale: f64,
+    trace: &crate::model::Trace,
     options: &DiagnoseOptions,
 ) -> Refereed {
     let (x, y) = (&case.inputs, &case.targets);
+    let bptt_reference = &bptt(rnn, x, y, trace);
+    let loss_scale = numerics::loss_rounding_scale(trace, y);
     let total = crate::model::BLOCK_NAMES
         .iter()
         .map(|n| rnn.params.block(n).map_or(0, <[f64]>::len))
