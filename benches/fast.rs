@@ -8,7 +8,7 @@
 //! * `train`: one epoch of full-batch gradient descent (seed workload;
 //!   epochs per second = 1 / time per epoch).
 //!
-//! The side-by-side comparison with the peers is `diagnose bench`.
+//! The side-by-side comparison with the peers is `examples/bench_peers.rs`.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -17,10 +17,15 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use rnn_gradcheck::fast::{self, workloads, Workspace};
 use rnn_gradcheck::{checker, CheckOptions, Rnn};
 
+fn load(name: &str) -> workloads::Workload {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bench");
+    workloads::load_npz(&workloads::path(&dir, name), name).expect("fixture")
+}
+
 fn grad(c: &mut Criterion) {
     let mut group = c.benchmark_group("grad");
     for name in workloads::NAMES {
-        let w = workloads::load(name).expect("fixture");
+        let w = load(name);
         let mut ws = Workspace::new();
         let mut g = w.rnn.params.zeros_like();
         group.bench_function(name, |b| {
@@ -34,7 +39,7 @@ fn gradcheck(c: &mut Criterion) {
     let mut group = c.benchmark_group("gradcheck");
     group.sample_size(10);
     for name in workloads::NAMES {
-        let w = workloads::load(name).expect("fixture");
+        let w = load(name);
         let mut g = w.rnn.params.zeros_like();
         Workspace::new().loss_and_gradient(&w.rnn, &w.x, &w.targets, &mut g);
         let options = CheckOptions::default();
@@ -58,7 +63,7 @@ fn gradcheck(c: &mut Criterion) {
 }
 
 fn train(c: &mut Criterion) {
-    let w = workloads::load("seed").expect("fixture");
+    let w = load("seed");
     let mut rnn = w.rnn.clone();
     let mut ws = Workspace::new();
     let mut g = rnn.params.zeros_like();

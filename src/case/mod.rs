@@ -28,8 +28,8 @@
 //! mutated files).
 
 mod json;
-mod npz;
-mod raw;
+pub(crate) mod npz;
+pub(crate) mod raw;
 mod write;
 
 use std::fmt;

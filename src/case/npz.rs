@@ -27,65 +27,22 @@ const KEYS: &str = "W_xh, W_hh, W_hy, b_h, b_y, h0, inputs, targets, grad_<param
 
 /// Parses an `.npz` case file into a [`RawCase`].
 pub(crate) fn parse(bytes: &[u8], path: &str) -> Result<RawCase, CaseError> {
-    let syntax = |detail: String| CaseError::Syntax {
-        path: path.into(),
-        format: ".npz",
-        detail: one_line(&detail),
-    };
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
-        .map_err(|e| syntax(format!("not a readable zip archive ({e})")))?;
     let mut raw = RawCase::new(Format::Npz);
-    let mut seen: Vec<String> = Vec::new();
-    let mut total: u64 = 0;
     let mut values = 0usize;
-    for i in 0..archive.len() {
-        let mut entry = archive
-            .by_index(i)
-            .map_err(|e| syntax(format!("archive entry {i}: {e}")))?;
-        let name = entry
-            .name()
-            .map_err(|e| syntax(format!("archive entry {i}: {e}")))?
-            .to_string();
-        let Some(key) = name.strip_suffix(".npy") else {
-            return Err(syntax(format!(
-                "archive entry \"{}\" is not a .npy array",
-                shown(&name)
-            )));
-        };
-        let key = key.to_string();
-        if seen.contains(&key) {
-            return Err(CaseError::Duplicate {
-                path: path.into(),
-                key: shown(&key),
-            });
-        }
-        let target = classify(&key).ok_or_else(|| CaseError::Unknown {
+    let accept = |key: &str| {
+        classify(key).map(|_| ()).ok_or_else(|| CaseError::Unknown {
             path: path.into(),
-            key: shown(&key),
+            key: shown(key),
             allowed: KEYS.into(),
-        })?;
-        // Read at most what is left of the budget (a zip bomb stops here).
-        let budget = MAX_FILE_BYTES - total;
-        let mut data = Vec::new();
-        (&mut entry)
-            .take(budget + 1)
-            .read_to_end(&mut data)
-            .map_err(|e| syntax(format!("archive entry \"{}\": {e}", shown(&name))))?;
-        total += data.len() as u64;
-        if total > MAX_FILE_BYTES {
-            return Err(CaseError::TooLarge {
-                path: path.into(),
-                what: "the arrays, decompressed,".into(),
-                size: total,
-                limit: MAX_FILE_BYTES,
-            });
-        }
+        })
+    };
+    for (key, array) in arrays(bytes, path, accept)? {
         let key_err = |detail: String| CaseError::Value {
             path: path.into(),
             key: key.clone(),
             detail: one_line(&detail),
         };
-        let array = read_npy(&data).map_err(key_err)?;
+        let target = classify(&key).expect("accepted keys classify");
         match (target, array) {
             (Target::Array(slot), Npy::Numbers(a)) => {
                 values += a.data.len();
@@ -110,9 +67,76 @@ pub(crate) fn parse(bytes: &[u8], path: &str) -> Result<RawCase, CaseError> {
                 ))
             }
         }
-        seen.push(key);
     }
     Ok(raw)
+}
+
+/// Every array of an `.npz` archive, in archive order, keyed by its name
+/// without `.npy`: the one `.npz` reader of the crate (case files and the
+/// benchmark workloads). `accept(key)` runs before an entry is read, so an
+/// unknown key is reported before its data. A duplicate key, an archive
+/// larger than [`MAX_FILE_BYTES`] decompressed, or an unreadable array is a
+/// [`CaseError`] naming the file and the key.
+pub(crate) fn arrays(
+    bytes: &[u8],
+    path: &str,
+    accept: impl Fn(&str) -> Result<(), CaseError>,
+) -> Result<Vec<(String, Npy)>, CaseError> {
+    let syntax = |detail: String| CaseError::Syntax {
+        path: path.into(),
+        format: ".npz",
+        detail: one_line(&detail),
+    };
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| syntax(format!("not a readable zip archive ({e})")))?;
+    let mut out: Vec<(String, Npy)> = Vec::new();
+    let mut total: u64 = 0;
+    for i in 0..archive.len() {
+        let mut entry = archive
+            .by_index(i)
+            .map_err(|e| syntax(format!("archive entry {i}: {e}")))?;
+        let name = entry
+            .name()
+            .map_err(|e| syntax(format!("archive entry {i}: {e}")))?
+            .to_string();
+        let Some(key) = name.strip_suffix(".npy") else {
+            return Err(syntax(format!(
+                "archive entry \"{}\" is not a .npy array",
+                shown(&name)
+            )));
+        };
+        let key = key.to_string();
+        if out.iter().any(|(k, _)| *k == key) {
+            return Err(CaseError::Duplicate {
+                path: path.into(),
+                key: shown(&key),
+            });
+        }
+        accept(&key)?;
+        // Read at most what is left of the budget (a zip bomb stops here).
+        let budget = MAX_FILE_BYTES - total;
+        let mut data = Vec::new();
+        (&mut entry)
+            .take(budget + 1)
+            .read_to_end(&mut data)
+            .map_err(|e| syntax(format!("archive entry \"{}\": {e}", shown(&name))))?;
+        total += data.len() as u64;
+        if total > MAX_FILE_BYTES {
+            return Err(CaseError::TooLarge {
+                path: path.into(),
+                what: "the arrays, decompressed,".into(),
+                size: total,
+                limit: MAX_FILE_BYTES,
+            });
+        }
+        let array = read_npy(&data).map_err(|detail| CaseError::Value {
+            path: path.into(),
+            key: key.clone(),
+            detail: one_line(&detail),
+        })?;
+        out.push((key, array));
+    }
+    Ok(out)
 }
 
 /// What a key holds.
@@ -138,8 +162,10 @@ fn classify(key: &str) -> Option<Target> {
 }
 
 /// The content of one `.npy` array.
-enum Npy {
+pub(crate) enum Npy {
+    /// Numbers, converted to `f64`, row-major.
     Numbers(RawArray),
+    /// A single string.
     Text(String),
 }
 

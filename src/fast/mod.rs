@@ -10,7 +10,6 @@
 //! * [`check_projections`]: `k` random directions, `2k` forward passes
 //!   whatever the size, escalating to [`check`] to localise a failure (and
 //!   what it can miss: sparse errors).
-//! * [`workloads`]: the benchmark problems shared with the numpy and JAX peers.
 //!
 //! # One operation sequence per number
 //! Every kernel computes each output element by a fixed sequence of IEEE-754
@@ -35,6 +34,7 @@ mod check;
 mod kernels;
 mod lanes;
 pub mod projection;
+#[doc(hidden)] // the benchmark harness's problems (examples/bench_peers.rs, benches/)
 pub mod workloads;
 mod workspace;
 

@@ -7,13 +7,14 @@
 //! sigmoid hidden and output units and `h_0 = 0`; their biases are zero but
 //! trained, so they are present here too.
 
-use std::fs::File;
-use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 use nalgebra::{DMatrix, DVector};
 
 use crate::activation::Activation;
+use crate::case::npz::{self, Npy};
+use crate::case::raw::RawArray;
+use crate::case::CaseError;
 use crate::model::{Params, Rnn};
 
 /// The workloads of the benchmark, smallest first.
@@ -50,7 +51,7 @@ impl Workload {
 /// Why a workload file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkloadError {
-    /// The file could not be opened or is not a zip archive.
+    /// The file could not be read.
     #[error("{path}: {source}")]
     Open {
         /// The file.
@@ -58,7 +59,10 @@ pub enum WorkloadError {
         /// The cause.
         source: std::io::Error,
     },
-    /// An array is missing, unreadable or not float64.
+    /// Not a readable `.npz` archive of numbers (the case files' reader).
+    #[error(transparent)]
+    Npz(#[from] CaseError),
+    /// An array is missing or has the wrong shape.
     #[error("{path}: key {key}: {problem}")]
     Array {
         /// The file.
@@ -68,76 +72,63 @@ pub enum WorkloadError {
         /// What is wrong.
         problem: String,
     },
-    /// Arrays whose shapes do not fit together.
-    #[error("{path}: key {key}: shape {found:?}, expected {expected}")]
-    Shape {
-        /// The file.
-        path: PathBuf,
-        /// The array's key.
-        key: String,
-        /// Its shape.
-        found: Vec<u64>,
-        /// The expected shape.
-        expected: String,
-    },
 }
 
-/// `fixtures/bench/NAME.npz` in this crate's source tree.
-pub fn fixture_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/bench")
-        .join(format!("{name}.npz"))
+/// `DIR/NAME.npz` for each workload in [`NAMES`]; the copies of the peers'
+/// files are in the crate's `fixtures/bench/`.
+pub fn path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.npz"))
 }
 
-/// The workload `name` from its fixture file.
-///
-/// # Errors
-/// [`WorkloadError`] if the file is missing or malformed.
-pub fn load(name: &str) -> Result<Workload, WorkloadError> {
-    load_npz(&fixture_path(name), name)
-}
-
-/// A workload from a peers' `.npz` file.
+/// A workload from a peers' `.npz` file, read by the case files' `.npz`
+/// reader (the same limits on hostile input).
 ///
 /// # Errors
 /// [`WorkloadError`] naming the file, the key and the problem.
 pub fn load_npz(path: &Path, name: &str) -> Result<Workload, WorkloadError> {
-    let open_err = |source| WorkloadError::Open {
+    let bytes = std::fs::read(path).map_err(|source| WorkloadError::Open {
         path: path.to_path_buf(),
         source,
-    };
-    let file = File::open(path).map_err(open_err)?;
-    let mut zip = zip::ZipArchive::new(file).map_err(|e| open_err(std::io::Error::other(e)))?;
-    let mut read = |key: &str| read_array(&mut zip, path, key);
-    let (w_xh, w_hh, w_hy) = (read("W_xh")?, read("W_hh")?, read("W_hy")?);
-    let (b_h, b_y, x, y) = (read("b_h")?, read("b_y")?, read("X")?, read("Y")?);
-
-    let shape_err = |key: &str, found: &[u64], expected: String| WorkloadError::Shape {
+    })?;
+    let shown = path.display().to_string();
+    let mut arrays: Vec<(String, RawArray)> = Vec::new();
+    for (key, array) in npz::arrays(&bytes, &shown, |_| Ok(()))? {
+        if let Npy::Numbers(a) = array {
+            arrays.push((key, a));
+        }
+    }
+    let problem = |key: &str, problem: String| WorkloadError::Array {
         path: path.to_path_buf(),
         key: key.to_string(),
-        found: found.to_vec(),
-        expected,
+        problem,
     };
-    let dim = |a: &Array, key: &str, rank: usize| -> Result<(), WorkloadError> {
-        match a.shape.len() == rank {
-            true => Ok(()),
-            false => Err(shape_err(key, &a.shape, format!("a rank-{rank} array"))),
-        }
+    let mut take = |key: &str| -> Result<RawArray, WorkloadError> {
+        let i = arrays
+            .iter()
+            .position(|(k, _)| k == key)
+            .ok_or_else(|| problem(key, "missing".into()))?;
+        Ok(arrays.swap_remove(i).1)
     };
-    dim(&w_hh, "W_hh", 2)?;
-    let n_h = w_hh.shape[0] as usize;
-    dim(&w_xh, "W_xh", 2)?;
-    let n_in = w_xh.shape[1] as usize;
-    dim(&w_hy, "W_hy", 2)?;
-    let n_out = w_hy.shape[0] as usize;
-    dim(&x, "X", 2)?;
-    let t_len = x.shape[0] as usize;
-    let expect = |a: &Array, key: &str, shape: &[usize]| -> Result<(), WorkloadError> {
-        let want: Vec<u64> = shape.iter().map(|&s| s as u64).collect();
-        match a.shape == want {
-            true => Ok(()),
-            false => Err(shape_err(key, &a.shape, format!("{shape:?}"))),
-        }
+    let (w_xh, w_hh, w_hy) = (take("W_xh")?, take("W_hh")?, take("W_hy")?);
+    let (b_h, b_y, x, y) = (take("b_h")?, take("b_y")?, take("X")?, take("Y")?);
+
+    let rank2 = |a: &RawArray, key: &str| match a.shape[..] {
+        [r, c] => Ok((r, c)),
+        _ => Err(problem(
+            key,
+            format!("shape {:?}, expected a rank-2 array", a.shape),
+        )),
+    };
+    let (n_h, _) = rank2(&w_hh, "W_hh")?;
+    let (_, n_in) = rank2(&w_xh, "W_xh")?;
+    let (n_out, _) = rank2(&w_hy, "W_hy")?;
+    let (t_len, _) = rank2(&x, "X")?;
+    let expect = |a: &RawArray, key: &str, shape: &[usize]| match a.shape == shape {
+        true => Ok(()),
+        false => Err(problem(
+            key,
+            format!("shape {:?}, expected {shape:?}", a.shape),
+        )),
     };
     expect(&w_hh, "W_hh", &[n_h, n_h])?;
     expect(&w_xh, "W_xh", &[n_h, n_in])?;
@@ -149,55 +140,30 @@ pub fn load_npz(path: &Path, name: &str) -> Result<Workload, WorkloadError> {
 
     // numpy's C order is row-major: an r × c array is nalgebra's from_row_slice.
     let params = Params {
-        w_xh: DMatrix::from_row_slice(n_h, n_in, &w_xh.values),
-        w_hh: DMatrix::from_row_slice(n_h, n_h, &w_hh.values),
-        w_hy: DMatrix::from_row_slice(n_out, n_h, &w_hy.values),
-        b_h: Some(DVector::from_vec(b_h.values)),
-        b_y: Some(DVector::from_vec(b_y.values)),
+        w_xh: DMatrix::from_row_slice(n_h, n_in, &w_xh.data),
+        w_hh: DMatrix::from_row_slice(n_h, n_h, &w_hh.data),
+        w_hy: DMatrix::from_row_slice(n_out, n_h, &w_hy.data),
+        b_h: Some(DVector::from_vec(b_h.data)),
+        b_y: Some(DVector::from_vec(b_y.data)),
         h_0: DVector::zeros(n_h),
     };
     Ok(Workload {
         name: name.to_string(),
         rnn: Rnn::new(params, Activation::Sigmoid, Activation::Sigmoid),
         // X is T × n_in row-major, so its values are x_1, x_2, … : n_in × T column-major.
-        x: DMatrix::from_column_slice(n_in, t_len, &x.values),
-        targets: DMatrix::from_column_slice(n_out, t_len, &y.values),
+        x: DMatrix::from_column_slice(n_in, t_len, &x.data),
+        targets: DMatrix::from_column_slice(n_out, t_len, &y.data),
     })
-}
-
-struct Array {
-    shape: Vec<u64>,
-    /// Row-major (C order).
-    values: Vec<f64>,
-}
-
-fn read_array<R: Read + Seek>(
-    zip: &mut zip::ZipArchive<R>,
-    path: &Path,
-    key: &str,
-) -> Result<Array, WorkloadError> {
-    let err = |problem: String| WorkloadError::Array {
-        path: path.to_path_buf(),
-        key: key.to_string(),
-        problem,
-    };
-    let entry = zip
-        .by_name(&format!("{key}.npy"))
-        .map_err(|e| err(format!("missing ({e})")))?;
-    let npy = npyz::NpyFile::new(entry).map_err(|e| err(format!("not a .npy array ({e})")))?;
-    if npy.order() != npyz::Order::C {
-        return Err(err("Fortran order is not supported".into()));
-    }
-    let shape = npy.shape().to_vec();
-    let values: Vec<f64> = npy
-        .into_vec()
-        .map_err(|e| err(format!("not float64 ({e})")))?;
-    Ok(Array { shape, values })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn load(name: &str) -> Result<Workload, WorkloadError> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bench");
+        load_npz(&path(&dir, name), name)
+    }
 
     #[test]
     fn the_seed_workload_has_the_peers_shapes_and_first_values() {

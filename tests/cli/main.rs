@@ -12,7 +12,6 @@ mod torture_support;
 mod case_files;
 mod case_fuzz;
 mod check_methods;
-mod diagnose_bench;
 mod malformed_cases;
 mod numpy_end_to_end;
 mod original_replica;

@@ -12,7 +12,6 @@ mod check;
 
 use clap::{Parser, Subcommand};
 
-mod bench;
 mod report;
 mod train;
 
@@ -49,12 +48,6 @@ enum Command {
     ///
     /// Example: diagnose check fixtures/cases/row_question.json
     Check(check::Args),
-    /// Time the fast paths on the benchmark workloads and, where python3
-    /// with numpy (and jax) is available, the numpy and JAX peers in the same
-    /// run, with the ratios.
-    ///
-    /// Example: diagnose bench --workloads seed,small --tasks grad,train
-    Bench(bench::Options),
     /// Train the network of a case file with the question's code or any
     /// backward pass and write the loss per epoch as CSV (epoch,loss).
     ///
@@ -74,7 +67,6 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Selftest { seed }) => selftest(seed),
         Some(Command::Check(args)) => check::run(args),
-        Some(Command::Bench(options)) => bench::run(&options),
         Some(Command::Report(args)) => report::run(&args),
         Some(Command::Train(args)) => train::run(args),
         None => report::run(&report::Args::default()),

@@ -1,10 +1,15 @@
-//! `diagnose bench`: our time per workload and task, and the numpy and JAX
-//! peers' times measured in the same run, with the ratios.
+//! The benchmark harness: our time per workload and task, and the numpy and
+//! JAX peers' times measured in the same run, with the ratios (what
+//! BENCHMARKS.md quotes).
 //!
 //! Our side: the fast paths of the library on the peers' weights
-//! (`fixtures/bench/`). Their side: the scripts in the peers directory, run
-//! with `--tasks` and parsed from their CSV lines
-//! `peer,workload,task,seconds,notes`.
+//! (`fixtures/bench/`). Their side: the scripts in the peers directory given
+//! by `--peers`, run with `--tasks` and parsed from
+//! their CSV lines `peer,workload,task,seconds,notes`.
+//!
+//! Run: `cargo run --release --example bench_peers -- --peers DIR`
+//! (`-- --help` for the options). It is a tool for this repository, not part
+//! of the `diagnose` command users install.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,42 +17,56 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use clap::Parser;
 use rnn_gradcheck::fast::{self, workloads, Workspace};
 use rnn_gradcheck::CheckOptions;
 
-/// The options of `diagnose bench`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Options {
+/// Time the fast paths on the benchmark workloads and, with a peers
+/// directory and a python3 with numpy, the numpy and JAX peers on the same
+/// weights in the same run.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "bench_peers")]
+struct Options {
     /// Workloads, comma-separated: seed, small, medium.
     #[arg(long, value_delimiter = ',', default_value = "seed,small,medium")]
-    pub workloads: Vec<String>,
+    workloads: Vec<String>,
     /// Tasks, comma-separated: grad (forward + BPTT), gradcheck (full
     /// central-difference check), train (seed workload, epochs/s).
     #[arg(long, value_delimiter = ',', default_value = "grad,gradcheck,train")]
-    pub tasks: Vec<String>,
-    /// The peers directory (numpy_rnn.py, jax_rnn.py); default
-    /// ../shared/bench/peers next to the crate, skipped if absent.
+    tasks: Vec<String>,
+    /// The peers directory (numpy_rnn.py, jax_rnn.py); without it the peers
+    /// are not run.
     #[arg(long)]
-    pub peers: Option<PathBuf>,
+    peers: Option<PathBuf>,
     /// The Python to run the peers with; default ~/peers/bin/python, then python3.
     #[arg(long)]
-    pub python: Option<PathBuf>,
+    python: Option<PathBuf>,
     /// Let the peers check at most K entries and extrapolate (their numpy
     /// check of medium takes minutes).
     #[arg(long)]
-    pub peer_gradcheck_entries: Option<usize>,
+    peer_gradcheck_entries: Option<usize>,
     /// Epochs of our training run.
     #[arg(long, default_value_t = 100_000)]
-    pub train_epochs: usize,
+    train_epochs: usize,
     /// Threads for our check (default: all cores).
     #[arg(long)]
-    pub threads: Option<usize>,
+    threads: Option<usize>,
     /// Do not run the peers.
     #[arg(long)]
-    pub no_peers: bool,
+    no_peers: bool,
 }
 
-pub const TASKS: [&str; 3] = ["grad", "gradcheck", "train"];
+const TASKS: [&str; 3] = ["grad", "gradcheck", "train"];
+
+fn main() -> ExitCode {
+    match run(&Options::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
 
 /// One measured number: seconds per call (per epoch for `train`).
 #[derive(Debug, Clone)]
@@ -56,7 +75,13 @@ struct Measure {
     note: String,
 }
 
-pub fn run(opts: &Options) -> anyhow::Result<ExitCode> {
+/// The copies of the peers' workload files.
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bench")
+}
+
+/// The workloads and tasks are known ones.
+fn validate(opts: &Options) -> anyhow::Result<()> {
     for w in &opts.workloads {
         if !workloads::NAMES.contains(&w.as_str()) {
             bail!(
@@ -70,6 +95,11 @@ pub fn run(opts: &Options) -> anyhow::Result<ExitCode> {
             bail!("--tasks: unknown task {t:?}; expected one of {TASKS:?}");
         }
     }
+    Ok(())
+}
+
+fn run(opts: &Options) -> anyhow::Result<ExitCode> {
+    validate(opts)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.unwrap_or(0))
         .build()
@@ -82,12 +112,13 @@ pub fn run(opts: &Options) -> anyhow::Result<ExitCode> {
     println!("{}", machine_line(pool.current_num_threads()));
     match &peers {
         Some(p) => println!("peers: {} with {}", p.dir.display(), p.describe()),
-        None => println!("peers: not run (no peers directory or no python3 with numpy)"),
+        None => println!("peers: not run (no --peers directory, or no python3 with numpy)"),
     }
 
     let mut rows = Vec::new();
     for name in &opts.workloads {
-        let w = workloads::load(name).with_context(|| format!("loading workload {name}"))?;
+        let w = workloads::load_npz(&workloads::path(&fixtures(), name), name)
+            .with_context(|| format!("loading workload {name}"))?;
         for task in &opts.tasks {
             if task == "train" && name != "seed" {
                 continue; // the peers train the seed workload only
@@ -424,23 +455,13 @@ impl Peers {
 }
 
 fn find_peers(opts: &Options) -> anyhow::Result<Option<Peers>> {
-    let explicit = opts.peers.is_some();
-    let dir = match &opts.peers {
-        Some(d) => d.clone(),
-        None => {
-            let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/peers");
-            match default.canonicalize() {
-                Ok(d) => d,
-                Err(_) => return Ok(None),
-            }
-        }
+    let Some(dir) = &opts.peers else {
+        return Ok(None);
     };
     if !dir.join("numpy_rnn.py").is_file() {
-        if explicit {
-            bail!("--peers {}: no numpy_rnn.py there", dir.display());
-        }
-        return Ok(None);
+        bail!("--peers {}: no numpy_rnn.py there", dir.display());
     }
+    let dir = dir.canonicalize()?;
     let candidates: Vec<PathBuf> = match &opts.python {
         Some(p) => vec![p.clone()],
         None => {
@@ -468,4 +489,46 @@ fn find_peers(opts: &Options) -> anyhow::Result<Option<Peers>> {
         bail!("--python: cannot import numpy with it");
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(args: &[&str]) -> Options {
+        Options::try_parse_from([&["bench_peers"][..], args].concat()).expect("valid flags")
+    }
+
+    #[test]
+    fn unknown_workloads_tasks_and_peer_directories_are_errors_naming_them() {
+        let e = validate(&options(&["--workloads", "huge"])).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("--workloads: unknown workload \"huge\""),
+            "{e}"
+        );
+        let e = validate(&options(&["--tasks", "sleep"])).unwrap_err();
+        assert!(
+            e.to_string().contains("--tasks: unknown task \"sleep\""),
+            "{e}"
+        );
+        let e = find_peers(&options(&["--peers", "/nonexistent"]))
+            .err()
+            .expect("an error");
+        assert!(
+            e.to_string()
+                .contains("/nonexistent: no numpy_rnn.py there"),
+            "{e}"
+        );
+        assert!(validate(&options(&[])).is_ok());
+    }
+
+    #[test]
+    fn our_gradcheck_of_the_seed_workload_checks_every_entry_and_passes() {
+        let w = workloads::load_npz(&workloads::path(&fixtures(), "seed"), "seed").unwrap();
+        let m = measure_ours(&w, "gradcheck", 1);
+        assert!(m.seconds > 0.0 && m.seconds.is_finite(), "{}", m.seconds);
+        assert!(m.note.contains("79 entries (h_0 included)"), "{}", m.note);
+        assert!(m.note.contains("verdict Correct"), "{}", m.note);
+    }
 }
