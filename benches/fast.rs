@@ -3,7 +3,7 @@
 //!
 //! * `grad`: one forward pass + full BPTT into a reused workspace;
 //! * `gradcheck`: the full central-difference check of every entry
-//!   (`fast::check`, all cores), and the plain per-entry `checker::check`
+//!   (`fast::check_central`, all cores), and the plain per-entry `checker::check_central`
 //!   on the workloads where it finishes in seconds;
 //! * `train`: one epoch of full-batch gradient descent (seed workload;
 //!   epochs per second = 1 / time per epoch).
@@ -47,14 +47,16 @@ fn gradcheck(c: &mut Criterion) {
             group.measurement_time(Duration::from_secs(40));
         }
         group.bench_function(format!("{name}/fast"), |b| {
-            b.iter(|| black_box(fast::check(&w.rnn, &w.x, &w.targets, &g, &options).unwrap()))
+            b.iter(|| {
+                black_box(fast::check_central(&w.rnn, &w.x, &w.targets, &g, &options).unwrap())
+            })
         });
         if name != "medium" {
             let mut rnn = w.rnn.clone();
             group.bench_function(format!("{name}/plain"), |b| {
                 b.iter(|| {
                     let f = |r: &Rnn| r.loss(&w.x, &w.targets);
-                    black_box(checker::check(&mut rnn, &g, f, &options).unwrap())
+                    black_box(checker::check_central(&mut rnn, &g, f, &options).unwrap())
                 })
             });
         }

@@ -3,7 +3,8 @@
 //! Run: `cargo run --example 01_check_bptt`
 
 use rnn_gradcheck::random::random_problem;
-use rnn_gradcheck::{bptt, bptt_truncated, check, CheckOptions, Rnn, Truncation, Verdict};
+use rnn_gradcheck::GradientReport;
+use rnn_gradcheck::{bptt, bptt_truncated, check_central, CheckOptions, Rnn, Truncation, Verdict};
 
 fn main() {
     // A 4-6-1 sigmoid RNN (the question's sizes) on a random sequence of 10 steps.
@@ -12,12 +13,12 @@ fn main() {
     let loss = |r: &Rnn| r.loss(&x, &y);
 
     let full = bptt(&rnn, &x, &y, &trace);
-    let report = check(&mut rnn, &full, loss, &CheckOptions::default()).unwrap();
+    let report = check_central(&mut rnn, &full, loss, &CheckOptions::default()).unwrap();
     println!("full BPTT:\n{report}\n");
     assert_eq!(report.verdict(), Verdict::Correct);
 
     let one_step = bptt_truncated(&rnn, &x, &y, &trace, Truncation::Window(1));
-    let report = check(&mut rnn, &one_step, loss, &CheckOptions::default()).unwrap();
+    let report = check_central(&mut rnn, &one_step, loss, &CheckOptions::default()).unwrap();
     println!("BPTT truncated to one step (what the original question's code does):\n{report}");
     assert_eq!(report.verdict(), Verdict::Wrong);
 }

@@ -8,6 +8,7 @@
 //! In a test, the whole check is one line: `assert_gradient!(loss, params, grad)`.
 
 use nalgebra::{DMatrix, DVector};
+use rnn_gradcheck::GradientReport;
 use rnn_gradcheck::{assert_gradient, check_gradient, Verdict};
 
 /// `(W1, b1, W2)`.

@@ -6,7 +6,8 @@
 //! ```sh
 //! cargo run --release --example chaos_check -- [NETWORKS]
 //! ```
-use rnn_gradcheck::checker::{check, check_refereed, CheckOptions};
+use rnn_gradcheck::checker::{check_central, check_refereed, CheckOptions};
+use rnn_gradcheck::GradientReport;
 use rnn_gradcheck::{bptt, random::random_problem, Activation, Rnn};
 
 fn main() {
@@ -31,7 +32,7 @@ fn main() {
             .fold(0.0f64, f64::max);
         let mut r = rnn.clone();
         let opts = CheckOptions::default();
-        let p = check(&mut r, &g, |r: &Rnn| r.loss(&x, &y), &opts).unwrap();
+        let p = check_central(&mut r, &g, |r: &Rnn| r.loss(&x, &y), &opts).unwrap();
         let q = check_refereed(
             &mut r,
             &g,
@@ -50,7 +51,7 @@ fn main() {
                 for e in b
                     .entries
                     .iter()
-                    .filter(|e| e.verdict == rnn_gradcheck::checker::EntryVerdict::Fail)
+                    .filter(|e| e.verdict == rnn_gradcheck::checker::Verdict::Wrong)
                 {
                     println!(
                         "   {} {:?} a={:e} n={:e} floor={:e} refined={}",

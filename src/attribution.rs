@@ -37,8 +37,8 @@ use crate::activation::Activation;
 use crate::bugs::engine::{self, Rules};
 use crate::bugs::Bug;
 use crate::checker::{
-    central_difference, check, compare, rounding_floor, Block, CheckError, CheckOptions,
-    CheckReport, EntryVerdict, Parameters, Step,
+    central_difference, check_central, compare, rounding_floor, Block, CheckError, CheckOptions,
+    CheckReport, Parameters, Step, Verdict,
 };
 use crate::model::{Gradients, Rnn};
 
@@ -309,7 +309,7 @@ pub fn check_per_step(
     options: &CheckOptions,
 ) -> Result<CheckReport, CheckError> {
     let mut untied = UntiedRnn::untie(rnn, x.ncols());
-    check(
+    check_central(
         &mut untied,
         analytic,
         |u: &UntiedRnn| u.loss(x, targets),
@@ -495,9 +495,9 @@ pub fn compare_by_lag(
                 c.max_abs_analytic = c.max_abs_analytic.max(a.abs());
                 c.max_abs_numeric = c.max_abs_numeric.max(n.abs());
                 match verdict {
-                    EntryVerdict::NotMeasurable => c.not_measurable += 1,
-                    EntryVerdict::Pass => c.max_rel_error = c.max_rel_error.max(rel),
-                    EntryVerdict::Fail | EntryVerdict::NonFinite => {
+                    Verdict::Inconclusive => c.not_measurable += 1,
+                    Verdict::Correct => c.max_rel_error = c.max_rel_error.max(rel),
+                    Verdict::Wrong | Verdict::NonFinite => {
                         c.failed += 1;
                         c.max_rel_error = c.max_rel_error.max(rel);
                     }

@@ -33,12 +33,13 @@
 //!
 //! ```
 //! use rnn_gradcheck::bugs::Bug;
+//! use rnn_gradcheck::GradientReport;
 //! use rnn_gradcheck::random::random_problem;
-//! use rnn_gradcheck::{check, CheckOptions, Rnn, Verdict};
+//! use rnn_gradcheck::{check_central, CheckOptions, Rnn, Verdict};
 //!
 //! let (mut rnn, x, y) = random_problem(3, 4, 6, 1, 8, 1.0);
 //! let grad = "original".parse::<Bug>().unwrap().gradient(&rnn, &x, &y);
-//! let report = check(&mut rnn, &grad, |r: &Rnn| r.loss(&x, &y), &CheckOptions::default()).unwrap();
+//! let report = check_central(&mut rnn, &grad, |r: &Rnn| r.loss(&x, &y), &CheckOptions::default()).unwrap();
 //! assert_eq!(report.verdict(), Verdict::Wrong);
 //! assert_eq!(report.failing_blocks(), ["W_xh", "W_hh", "b_h", "h_0"]);
 //! assert_eq!(Bug::Original.corrupts(), ["W_xh", "W_hh", "b_h", "h_0"]);

@@ -10,7 +10,7 @@
 //! network the spread is large, on a near-stationary one it captures the
 //! cancellation in `y_t − target_t`; on a tame one it is a few ulps.
 //!
-//! [`crate::diagnosis`] and [`crate::exact::check_rnn`] set their floors
+//! [`crate::diagnosis`] and [`crate::exact::check_exact_rnn`] set their floors
 //! from it.
 
 use nalgebra::DMatrix;

@@ -8,7 +8,7 @@
 //! `L(θ) + (∇L(θ) · d) ε`: the directional derivative, exact up to the
 //! rounding of the forward pass itself. With `d = e_k` it is one gradient
 //! entry, so a claimed gradient can be judged with a tolerance far below
-//! finite differences' `1e-5`: [`check`] uses `1e-10` relative
+//! finite differences' `1e-5`: [`check_exact`] uses `1e-10` relative
 //! ([`EXACT_RTOL`]) above a floor, and a larger mismatch is a bug.
 //!
 //! The RNN's forward pass is written once ([`crate::model::forward_generic`])
@@ -18,9 +18,9 @@
 //! from `num-dual`'s rule for `exp` (sigmoid) and from `sech²` (tanh), never
 //! from [`crate::Activation::derivative_from_output`].
 //!
-//! [`check`] is model-agnostic like [`crate::checker::check`]: it takes any
+//! [`check_exact`] is model-agnostic like [`crate::checker::check_central`]: it takes any
 //! [`Parameters`] and a function returning the exact derivative along a
-//! direction shaped like the parameters. [`check_rnn`] is the check of this
+//! direction shaped like the parameters. [`check_exact_rnn`] is the check of this
 //! crate's RNN, with floors from the problem's conditioning (below).
 //!
 //! # Error metric
@@ -52,17 +52,18 @@
 //! # The RNN's floors: conditioning
 //! On a chaotic or near-stationary network no float64 code computes the
 //! gradient to `1e-10`, and no fixed fraction says how far a correct one
-//! lands. [`check_rnn`] therefore also sets each block's floor from the
+//! lands. [`check_exact_rnn`] therefore also sets each block's floor from the
 //! problem itself ([`check_conditioned`]): at least [`CONDITIONING_FACTOR`]
 //! times the largest difference between the oracle (forward mode) and full
 //! BPTT (reverse mode), two correct computations of the same gradient in
 //! different orders, and at least [`CONDITIONING_FACTOR`] times the
 //! round-off spread of the data ([`crate::conditioning`], [`SPREAD_DRAWS`]
-//! draws). The generic [`check`] has only the two fixed floors. With these
+//! draws). The generic [`check_exact`] has only the two fixed floors. With these
 //! floors, the blocks each catalogue bug makes wrong are still flagged
 //! whenever the error is within the oracle's resolution, and no other block
 //! is (`the_exact_oracle_flags_the_affected_blocks_of_every_variant`).
 
+use crate::checker::GradientReport;
 use std::fmt;
 
 use nalgebra::{DMatrix, DMatrixView, DVector};
@@ -70,7 +71,7 @@ pub use num_dual::Dual64;
 use num_dual::DualNum;
 
 use crate::activation::Activation;
-use crate::checker::{CheckError, EntryVerdict, Parameters, Selection, Verdict};
+use crate::checker::{CheckError, Parameters, Selection, Verdict};
 use crate::model::{forward_generic, Forward, Gradients, ModelScalar, Params, Rnn, Weights};
 
 impl ModelScalar for Dual64 {
@@ -232,6 +233,7 @@ impl Rnn {
     ///
     /// ```
     /// use rnn_gradcheck::checker::{check_refereed, CheckOptions};
+    /// use rnn_gradcheck::GradientReport;
     /// use rnn_gradcheck::{bptt, random::random_problem, Rnn};
     ///
     /// let (mut rnn, x, y) = random_problem(7, 4, 6, 1, 10, 1.0);
@@ -270,7 +272,7 @@ fn set_entry(p: &mut Params, name: &str, k: usize, v: f64) {
 /// above double precision's rounding (`ε ≈ 2.2e-16`), so a correct gradient
 /// of a well-conditioned problem passes, and orders of magnitude below
 /// central differences' `1e-5`, so small errors do not. The floors
-/// ([`FLOOR_FRACTION`], [`LOSS_FRACTION`], and [`check_rnn`]'s conditioning
+/// ([`FLOOR_FRACTION`], [`LOSS_FRACTION`], and [`check_exact_rnn`]'s conditioning
 /// floors) cover the problems whose rounding is amplified.
 pub const EXACT_RTOL: f64 = 1e-10;
 
@@ -330,7 +332,7 @@ pub struct ExactEntry {
     /// against the block's floor rather than its own size.
     pub below_floor: bool,
     /// `Pass`, `Fail` or `NonFinite` (the oracle has no "not measurable").
-    pub verdict: EntryVerdict,
+    pub verdict: Verdict,
 }
 
 /// The oracle's judgement of one block.
@@ -355,14 +357,14 @@ impl ExactBlock {
     pub fn failed(&self) -> usize {
         self.entries
             .iter()
-            .filter(|e| e.verdict != EntryVerdict::Pass)
+            .filter(|e| e.verdict != Verdict::Correct)
             .count()
     }
     /// Entries with a NaN or infinite value.
     pub fn non_finite(&self) -> usize {
         self.entries
             .iter()
-            .filter(|e| e.verdict == EntryVerdict::NonFinite)
+            .filter(|e| e.verdict == Verdict::NonFinite)
             .count()
     }
     /// Entries judged against the floor (both values below it).
@@ -387,7 +389,7 @@ impl ExactBlock {
     }
 }
 
-/// The result of [`check`].
+/// The result of [`check_exact`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExactReport {
     /// The loss at the parameters checked.
@@ -398,11 +400,11 @@ pub struct ExactReport {
     pub options: ExactOptions,
 }
 
-impl ExactReport {
-    /// The global verdict: [`Verdict::NonFinite`] if a value is NaN or
-    /// infinite, [`Verdict::Wrong`] if an entry fails, [`Verdict::Correct`]
-    /// otherwise ([`Verdict::Inconclusive`] only when nothing was checked).
-    pub fn verdict(&self) -> Verdict {
+/// The global verdict: [`Verdict::NonFinite`] if a value is NaN or
+/// infinite, [`Verdict::Wrong`] if an entry fails, [`Verdict::Correct`]
+/// otherwise ([`Verdict::Inconclusive`] only when nothing was checked).
+impl GradientReport for ExactReport {
+    fn verdict(&self) -> Verdict {
         Verdict::of(
             self.loss,
             self.blocks.iter().any(|b| b.non_finite() > 0),
@@ -410,21 +412,25 @@ impl ExactReport {
             self.blocks.iter().all(|b| b.entries.is_empty()),
         )
     }
-    /// True when the verdict is [`Verdict::Correct`].
-    pub fn passed(&self) -> bool {
-        self.verdict() == Verdict::Correct
+
+    fn block_verdicts(&self) -> Vec<(&str, Verdict)> {
+        let verdict = |b: &ExactBlock| match (b.non_finite(), b.passed()) {
+            (n, _) if n > 0 => Verdict::NonFinite,
+            (_, false) => Verdict::Wrong,
+            _ if b.entries.is_empty() => Verdict::Inconclusive,
+            _ => Verdict::Correct,
+        };
+        self.blocks
+            .iter()
+            .map(|b| (b.name.as_str(), verdict(b)))
+            .collect()
     }
+}
+
+impl ExactReport {
     /// The block named `name`.
     pub fn block(&self, name: &str) -> Option<&ExactBlock> {
         self.blocks.iter().find(|b| b.name == name)
-    }
-    /// Names of the blocks with a failing entry.
-    pub fn failing_blocks(&self) -> Vec<&str> {
-        self.blocks
-            .iter()
-            .filter(|b| !b.passed())
-            .map(|b| b.name.as_str())
-            .collect()
     }
 }
 
@@ -433,7 +439,7 @@ pub fn compare_exact(analytic: f64, exact: f64, floor: f64, rtol: f64) -> ExactE
     let abs_error = (analytic - exact).abs();
     let scale = analytic.abs().max(exact.abs());
     let (rel_error, verdict) = if !analytic.is_finite() || !exact.is_finite() {
-        (f64::INFINITY, EntryVerdict::NonFinite)
+        (f64::INFINITY, Verdict::NonFinite)
     } else {
         let denominator = scale.max(floor);
         let rel = if denominator > 0.0 {
@@ -442,9 +448,9 @@ pub fn compare_exact(analytic: f64, exact: f64, floor: f64, rtol: f64) -> ExactE
             0.0
         };
         let verdict = if rel <= rtol {
-            EntryVerdict::Pass
+            Verdict::Correct
         } else {
-            EntryVerdict::Fail
+            Verdict::Wrong
         };
         (rel, verdict)
     };
@@ -474,19 +480,20 @@ pub fn compare_exact(analytic: f64, exact: f64, floor: f64, rtol: f64) -> ExactE
 /// # Example
 /// ```
 /// use rnn_gradcheck::{bptt, bptt_truncated, random::random_problem, Params, Truncation};
-/// use rnn_gradcheck::exact::{check, ExactOptions};
+/// use rnn_gradcheck::GradientReport;
+/// use rnn_gradcheck::exact::{check_exact, ExactOptions};
 ///
 /// let (rnn, x, y) = random_problem(7, 4, 6, 1, 10, 1.0);
 /// let trace = rnn.forward(&x, &y);
 /// let oracle = |d: &Params| rnn.loss_dual(&x, &y, d);
 /// let full = bptt(&rnn, &x, &y, &trace);
-/// assert!(check(&rnn.params, &full, oracle, &ExactOptions::default()).unwrap().passed());
+/// assert!(check_exact(&rnn.params, &full, oracle, &ExactOptions::default()).unwrap().passed());
 /// let one_step = bptt_truncated(&rnn, &x, &y, &trace, Truncation::Window(1));
-/// let report = check(&rnn.params, &one_step, oracle, &ExactOptions::default()).unwrap();
+/// let report = check_exact(&rnn.params, &one_step, oracle, &ExactOptions::default()).unwrap();
 /// assert!(report.failing_blocks().contains(&"W_hh"));
 /// assert!(report.block("W_hy").unwrap().passed());
 /// ```
-pub fn check<P, G, D>(
+pub fn check_exact<P, G, D>(
     params: &P,
     grad: &G,
     loss_dual: D,
@@ -500,9 +507,9 @@ where
     run(params, grad, loss_dual, options, |_, _, _| 0.0)
 }
 
-/// [`check`] with an extra per-block floor: `conditioning(b, indices,
+/// [`check_exact`] with an extra per-block floor: `conditioning(b, indices,
 /// exact)` returns an absolute floor for block `b` given the checked
-/// entries and their exact values (see [`check_rnn`]).
+/// entries and their exact values (see [`check_exact_rnn`]).
 fn run<P, G, D, C>(
     params: &P,
     grad: &G,
@@ -566,7 +573,7 @@ where
     })
 }
 
-/// The exact check of an RNN's claimed gradient: [`check`] with
+/// The exact check of an RNN's claimed gradient: [`check_exact`] with
 /// [`Rnn::loss_dual`] as the oracle, and a floor set from the problem's own
 /// conditioning: the derivative is evaluated twice in different but
 /// equivalent orders, forward mode (the oracle) and reverse mode (full
@@ -580,7 +587,7 @@ where
 ///
 /// # Errors
 /// [`CheckError`] if `grad` does not have the blocks of `rnn.params`.
-pub fn check_rnn(
+pub fn check_exact_rnn(
     rnn: &Rnn,
     x: &DMatrix<f64>,
     targets: &DMatrix<f64>,
@@ -611,13 +618,13 @@ pub fn check_rnn(
     )
 }
 
-/// Round-off draws of [`check_rnn`]'s spread floor.
+/// Round-off draws of [`check_exact_rnn`]'s spread floor.
 pub const SPREAD_DRAWS: usize = 4;
 
-/// [`check`] with each block's floor at least [`CONDITIONING_FACTOR`] times
+/// [`check_exact`] with each block's floor at least [`CONDITIONING_FACTOR`] times
 /// the largest difference between the exact derivatives and `reverse`, the
 /// same gradient computed in another order (for the RNN, full BPTT; see
-/// [`check_rnn`]), and at least [`CONDITIONING_FACTOR`] times `spread[b]`,
+/// [`check_exact_rnn`]), and at least [`CONDITIONING_FACTOR`] times `spread[b]`,
 /// how far round-off of the data moves block `b`'s entries (see
 /// [`crate::conditioning`]; pass zeros when unknown).
 ///
@@ -656,7 +663,7 @@ where
     })
 }
 
-/// The multiple of the forward/reverse difference that [`check_rnn`] allows
+/// The multiple of the forward/reverse difference that [`check_exact_rnn`] allows
 /// a correct gradient.
 pub const CONDITIONING_FACTOR: f64 = 16.0;
 
@@ -796,12 +803,12 @@ mod tests {
     #[test]
     fn a_wrong_entry_is_located_and_a_correct_gradient_passes() {
         let (p, mut g) = cubic_problem();
-        let r = check(&p, &g, |d| cubic(&p, d), &ExactOptions::default()).unwrap();
+        let r = check_exact(&p, &g, |d| cubic(&p, d), &ExactOptions::default()).unwrap();
         assert!(r.passed(), "{r}");
         assert!(r.blocks.iter().all(|b| b.max_rel_error() < 1e-15), "{r}");
 
         g.0[1].1[2] *= 1.0 + 1e-9; // a 1e-9 relative error: invisible to central differences
-        let r = check(&p, &g, |d| cubic(&p, d), &ExactOptions::default()).unwrap();
+        let r = check_exact(&p, &g, |d| cubic(&p, d), &ExactOptions::default()).unwrap();
         assert_eq!(r.verdict(), Verdict::Wrong, "{r}");
         assert_eq!(r.failing_blocks(), vec!["v"]);
         let w = r.block("v").unwrap().worst().unwrap();
@@ -819,7 +826,7 @@ mod tests {
             per_block: 2,
             seed: 7,
         };
-        let exact = check(
+        let exact = check_exact(
             &p,
             &g,
             |d| cubic(&p, d),
@@ -829,7 +836,7 @@ mod tests {
             },
         )
         .unwrap();
-        let central = crate::checker::check(
+        let central = crate::checker::check_central(
             &mut p,
             &g,
             |p: &NamedBlocks| cubic(p, p).re, // the value part of f is f(p)
@@ -854,18 +861,18 @@ mod tests {
         // exact 0 against a claimed 1e-20 in a block whose scale is 1:
         // rounding-sized, so it passes; against a claimed 1e-3 it fails.
         let e = compare_exact(1e-20, 0.0, 1e-6, EXACT_RTOL);
-        assert!(e.below_floor && e.verdict == EntryVerdict::Pass, "{e:?}");
+        assert!(e.below_floor && e.verdict == Verdict::Correct, "{e:?}");
         let e = compare_exact(1e-3, 0.0, 1e-6, EXACT_RTOL);
-        assert!(!e.below_floor && e.verdict == EntryVerdict::Fail, "{e:?}");
+        assert!(!e.below_floor && e.verdict == Verdict::Wrong, "{e:?}");
         // No division by zero.
         assert_eq!(compare_exact(0.0, 0.0, 0.0, EXACT_RTOL).rel_error, 0.0);
         assert_eq!(
             compare_exact(1.0, -1.0, 0.0, EXACT_RTOL).verdict,
-            EntryVerdict::Fail
+            Verdict::Wrong
         );
         assert_eq!(
             compare_exact(f64::NAN, 1.0, 0.0, EXACT_RTOL).verdict,
-            EntryVerdict::NonFinite
+            Verdict::NonFinite
         );
     }
 

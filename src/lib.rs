@@ -35,11 +35,12 @@
 //! refereed reference (`diagnose check`).
 //!
 //! ```
-//! use rnn_gradcheck::{bptt, check, random::random_problem, CheckOptions};
+//! use rnn_gradcheck::{bptt, check_central, random::random_problem, CheckOptions};
+//! use rnn_gradcheck::GradientReport;
 //!
 //! let (mut rnn, x, y) = random_problem(7, 4, 6, 1, 10, 1.0);
 //! let grad = bptt(&rnn, &x, &y, &rnn.forward(&x, &y));
-//! let report = check(&mut rnn, &grad, |r| r.loss(&x, &y), &CheckOptions::default()).unwrap();
+//! let report = check_central(&mut rnn, &grad, |r| r.loss(&x, &y), &CheckOptions::default()).unwrap();
 //! assert!(report.passed(), "{report}");
 //! ```
 #![deny(missing_docs)]
@@ -80,6 +81,6 @@ pub mod user;
 pub use activation::Activation;
 pub use bptt::{bptt, bptt_truncated, Truncation};
 pub use bugs::Bug;
-pub use checker::{check, CheckOptions, CheckReport, Parameters, Verdict};
+pub use checker::{check_central, CheckOptions, CheckReport, GradientReport, Parameters, Verdict};
 pub use model::{Gradients, Params, Rnn, Trace};
 pub use user::{check_gradient, check_gradient_refereed, SingleBlock};

@@ -6,11 +6,11 @@
 //! | [`Method::Taylor`] | is the first-order Taylor remainder second order, per block? | the loss | errors below about `√(noise · curvature)`; it names blocks, not entries |
 //! | [`Method::Exact`] | does each entry match an exact derivative to `1e-10` relative, above a floor? | a dual-number loss | errors under the floors ([`crate::exact`]) |
 //!
-//! [`check`] runs the methods that need only the loss, [`check_with_oracle`]
-//! all of them, and [`check_rnn`] all of them for this crate's RNN; the
-//! exact method here is [`exact::check`] with its fixed floors
+//! [`check_method`] runs the methods that need only the loss, [`check_with_oracle`]
+//! all of them, and [`check_method_rnn`] all of them for this crate's RNN; the
+//! exact method here is [`exact::check_exact`] with its fixed floors
 //! ([`exact::FLOOR_FRACTION`], [`exact::LOSS_FRACTION`]).
-//! [`exact::check_rnn`] adds floors from the problem's own conditioning.
+//! [`exact::check_exact_rnn`] adds floors from the problem's own conditioning.
 //!
 //! # In `diagnose check`
 //! `diagnose check --method` (default `all`; [`crate::diagnosis::DiagnoseOptions`])
@@ -26,6 +26,7 @@
 //! The Taylor slope (`taylor`, `all`) is a second opinion shown beside the
 //! verdict, never the verdict.
 
+use crate::checker::GradientReport;
 use std::fmt;
 use std::str::FromStr;
 
@@ -39,14 +40,14 @@ use crate::taylor::{self, TaylorOptions, TaylorReport};
 /// Which method(s) to run; parsed from `central`, `taylor`, `exact` or `all`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Method {
-    /// Central differences, entry by entry ([`checker::check`]);
+    /// Central differences, entry by entry ([`checker::check_central`]);
     /// `Method::default()` for this module's functions (`diagnose check`
     /// defaults to [`Method::All`], see the module docs).
     #[default]
     Central,
-    /// The Taylor-remainder slope per block ([`taylor::check`]).
+    /// The Taylor-remainder slope per block ([`taylor::check_taylor`]).
     Taylor,
-    /// Exact derivatives by dual numbers, entry by entry ([`exact::check`]).
+    /// Exact derivatives by dual numbers, entry by entry ([`exact::check_exact`]).
     Exact,
     /// All that apply: central and Taylor always, exact when an oracle is
     /// given (in `diagnose check`: see the module docs).
@@ -165,40 +166,6 @@ impl Report {
         out
     }
 
-    /// Non-finite if any method says so, else wrong if any method finds a
-    /// wrong block, else correct if any method certifies, else not measurable.
-    pub fn verdict(&self) -> Verdict {
-        let v = self.verdicts();
-        let any = |x| v.iter().any(|&(_, y)| y == x);
-        [Verdict::NonFinite, Verdict::Wrong, Verdict::Correct]
-            .into_iter()
-            .find(|&x| any(x))
-            .unwrap_or(Verdict::Inconclusive)
-    }
-
-    /// True when the verdict is [`Verdict::Correct`].
-    pub fn passed(&self) -> bool {
-        self.verdict() == Verdict::Correct
-    }
-
-    /// Names of the blocks any method finds wrong, in block order.
-    pub fn failing_blocks(&self) -> Vec<String> {
-        let mut wrong: Vec<&str> = Vec::new();
-        if let Some(r) = &self.central {
-            wrong.extend(r.failing_blocks());
-        }
-        if let Some(r) = &self.taylor {
-            wrong.extend(r.failing_blocks());
-        }
-        if let Some(r) = &self.exact {
-            wrong.extend(r.failing_blocks());
-        }
-        self.block_names()
-            .into_iter()
-            .filter(|n| wrong.contains(&n.as_str()))
-            .collect()
-    }
-
     fn block_names(&self) -> Vec<String> {
         if let Some(r) = &self.central {
             r.blocks.iter().map(|b| b.name.clone()).collect()
@@ -223,7 +190,9 @@ impl Report {
                     central_max_rel_error: central.map(|b| b.max_rel_error()),
                     central_failed: central.map(|b| b.failed()),
                     taylor_slope: taylor.and_then(|b| b.slope()),
-                    taylor_verdict: taylor.map(|b| b.verdict().label().to_string()),
+                    taylor_verdict: taylor.map(|b| {
+                        crate::taylor::label(b.verdict(), b.slope().is_some()).to_string()
+                    }),
                     exact_max_rel_error: exact.map(|b| b.max_rel_error()),
                     exact_failed: exact.map(|b| b.failed()),
                     name,
@@ -231,6 +200,51 @@ impl Report {
             })
             .collect()
     }
+}
+
+/// Non-finite if any method says so, else wrong if any method finds a wrong
+/// block, else correct if any method certifies, else inconclusive; per
+/// block the same rule over the methods' verdicts of that block.
+impl GradientReport for Report {
+    fn verdict(&self) -> Verdict {
+        let v: Vec<Verdict> = self.verdicts().into_iter().map(|(_, v)| v).collect();
+        combine(&v)
+    }
+
+    fn block_verdicts(&self) -> Vec<(&str, Verdict)> {
+        let mut per_method: Vec<Vec<(&str, Verdict)>> = Vec::new();
+        if let Some(r) = &self.central {
+            per_method.push(r.block_verdicts());
+        }
+        if let Some(r) = &self.taylor {
+            per_method.push(r.block_verdicts());
+        }
+        if let Some(r) = &self.exact {
+            per_method.push(r.block_verdicts());
+        }
+        let Some(first) = per_method.first() else {
+            return Vec::new();
+        };
+        first
+            .iter()
+            .map(|&(name, _)| {
+                let v: Vec<Verdict> = per_method
+                    .iter()
+                    .flat_map(|m| m.iter().filter(|(n, _)| *n == name).map(|&(_, v)| v))
+                    .collect();
+                (name, combine(&v))
+            })
+            .collect()
+    }
+}
+
+/// The rule of [`Report`]'s verdicts: non-finite, wrong, correct, in that
+/// order of precedence, else inconclusive.
+fn combine(verdicts: &[Verdict]) -> Verdict {
+    [Verdict::NonFinite, Verdict::Wrong, Verdict::Correct]
+        .into_iter()
+        .find(|x| verdicts.contains(x))
+        .unwrap_or(Verdict::Inconclusive)
 }
 
 impl fmt::Display for Report {
@@ -279,7 +293,7 @@ impl fmt::Display for Report {
 /// # Errors
 /// [`MethodError::Shape`] if `grad` does not have the blocks of `params`;
 /// [`MethodError::NoOracle`] for [`Method::Exact`].
-pub fn check<P, G, F>(
+pub fn check_method<P, G, F>(
     method: Method,
     params: &mut P,
     grad: &G,
@@ -299,7 +313,7 @@ where
 
 /// Runs `method` with an exact oracle: `loss_dual(&d)` returns
 /// `L(θ) + (∇L(θ) · d) ε` for a direction `d` shaped like `params` (see
-/// [`exact::check`]).
+/// [`exact::check_exact`]).
 ///
 /// # Errors
 /// [`MethodError::Shape`] if `grad` does not have the blocks of `params`.
@@ -337,14 +351,19 @@ where
     crate::params::matching_layout(params, grad)?;
     let mut report = Report::default();
     if method.runs(Method::Central) {
-        report.central = Some(checker::check(params, grad, &mut f, &options.central)?);
+        report.central = Some(checker::check_central(
+            params,
+            grad,
+            &mut f,
+            &options.central,
+        )?);
     }
     if method.runs(Method::Taylor) {
-        report.taylor = Some(taylor::check(params, grad, &mut f, &options.taylor)?);
+        report.taylor = Some(taylor::check_taylor(params, grad, &mut f, &options.taylor)?);
     }
     if method.runs(Method::Exact) {
         if let Some(oracle) = loss_dual {
-            report.exact = Some(exact::check(params, grad, oracle, &options.exact)?);
+            report.exact = Some(exact::check_exact(params, grad, oracle, &options.exact)?);
         }
     }
     Ok(report)
@@ -358,18 +377,19 @@ where
 ///
 /// # Example
 /// ```
-/// use rnn_gradcheck::methods::{check_rnn, Method, MethodOptions};
+/// use rnn_gradcheck::methods::{check_method_rnn, Method, MethodOptions};
+/// use rnn_gradcheck::GradientReport;
 /// use rnn_gradcheck::{bptt_truncated, random::random_problem, Truncation, Verdict};
 ///
 /// let (rnn, x, y) = random_problem(7, 4, 6, 1, 10, 1.0);
 /// let one_step = bptt_truncated(&rnn, &x, &y, &rnn.forward(&x, &y), Truncation::Window(1));
-/// let report = check_rnn(Method::All, &rnn, &x, &y, &one_step, &MethodOptions::default()).unwrap();
+/// let report = check_method_rnn(Method::All, &rnn, &x, &y, &one_step, &MethodOptions::default()).unwrap();
 /// assert_eq!(report.verdict(), Verdict::Wrong);
 /// let w_hy = report.summary().into_iter().find(|b| b.name == "W_hy").unwrap();
 /// assert!((w_hy.taylor_slope.unwrap() - 2.0).abs() < 0.2);
 /// assert!(w_hy.exact_max_rel_error.unwrap() < 1e-10);
 /// ```
-pub fn check_rnn(
+pub fn check_method_rnn(
     method: Method,
     rnn: &Rnn,
     x: &DMatrix<f64>,
@@ -415,10 +435,10 @@ mod tests {
         let f = |p: &NamedBlocks| p.0[0].1.norm_squared(); // ∇f = 2w = 1
         let opts = MethodOptions::default();
         assert_eq!(
-            check(Method::Exact, &mut p, &g, f, &opts).unwrap_err(),
+            check_method(Method::Exact, &mut p, &g, f, &opts).unwrap_err(),
             MethodError::NoOracle
         );
-        let r = check(Method::All, &mut p, &g, f, &opts).unwrap();
+        let r = check_method(Method::All, &mut p, &g, f, &opts).unwrap();
         assert!(r.central.is_some() && r.taylor.is_some() && r.exact.is_none());
         assert!(r.passed(), "{r}");
     }

@@ -65,7 +65,7 @@ pub mod dataset;
 use nalgebra::{DMatrix, DVector, RowDVector};
 
 use crate::activation::Activation;
-use crate::checker::{check, Block, CheckError, CheckOptions, CheckReport, Parameters};
+use crate::checker::{check_central, Block, CheckError, CheckOptions, CheckReport, Parameters};
 use crate::model::{Gradients, Params, Rnn};
 use dataset::Dataset;
 
@@ -577,7 +577,7 @@ pub fn check_weights(
     targets: &DMatrix<f64>,
     options: &CheckOptions,
 ) -> Result<CheckReport, CheckError> {
-    check(
+    check_central(
         &mut WeightBlocks(rnn.clone()),
         &WeightBlocks(grad.clone()),
         |w: &WeightBlocks<Rnn>| w.0.loss(x, targets),

@@ -86,7 +86,7 @@ pub type BlockLayout = (String, usize, usize);
 ///
 /// # Errors
 /// [`CheckError::BlockCount`] or [`CheckError::BlockMismatch`], as
-/// [`crate::checker::check`] reports them.
+/// [`crate::checker::check_central`] reports them.
 pub fn matching_layout<P, G>(params: &P, grad: &G) -> Result<Vec<BlockLayout>, CheckError>
 where
     P: Parameters + ?Sized,

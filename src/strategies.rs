@@ -5,13 +5,14 @@
 //! ```
 //! use proptest::prelude::*;
 //! use rnn_gradcheck::strategies::{problem, sigmoid_or_tanh, Shapes};
-//! use rnn_gradcheck::{bptt, check, Activation, CheckOptions, Rnn, Verdict};
+//! use rnn_gradcheck::GradientReport;
+//! use rnn_gradcheck::{bptt, check_central, Activation, CheckOptions, Rnn, Verdict};
 //!
 //! let shapes = Shapes { n_in: 1..=3, n_h: 1..=4, n_out: 1..=2, t_len: 1..=5, scale: 0.1..=1.0 };
 //! proptest!(ProptestConfig::with_cases(16), |(p in problem(shapes.clone(), sigmoid_or_tanh(), Just(Activation::Identity)))| {
 //!     let grad = bptt(&p.rnn, &p.x, &p.y, &p.rnn.forward(&p.x, &p.y)); // your backward pass here
 //!     let mut rnn = p.rnn.clone();
-//!     let report = check(&mut rnn, &grad, |r: &Rnn| r.loss(&p.x, &p.y), &CheckOptions::default()).unwrap();
+//!     let report = check_central(&mut rnn, &grad, |r: &Rnn| r.loss(&p.x, &p.y), &CheckOptions::default()).unwrap();
 //!     prop_assert!(!report.verdict().is_wrong(), "{report}");
 //! });
 //! ```

@@ -47,6 +47,7 @@
 //! so `diagnose check` shows the slope as a second opinion beside its
 //! verdict, never as the verdict ([`crate::diagnosis`]).
 
+use crate::checker::GradientReport;
 use std::fmt;
 
 use rand::{RngExt, SeedableRng};
@@ -136,42 +137,29 @@ impl Fit {
     }
 }
 
-/// The verdict of one direction (or one block).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SlopeVerdict {
-    /// Slope `≥ 1.8`: the remainder is second order.
-    Correct,
-    /// Slope `< 1.5`: the remainder is first order.
-    Wrong,
-    /// Slope in `[1.5, 1.8)`: the series is between the two regimes.
-    Inconclusive,
-    /// Too few points above the rounding noise.
-    NotMeasurable,
-    /// The loss or the gradient is NaN or infinite.
-    NonFinite,
+/// The verdict of a slope: correct at `≥ 1.8` (the remainder is second
+/// order), wrong below `1.5` (first order), inconclusive between (or when
+/// too few points rise above the rounding noise: no fit).
+fn slope_verdict(slope: f64) -> Verdict {
+    if slope >= CORRECT_SLOPE {
+        Verdict::Correct
+    } else if slope < WRONG_SLOPE {
+        Verdict::Wrong
+    } else {
+        Verdict::Inconclusive
+    }
 }
 
-impl SlopeVerdict {
-    fn of(slope: f64) -> Self {
-        if slope >= CORRECT_SLOPE {
-            SlopeVerdict::Correct
-        } else if slope < WRONG_SLOPE {
-            SlopeVerdict::Wrong
-        } else {
-            SlopeVerdict::Inconclusive
-        }
-    }
-
-    /// The word the report prints: `correct`, `WRONG`, `inconclusive`,
-    /// `not measurable` or `NON-FINITE`.
-    pub fn label(self) -> &'static str {
-        match self {
-            SlopeVerdict::Correct => "correct",
-            SlopeVerdict::Wrong => "WRONG",
-            SlopeVerdict::Inconclusive => "inconclusive",
-            SlopeVerdict::NotMeasurable => "not measurable",
-            SlopeVerdict::NonFinite => "NON-FINITE",
-        }
+/// The word the report prints for a direction or block: `correct`, `WRONG`,
+/// `inconclusive`, `not measurable` (inconclusive without a fit) or
+/// `NON-FINITE`.
+pub fn label(verdict: Verdict, fitted: bool) -> &'static str {
+    match verdict {
+        Verdict::Correct => "correct",
+        Verdict::Wrong => "WRONG",
+        Verdict::Inconclusive if fitted => "inconclusive",
+        Verdict::Inconclusive => "not measurable",
+        Verdict::NonFinite => "NON-FINITE",
     }
 }
 
@@ -185,7 +173,7 @@ pub struct DirectionTest {
     /// The fit, `None` when not measurable.
     pub fit: Option<Fit>,
     /// The verdict.
-    pub verdict: SlopeVerdict,
+    pub verdict: Verdict,
 }
 
 impl DirectionTest {
@@ -233,22 +221,27 @@ impl TaylorBlock {
     }
 
     /// Non-finite if any direction is, else wrong if any direction is, else
-    /// inconclusive if any is, else correct if any is, else not measurable.
-    pub fn verdict(&self) -> SlopeVerdict {
-        let any = |v| self.directions.iter().any(|d| d.verdict == v);
+    /// inconclusive if any fitted direction is, else correct if any is, else
+    /// inconclusive (no direction measurable).
+    pub fn verdict(&self) -> Verdict {
+        let any = |v, fitted: bool| {
+            self.directions
+                .iter()
+                .any(|d| d.verdict == v && (!fitted || d.fit.is_some()))
+        };
         [
-            SlopeVerdict::NonFinite,
-            SlopeVerdict::Wrong,
-            SlopeVerdict::Inconclusive,
-            SlopeVerdict::Correct,
+            (Verdict::NonFinite, false),
+            (Verdict::Wrong, false),
+            (Verdict::Inconclusive, true),
+            (Verdict::Correct, false),
         ]
         .into_iter()
-        .find(|&v| any(v))
-        .unwrap_or(SlopeVerdict::NotMeasurable)
+        .find(|&(v, fitted)| any(v, fitted))
+        .map_or(Verdict::Inconclusive, |(v, _)| v)
     }
 }
 
-/// The result of [`check`].
+/// The result of [`check_taylor`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaylorReport {
     /// The loss at the parameters.
@@ -259,22 +252,19 @@ pub struct TaylorReport {
     pub options: TaylorOptions,
 }
 
-impl TaylorReport {
+impl GradientReport for TaylorReport {
     /// The global verdict: non-finite, then wrong if a block is wrong,
     /// correct only if every block is correct, otherwise inconclusive (a
     /// slope between the bands, or a remainder that never rose above the
     /// rounding noise, certifies nothing and blames nothing).
-    pub fn verdict(&self) -> Verdict {
+    fn verdict(&self) -> Verdict {
         let any = |v| self.blocks.iter().any(|b| b.verdict() == v);
-        if !self.loss.is_finite() || any(SlopeVerdict::NonFinite) {
+        if !self.loss.is_finite() || any(Verdict::NonFinite) {
             Verdict::NonFinite
-        } else if any(SlopeVerdict::Wrong) {
+        } else if any(Verdict::Wrong) {
             Verdict::Wrong
         } else if !self.blocks.is_empty()
-            && self
-                .blocks
-                .iter()
-                .all(|b| b.verdict() == SlopeVerdict::Correct)
+            && self.blocks.iter().all(|b| b.verdict() == Verdict::Correct)
         {
             Verdict::Correct
         } else {
@@ -282,23 +272,18 @@ impl TaylorReport {
         }
     }
 
-    /// True when the verdict is [`Verdict::Correct`].
-    pub fn passed(&self) -> bool {
-        self.verdict() == Verdict::Correct
+    fn block_verdicts(&self) -> Vec<(&str, Verdict)> {
+        self.blocks
+            .iter()
+            .map(|b| (b.name.as_str(), b.verdict()))
+            .collect()
     }
+}
 
+impl TaylorReport {
     /// The block named `name`.
     pub fn block(&self, name: &str) -> Option<&TaylorBlock> {
         self.blocks.iter().find(|b| b.name == name)
-    }
-
-    /// Names of the blocks whose verdict is wrong.
-    pub fn failing_blocks(&self) -> Vec<&str> {
-        self.blocks
-            .iter()
-            .filter(|b| b.verdict() == SlopeVerdict::Wrong)
-            .map(|b| b.name.as_str())
-            .collect()
     }
 }
 
@@ -315,21 +300,22 @@ impl TaylorReport {
 /// ```
 /// use nalgebra::DMatrix;
 /// use rnn_gradcheck::checker::NamedBlocks;
-/// use rnn_gradcheck::taylor::{check, SlopeVerdict, TaylorOptions};
+/// use rnn_gradcheck::taylor::{check_taylor, TaylorOptions};
+/// use rnn_gradcheck::Verdict;
 ///
 /// // f(w) = Σ sin(w_i), ∇f = cos(w); a gradient that forgets the sign is wrong.
 /// let mut w = NamedBlocks(vec![("w".into(), DMatrix::from_row_slice(1, 3, &[0.3, -1.2, 2.0]))]);
 /// let f = |p: &NamedBlocks| p.0[0].1.iter().map(|v| v.sin()).sum::<f64>();
 /// let good = NamedBlocks(vec![("w".into(), w.0[0].1.map(f64::cos))]);
-/// let report = check(&mut w, &good, f, &TaylorOptions::default()).unwrap();
+/// let report = check_taylor(&mut w, &good, f, &TaylorOptions::default()).unwrap();
 /// let slope = report.blocks[0].slope().unwrap();
 /// assert!((slope - 2.0).abs() < 0.2, "{report}");
 ///
 /// let bad = NamedBlocks(vec![("w".into(), w.0[0].1.map(|v| -v.cos()))]);
-/// let report = check(&mut w, &bad, f, &TaylorOptions::default()).unwrap();
-/// assert_eq!(report.blocks[0].verdict(), SlopeVerdict::Wrong, "{report}");
+/// let report = check_taylor(&mut w, &bad, f, &TaylorOptions::default()).unwrap();
+/// assert_eq!(report.blocks[0].verdict(), Verdict::Wrong, "{report}");
 /// ```
-pub fn check<P, G, F>(
+pub fn check_taylor<P, G, F>(
     params: &mut P,
     grad: &G,
     mut f: F,
@@ -356,9 +342,9 @@ where
                     fit_slope(&series, options)
                 };
                 let verdict = match fit {
-                    _ if non_finite => SlopeVerdict::NonFinite,
-                    Some(fit) => SlopeVerdict::of(fit.slope),
-                    None => SlopeVerdict::NotMeasurable,
+                    _ if non_finite => Verdict::NonFinite,
+                    Some(fit) => slope_verdict(fit.slope),
+                    None => Verdict::Inconclusive,
                 };
                 DirectionTest {
                     direction,
@@ -581,7 +567,7 @@ impl fmt::Display for TaylorReport {
                 slope,
                 steps,
                 per_direction.join(" "),
-                b.verdict().label()
+                label(b.verdict(), b.slope().is_some())
             )?;
         }
         let verdict = match self.verdict() {
@@ -592,7 +578,7 @@ impl fmt::Display for TaylorReport {
                 let inconclusive: Vec<&str> = self
                     .blocks
                     .iter()
-                    .filter(|b| b.verdict() == SlopeVerdict::Inconclusive)
+                    .filter(|b| b.verdict() == Verdict::Inconclusive)
                     .map(|b| b.name.as_str())
                     .collect();
                 let mut text = String::from("WRONG");
@@ -691,14 +677,14 @@ mod tests {
     #[test]
     fn the_wrong_block_is_named_and_the_right_one_passes() {
         let (mut p, mut g) = sines();
-        let r = check(&mut p, &g, sines_loss, &TaylorOptions::default()).unwrap();
+        let r = check_taylor(&mut p, &g, sines_loss, &TaylorOptions::default()).unwrap();
         assert!(r.passed(), "{r}");
         for b in &r.blocks {
             let s = b.slope().unwrap();
             assert!((1.9..=2.1).contains(&s), "{r}");
         }
         g.0[0].1[(1, 1)] *= 1.01; // a 1% error in one entry of u
-        let r = check(&mut p, &g, sines_loss, &TaylorOptions::default()).unwrap();
+        let r = check_taylor(&mut p, &g, sines_loss, &TaylorOptions::default()).unwrap();
         assert_eq!(r.verdict(), Verdict::Wrong, "{r}");
         assert_eq!(r.failing_blocks(), vec!["u"], "{r}");
         assert!(
@@ -724,7 +710,7 @@ mod tests {
                 .collect()
         };
         let before = bits(&p);
-        let _ = check(&mut p, &g, sines_loss, &TaylorOptions::default()).unwrap();
+        let _ = check_taylor(&mut p, &g, sines_loss, &TaylorOptions::default()).unwrap();
         assert_eq!(bits(&p), before);
     }
 
@@ -732,9 +718,9 @@ mod tests {
     fn nan_is_never_certified_and_a_flat_block_is_not_measurable() {
         let (mut p, mut g) = sines();
         g.0[1].1[0] = f64::NAN;
-        let r = check(&mut p, &g, sines_loss, &TaylorOptions::default()).unwrap();
+        let r = check_taylor(&mut p, &g, sines_loss, &TaylorOptions::default()).unwrap();
         assert_eq!(r.verdict(), Verdict::NonFinite, "{r}");
-        assert_eq!(r.block("v").unwrap().verdict(), SlopeVerdict::NonFinite);
+        assert_eq!(r.block("v").unwrap().verdict(), Verdict::NonFinite);
 
         // A loss that ignores v: with a zero gradient nothing is measurable
         // in v; with a nonzero one the remainder is exactly h |g·d| (slope 1).
@@ -742,16 +728,16 @@ mod tests {
         let ignores_v = |p: &NamedBlocks| p.0[0].1.map(f64::sin).sum();
         g.0[0].1 = p.0[0].1.map(f64::cos);
         g.0[1].1[0] = 0.0;
-        let r = check(&mut p, &g, ignores_v, &TaylorOptions::default()).unwrap();
+        let r = check_taylor(&mut p, &g, ignores_v, &TaylorOptions::default()).unwrap();
         assert_eq!(
             r.block("v").unwrap().verdict(),
-            SlopeVerdict::NotMeasurable,
+            Verdict::Inconclusive,
             "{r}"
         );
         // A block that was not measured is not certified.
         assert_eq!(r.verdict(), Verdict::Inconclusive, "{r}");
         g.0[1].1[0] = 1e-3;
-        let r = check(&mut p, &g, ignores_v, &TaylorOptions::default()).unwrap();
+        let r = check_taylor(&mut p, &g, ignores_v, &TaylorOptions::default()).unwrap();
         approx::assert_abs_diff_eq!(r.block("v").unwrap().slope().unwrap(), 1.0, epsilon = 1e-6);
     }
 

@@ -45,6 +45,7 @@
 //!
 //! The caller's parameters are never modified: the check perturbs a clone.
 
+use crate::GradientReport;
 use nalgebra::{DMatrix, DVector};
 
 use crate::checker::{self, Block, CheckOptions, CheckReport, Parameters, Verdict};
@@ -202,6 +203,7 @@ tuple_parameters!(6: A 0 "0", B 1 "1", C 2 "2", D 3 "3", E 4 "4", F 5 "5");
 /// # Example
 /// ```
 /// use rnn_gradcheck::user::check_gradient;
+/// use rnn_gradcheck::GradientReport;
 ///
 /// // f(w) = Σ w_i³ ⇒ ∂f/∂w_i = 3 w_i²; the claim forgets the 3.
 /// let w = vec![1.0, -2.0, 0.5];
@@ -216,7 +218,7 @@ where
     F: FnMut(&P) -> f64,
 {
     let mut probe = params.clone();
-    match checker::check(&mut probe, grad, loss, &CheckOptions::default()) {
+    match checker::check_central(&mut probe, grad, loss, &CheckOptions::default()) {
         Ok(report) => report,
         Err(e) => panic!("gradient check cannot start: {e}"),
     }

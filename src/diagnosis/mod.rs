@@ -12,7 +12,7 @@
 //!    difference `δ = |R − E|` is how far two correct computations in
 //!    different orders land apart. Otherwise the reference is full BPTT
 //!    ([`crate::bptt::bptt`]) confirmed by central differences
-//!    ([`crate::checker::check`]) on every entry (or a seeded sample), and
+//!    ([`crate::checker::check_central`]) on every entry (or a seeded sample), and
 //!    every entry they cannot settle (below the noise floor, quotients that
 //!    disagree, a failure) is decided by its exact derivative instead of
 //!    abstaining ([`Referee`]). No verdict rests on our BPTT alone; a loss
@@ -63,11 +63,12 @@ pub mod fingerprint;
 pub mod in_time;
 mod render;
 
+use crate::GradientReport;
 use nalgebra::DMatrix;
 
 use crate::bptt::{bptt, bptt_truncated, Truncation};
 use crate::case::{Case, F32Evidence, Param, UserGrads};
-use crate::checker::{self, CheckOptions, EntryVerdict, Selection};
+use crate::checker::{self, CheckOptions, Selection, Verdict};
 use crate::judge::Outcome;
 use crate::methods::{self, Method};
 use crate::model::{Gradients, Rnn};
@@ -389,7 +390,7 @@ impl MethodsReport {
         self.given
             .iter()
             .copied()
-            .filter(|p| failing.iter().any(|b| b == block_name(*p)))
+            .filter(|p| failing.contains(&block_name(*p)))
             .collect()
     }
 }
@@ -677,7 +678,7 @@ fn step_free_methods(
     let (x, y) = (&case.inputs, &case.targets);
     let mut options = methods::MethodOptions::default();
     options.taylor.seed = seed;
-    let taylor = methods::check_rnn(Method::Taylor, &case.rnn, x, y, &full, &options)
+    let taylor = methods::check_method_rnn(Method::Taylor, &case.rnn, x, y, &full, &options)
         .ok()
         .and_then(|r| r.taylor);
     methods::Report {
@@ -917,14 +918,14 @@ fn reference(
         loss_scale,
         ..CheckOptions::default()
     };
-    let report = checker::check(rnn, bptt_reference, |r: &Rnn| r.loss(x, y), &opts)
+    let report = checker::check_central(rnn, bptt_reference, |r: &Rnn| r.loss(x, y), &opts)
         .expect("the reference has the parameters' blocks by construction");
     let mut grads = bptt_reference.clone();
     let mut escalated = 0;
     let mut direction = rnn.params.zeros_like();
     for b in &report.blocks {
         let rows = b.shape.0;
-        for e in b.entries.iter().filter(|e| e.verdict != EntryVerdict::Pass) {
+        for e in b.entries.iter().filter(|e| e.verdict != Verdict::Correct) {
             let k = e.index.0 + e.index.1 * rows;
             direction.block_mut(&b.name).expect("block")[k] = 1.0;
             let exact = rnn.directional_derivative(x, y, &direction);
@@ -946,7 +947,7 @@ fn reference(
             total,
             not_measurable: 0,
             max_rel_error: confirmed
-                .filter(|e| e.verdict == EntryVerdict::Pass)
+                .filter(|e| e.verdict == Verdict::Correct)
                 .map(|e| e.rel_error)
                 .fold(0.0, nan_max),
         },
@@ -1144,16 +1145,16 @@ fn compare_block(
             let (_, rel, v) = checker::compare(user[(i, j)], reference[(i, j)], floor, rtol);
             c.checked += 1;
             match v {
-                EntryVerdict::NotMeasurable => {
+                Verdict::Inconclusive => {
                     c.not_measurable += 1;
                     continue;
                 }
-                EntryVerdict::Fail => c.failed += 1,
-                EntryVerdict::NonFinite => {
+                Verdict::Wrong => c.failed += 1,
+                Verdict::NonFinite => {
                     c.failed += 1;
                     non_finite = true;
                 }
-                EntryVerdict::Pass => {}
+                Verdict::Correct => {}
             }
             if c.worst.is_none() || rel > c.max_rel_error {
                 c.max_rel_error = rel;

@@ -481,7 +481,9 @@ impl fmt::Display for Diagnosis {
                 let slope = taylor
                     .and_then(|b| b.slope())
                     .map_or("-".to_string(), |s| format!("{s:.2}"));
-                let tv = taylor.map_or("not run", |b| b.verdict().label());
+                let tv = taylor.map_or("not run", |b| {
+                    crate::taylor::label(b.verdict(), b.slope().is_some())
+                });
                 writeln!(f, "{:<6} {:>12}  {tv}", p.key(), slope)?;
             }
             writeln!(f, "(slope ≈ 2: the gradient is right; ≈ 1: it is wrong)")?;

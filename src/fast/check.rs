@@ -1,5 +1,5 @@
 //! The full central-difference check of an [`Rnn`], exploiting its
-//! structure; see [`check`].
+//! structure; see [`check_central`].
 
 use nalgebra::DMatrix;
 use rayon::prelude::*;
@@ -12,15 +12,15 @@ use crate::checker::{
 };
 use crate::model::{Gradients, Rnn};
 
-/// [`checker::check`] of `grad` against `f = L(rnn, x, targets)`, fast.
+/// [`checker::check_central`] of `grad` against `f = L(rnn, x, targets)`, fast.
 ///
 /// # What is computed
-/// Exactly what [`checker::check`] computes with `f` = [`Workspace::loss`]:
+/// Exactly what [`checker::check_central`] computes with `f` = [`Workspace::loss`]:
 /// the same entries ([`checker::select`]), the same steps, `f(θ ± h e_i)`
 /// for each, the same noise floor, the same Richardson refinement of
 /// doubtful entries, the same verdicts. The loss values are bit-identical to
 /// those separate forward passes (`tests/core/fast_paths.rs` proves it), so the
-/// report is too. Against `checker::check` with `f = Rnn::loss` the losses
+/// report is too. Against `checker::check_central` with `f = Rnn::loss` the losses
 /// differ by a few ulps, so the numeric derivatives by less than the noise
 /// floor, and the verdicts are the same away from a verdict's boundary.
 ///
@@ -50,13 +50,14 @@ use crate::model::{Gradients, Rnn};
 /// # Example
 /// ```
 /// use rnn_gradcheck::{bptt, fast, random::random_problem, CheckOptions};
+/// use rnn_gradcheck::GradientReport;
 ///
 /// let (rnn, x, y) = random_problem(3, 4, 6, 1, 50, 1.0);
 /// let grad = bptt(&rnn, &x, &y, &rnn.forward(&x, &y));
-/// let report = fast::check(&rnn, &x, &y, &grad, &CheckOptions::default()).unwrap();
+/// let report = fast::check_central(&rnn, &x, &y, &grad, &CheckOptions::default()).unwrap();
 /// assert!(report.passed(), "{report}");
 /// ```
-pub fn check(
+pub fn check_central(
     rnn: &Rnn,
     x: &DMatrix<f64>,
     targets: &DMatrix<f64>,
@@ -66,10 +67,10 @@ pub fn check(
     check_with_isa(rnn, x, targets, grad, options, Isa::detect())
 }
 
-/// [`check`] with the given kernels (the report is the same for every [`Isa`]).
+/// [`check_central`] with the given kernels (the report is the same for every [`Isa`]).
 ///
 /// # Errors
-/// As [`check`].
+/// As [`check_central`].
 pub fn check_with_isa(
     rnn: &Rnn,
     x: &DMatrix<f64>,
@@ -170,7 +171,7 @@ pub fn check_with_isa(
 }
 
 /// The blocks of `rnn` as `(name, rows, cols)`, after checking that `grad`
-/// has the same ones (the errors of [`checker::check`]).
+/// has the same ones (the errors of [`checker::check_central`]).
 pub(crate) fn same_layout(
     rnn: &Rnn,
     grad: &Gradients,

@@ -3,12 +3,12 @@
 //!
 //! * [`Workspace`]: the loss and its full-BPTT gradient into reusable
 //!   buffers (training loops call it every epoch).
-//! * [`check`]: the same [`CheckReport`](crate::CheckReport) as
-//!   [`checker::check`](crate::checker::check) on every entry, many times
+//! * [`check_central`]: the same [`CheckReport`](crate::CheckReport) as
+//!   [`checker::check_central`](crate::checker::check_central) on every entry, many times
 //!   faster: output-layer entries need only the output layer, perturbed
 //!   recurrences run in batches as matrix-matrix products, on every core.
 //! * [`check_projections`]: `k` random directions, `2k` forward passes
-//!   whatever the size, escalating to [`check`] to localise a failure (and
+//!   whatever the size, escalating to [`check_central`] to localise a failure (and
 //!   what it can miss: sparse errors).
 //!
 //! # One operation sequence per number
@@ -38,7 +38,7 @@ pub mod projection;
 pub mod workloads;
 mod workspace;
 
-pub use check::{check, check_with_isa};
+pub use check::{check_central, check_with_isa};
 pub use kernels::Isa;
 pub use projection::{
     check_projections, projection_direction, DirectionCheck, ProjectionOptions, ProjectionReport,

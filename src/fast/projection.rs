@@ -10,7 +10,7 @@
 //! analytic = Σ_i g_i (θ⁺_i − θ⁻_i) / 2h          the claimed gradient on the same secant
 //! ```
 //! (`analytic = gᵀv` up to the rounding of `θ ± h v`, which this form removes).
-//! The pair is judged as one entry of [`crate::checker::check`]: the same noise floor
+//! The pair is judged as one entry of [`crate::checker::check_central`]: the same noise floor
 //! `32 ε max(|f₊|, |f₋|) / h`, relative tolerance and Richardson refinement.
 //! `h = c · max(1, ‖θ‖∞)` for [`Step::Relative`]`(c)`.
 //!
@@ -23,7 +23,7 @@
 //! * **Sparse errors** are what it misses: one wrong entry (or a few, such as
 //!   a single bias) whose error is small next to `‖g‖₂`, though 100 % wrong
 //!   for that entry, leaves `eᵀv` below the tolerance. The per-entry check
-//!   ([`super::check`]) catches it; a projection pass is evidence, not proof.
+//!   ([`super::check_central`]) catches it; a projection pass is evidence, not proof.
 //! * **One direction can be unlucky**: `eᵀv` is a Gaussian with standard
 //!   deviation `‖e‖₂ / √n`, so it is smaller than `δ` times that with
 //!   probability about `0.8 δ`; it may also happen that `gᵀv` is large. With
@@ -34,16 +34,17 @@
 //!   `−e` elsewhere) cancels only along special directions, never along
 //!   almost every random one.
 
+use crate::checker::GradientReport;
 use nalgebra::DMatrix;
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 
-use super::check::{check, same_layout};
+use super::check::{check_central, same_layout};
 use super::workspace::Workspace;
 use crate::checker::{
-    compare, rounding_floor, CheckError, CheckOptions, CheckReport, EntryVerdict, Parameters, Step,
-    Verdict, REFINE_FRACTION,
+    compare, rounding_floor, CheckError, CheckOptions, CheckReport, Parameters, Step, Verdict,
+    REFINE_FRACTION,
 };
 use crate::model::{Gradients, Params, Rnn, BLOCK_NAMES};
 
@@ -57,7 +58,7 @@ pub struct ProjectionOptions {
     pub seed: u64,
     /// Step, tolerances, and the entries the escalation checks.
     pub check: CheckOptions,
-    /// Run the per-entry check ([`super::check`]) when a direction fails.
+    /// Run the per-entry check ([`super::check_central`]) when a direction fails.
     pub escalate: bool,
 }
 
@@ -90,7 +91,7 @@ pub struct DirectionCheck {
     /// True when re-measured by Richardson extrapolation (steps `h`, `2h`).
     pub refined: bool,
     /// The verdict, as for one entry.
-    pub verdict: EntryVerdict,
+    pub verdict: Verdict,
 }
 
 /// The result of [`check_projections`].
@@ -112,30 +113,34 @@ impl ProjectionReport {
     /// makes it inconclusive; what the directions certify is the gradient
     /// along them, see the module docs for the sparse errors they can miss).
     pub fn projection_verdict(&self) -> Verdict {
-        let any = |v: EntryVerdict| self.directions.iter().any(|d| d.verdict == v);
-        if !self.loss.is_finite() || any(EntryVerdict::NonFinite) {
+        let any = |v: Verdict| self.directions.iter().any(|d| d.verdict == v);
+        if !self.loss.is_finite() || any(Verdict::NonFinite) {
             Verdict::NonFinite
-        } else if any(EntryVerdict::Fail) {
+        } else if any(Verdict::Wrong) {
             Verdict::Wrong
-        } else if self.directions.is_empty() || any(EntryVerdict::NotMeasurable) {
+        } else if self.directions.is_empty() || any(Verdict::Inconclusive) {
             Verdict::Inconclusive
         } else {
             Verdict::Correct
         }
     }
+}
 
-    /// The global verdict: the escalation's when there is one (it is the
-    /// finer measurement), else the directions'.
-    pub fn verdict(&self) -> Verdict {
+/// The global verdict: the escalation's when there is one (it is the finer
+/// measurement), else the directions'. Per block only the escalation
+/// judges (a direction spans every block).
+impl GradientReport for ProjectionReport {
+    fn verdict(&self) -> Verdict {
         match &self.escalation {
             Some(report) => report.verdict(),
             None => self.projection_verdict(),
         }
     }
 
-    /// True when the verdict is [`Verdict::Correct`].
-    pub fn passed(&self) -> bool {
-        self.verdict() == Verdict::Correct
+    fn block_verdicts(&self) -> Vec<(&str, Verdict)> {
+        self.escalation
+            .as_ref()
+            .map_or_else(Vec::new, |r| r.block_verdicts())
     }
 }
 
@@ -174,7 +179,7 @@ impl std::fmt::Display for ProjectionReport {
 
 /// Checks `grad` along `options.directions` random unit directions (see the
 /// [module docs](crate::fast::projection) for what this can and cannot find), and escalates to
-/// the per-entry [`super::check`] when a direction fails.
+/// the per-entry [`super::check_central`] when a direction fails.
 ///
 /// Runs on the current rayon pool; the report does not depend on the number
 /// of threads.
@@ -188,6 +193,7 @@ impl std::fmt::Display for ProjectionReport {
 /// # Example
 /// ```
 /// use rnn_gradcheck::fast::{check_projections, ProjectionOptions};
+/// use rnn_gradcheck::GradientReport;
 /// use rnn_gradcheck::{bptt_truncated, random::random_problem, Truncation, Verdict};
 ///
 /// let (rnn, x, y) = random_problem(5, 4, 6, 1, 20, 1.0);
@@ -251,7 +257,7 @@ pub fn check_projections(
             Verdict::Wrong | Verdict::NonFinite
         )
     {
-        report.escalation = Some(check(rnn, x, targets, grad, &options.check)?);
+        report.escalation = Some(check_central(rnn, x, targets, grad, &options.check)?);
     }
     Ok(report)
 }
@@ -357,7 +363,7 @@ fn set(rnn: &mut Rnn, mut values: impl Iterator<Item = f64>) {
     }
 }
 
-/// Judges one direction as [`crate::checker::check`] judges one entry.
+/// Judges one direction as [`crate::checker::check_central`] judges one entry.
 #[allow(clippy::too_many_arguments)]
 fn judge(
     ws: &mut Workspace,
@@ -378,8 +384,8 @@ fn judge(
     );
     let (abs_error, rel_error, verdict) = compare(c.analytic, c.numeric, floor, options.rtol);
     let scale = c.analytic.abs().max(c.numeric.abs());
-    let doubtful = verdict == EntryVerdict::Fail
-        || (verdict == EntryVerdict::Pass
+    let doubtful = verdict == Verdict::Wrong
+        || (verdict == Verdict::Correct
             && abs_error > floor + REFINE_FRACTION * options.rtol * scale);
     if !doubtful {
         return DirectionCheck {

@@ -17,6 +17,7 @@
 //! propagation through time), and [`compare_by_lag`] judges every entry at
 //! every lag against the numeric attribution.
 
+use crate::GradientReport;
 use serde::Serialize;
 
 use super::variants::Variant;

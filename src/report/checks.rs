@@ -2,6 +2,7 @@
 //! matrix, the finite-difference step sweep, and the Taylor-remainder slope
 //! test, all at a seed's initial weights on the whole 50-step sequence.
 
+use crate::GradientReport;
 use serde::Serialize;
 
 use super::data::initial_rnn;
@@ -144,7 +145,7 @@ pub struct TaylorSeries {
     pub fit_range: Option<(f64, f64)>,
 }
 
-/// The Taylor test ([`crate::taylor::check`], default options: seeded unit
+/// The Taylor test ([`crate::taylor::check_taylor`], default options: seeded unit
 /// directions, `h` from 1 halving down to the rounding noise) of `backward`'s
 /// gradient at the seed's initial weights: the first direction of each of
 /// `blocks`.
@@ -161,7 +162,7 @@ pub fn taylor_series(
         directions: 1,
         ..TaylorOptions::default()
     };
-    let report = taylor::check(
+    let report = taylor::check_taylor(
         &mut WeightBlocks(rnn.clone()),
         &WeightBlocks(grad),
         |w: &WeightBlocks<Rnn>| w.0.loss(x, y),

@@ -6,6 +6,7 @@
 use crate::case_support;
 use crate::common;
 use crate::fixture_blocks;
+use rnn_gradcheck::GradientReport;
 use std::path::Path;
 use std::process::Command;
 
@@ -19,7 +20,7 @@ use rnn_gradcheck::checker::{CheckOptions, CheckReport, Verdict};
 use rnn_gradcheck::original::dataset::{triangle_wave_dataset, Dataset};
 use rnn_gradcheck::original::{check_weights, DerivativeAt, Original, Start};
 use rnn_gradcheck::random::{random_params, uniform_matrix};
-use rnn_gradcheck::{bptt, check, Activation, Gradients, Rnn};
+use rnn_gradcheck::{bptt, check_central, Activation, Gradients, Rnn};
 
 /// The question's network with the fixed initial weights of
 /// `fixtures/original/initial_weights.txt` (drawn by the port's `init --seed 0`).
@@ -362,7 +363,7 @@ fn fixing_the_preactivation_fixes_t_1_only_and_fixing_both_fixes_all() {
             &data.targets,
             &rnn.forward(&data.x, &data.targets),
         );
-        let report = check(
+        let report = check_central(
             &mut rnn,
             &both,
             |r: &Rnn| r.loss(&data.x, &data.targets),

@@ -14,8 +14,9 @@ use rand::{RngExt, SeedableRng};
 use rnn_gradcheck::attribution;
 use rnn_gradcheck::bugs::Bug;
 use rnn_gradcheck::checker::{
-    check, rounding_floor, CheckOptions, CheckReport, Parameters, Verdict,
+    check_central, rounding_floor, CheckOptions, CheckReport, Parameters, Verdict,
 };
+use rnn_gradcheck::GradientReport;
 use rnn_gradcheck::{bptt, bptt_truncated, Activation, Gradients, Rnn, Truncation};
 
 const N_IN: std::ops::RangeInclusive<usize> = 1..=6;
@@ -44,7 +45,7 @@ fn case(
 
 fn check_gradient(case: &Case, grad: &Gradients) -> CheckReport {
     let (x, y) = (&case.x, &case.y);
-    check(
+    check_central(
         &mut case.rnn.clone(),
         grad,
         |r: &Rnn| r.loss(x, y),

@@ -1,15 +1,15 @@
 //! The fast paths (`rnn_gradcheck::fast`) against the plain ones: the
 //! workspace's loss and gradient against `Rnn::loss` and `bptt`, and the fast
-//! check against `checker::check`, over random shapes, lengths, scales,
+//! check against `checker::check_central`, over random shapes, lengths, scales,
 //! activations, with and without biases.
 //!
 //! Two kinds of agreement are asserted, and the tests say which:
-//! * **bit for bit**: the fast check's report equals `checker::check` run
+//! * **bit for bit**: the fast check's report equals `checker::check_central` run
 //!   with `f = Workspace::loss` (same loss function, so the structure
 //!   exploitation must change nothing at all), for every instruction set
 //!   and thread count;
 //! * **to rounding**: `Workspace::loss` against `Rnn::loss` (sums in another
-//!   order, another `exp`) and so the fast check against `checker::check`
+//!   order, another `exp`) and so the fast check against `checker::check_central`
 //!   with `f = Rnn::loss`; the tolerance is stated where it is asserted.
 
 use crate::common;
@@ -17,9 +17,10 @@ use nalgebra::DMatrix;
 use proptest::prelude::*;
 use rand::rngs::ChaCha8Rng;
 use rand::SeedableRng;
-use rnn_gradcheck::checker::{self, CheckOptions, EntryCheck, EntryVerdict, Parameters, Selection};
+use rnn_gradcheck::checker::{self, CheckOptions, EntryCheck, Parameters, Selection};
 use rnn_gradcheck::fast::{self, Isa, Workspace};
 use rnn_gradcheck::random::{random_params, uniform_matrix};
+use rnn_gradcheck::GradientReport;
 use rnn_gradcheck::{bptt, bptt_truncated, Activation, CheckReport, Gradients, Rnn, Truncation};
 
 const N_IN: std::ops::RangeInclusive<usize> = 1..=7;
@@ -81,12 +82,12 @@ fn reference_gradient(c: &Case) -> Gradients {
     bptt(&c.rnn, &c.x, &c.y, &c.rnn.forward(&c.x, &c.y))
 }
 
-/// `checker::check` with the workspace's loss as `f`: one forward pass per
+/// `checker::check_central` with the workspace's loss as `f`: one forward pass per
 /// evaluation, no structure exploited.
 fn plain_check(c: &Case, grad: &Gradients, options: &CheckOptions) -> CheckReport {
     let mut ws = Workspace::new();
     let mut rnn = c.rnn.clone();
-    checker::check(&mut rnn, grad, |r: &Rnn| ws.loss(r, &c.x, &c.y), options).unwrap()
+    checker::check_central(&mut rnn, grad, |r: &Rnn| ws.loss(r, &c.x, &c.y), options).unwrap()
 }
 
 fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
@@ -133,14 +134,14 @@ proptest! {
         }
     }
 
-    /// The fast check is `checker::check` with the same loss function, bit
+    /// The fast check is `checker::check_central` with the same loss function, bit
     /// for bit: every entry, value, floor, refinement and verdict.
     #[test]
     fn the_fast_check_is_the_plain_check_bit_for_bit(c in case()) {
         let grad = reference_gradient(&c);
         let options = CheckOptions::default();
         let plain = plain_check(&c, &grad, &options);
-        let fast = fast::check(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
+        let fast = fast::check_central(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
         prop_assert_eq!(&fast, &plain);
     }
 
@@ -154,7 +155,7 @@ proptest! {
             ..CheckOptions::default()
         };
         let plain = plain_check(&c, &grad, &options);
-        let fast = fast::check(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
+        let fast = fast::check_central(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
         prop_assert_eq!(&fast, &plain);
     }
 }
@@ -221,11 +222,11 @@ fn the_bit_for_bit_comparison_can_fail() {
     );
     let grad = reference_gradient(&c);
     let options = CheckOptions::default();
-    let fast = fast::check(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
+    let fast = fast::check_central(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
     let mut ws = Workspace::new();
     let mut rnn = c.rnn.clone();
     let nudged = rnn.params.w_hh[(1, 2)] + options.step.for_value(rnn.params.w_hh[(1, 2)]);
-    let plain = checker::check(
+    let plain = checker::check_central(
         &mut rnn,
         &grad,
         |r: &Rnn| {
@@ -284,9 +285,9 @@ proptest! {
             reference_gradient(&c)
         };
         let options = CheckOptions::default();
-        let fast = fast::check(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
+        let fast = fast::check_central(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
         let mut rnn = c.rnn.clone();
-        let plain = checker::check(&mut rnn, &grad, |r: &Rnn| r.loss(&c.x, &c.y), &options).unwrap();
+        let plain = checker::check_central(&mut rnn, &grad, |r: &Rnn| r.loss(&c.x, &c.y), &options).unwrap();
         for (f, p) in fast.blocks.iter().zip(&plain.blocks) {
             for (a, b) in f.entries.iter().zip(&p.entries) {
                 let floor = a.floor.max(b.floor);
@@ -329,10 +330,11 @@ fn the_fast_check_agrees_on_fixed_cases() {
             ),
         ] {
             let options = CheckOptions::default();
-            let fast = fast::check(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
+            let fast = fast::check_central(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
             let mut rnn = c.rnn.clone();
             let plain =
-                checker::check(&mut rnn, &grad, |r: &Rnn| r.loss(&c.x, &c.y), &options).unwrap();
+                checker::check_central(&mut rnn, &grad, |r: &Rnn| r.loss(&c.x, &c.y), &options)
+                    .unwrap();
             assert_eq!(fast.verdict(), plain.verdict());
             for (f, p) in fast.blocks.iter().zip(&plain.blocks) {
                 for (a, b) in f.entries.iter().zip(&p.entries) {
@@ -362,9 +364,10 @@ fn a_gradient_of_another_shape_is_the_plain_checkers_error() {
     );
     let mut grad = reference_gradient(&c);
     grad.b_y = None;
-    let fast = fast::check(&c.rnn, &c.x, &c.y, &grad, &CheckOptions::default()).unwrap_err();
+    let fast =
+        fast::check_central(&c.rnn, &c.x, &c.y, &grad, &CheckOptions::default()).unwrap_err();
     let mut rnn = c.rnn.clone();
-    let plain = checker::check(
+    let plain = checker::check_central(
         &mut rnn,
         &grad,
         |r: &Rnn| r.loss(&c.x, &c.y),
@@ -387,13 +390,13 @@ fn a_non_finite_loss_is_never_certified() {
     );
     c.rnn.params.w_hh.fill(1e200);
     let grad = reference_gradient(&c);
-    let report = fast::check(&c.rnn, &c.x, &c.y, &grad, &CheckOptions::default()).unwrap();
+    let report = fast::check_central(&c.rnn, &c.x, &c.y, &grad, &CheckOptions::default()).unwrap();
     assert!(!report.loss.is_finite());
     assert!(report
         .blocks
         .iter()
         .flat_map(|b| &b.entries)
-        .all(|e| e.verdict == EntryVerdict::NonFinite));
+        .all(|e| e.verdict == Verdict::NonFinite));
 }
 
 // ------------------------------------------------------------ projections
@@ -534,7 +537,7 @@ fn a_sparse_error_can_pass_the_projections_but_not_the_per_entry_check() {
         check_projections(&c.rnn, &c.x, &c.y, &grad, &ProjectionOptions::default()).unwrap();
     assert_eq!(projections.verdict(), Verdict::Correct, "{projections}");
     assert!(projections.escalation.is_none());
-    let entries = fast::check(&c.rnn, &c.x, &c.y, &grad, &CheckOptions::default()).unwrap();
+    let entries = fast::check_central(&c.rnn, &c.x, &c.y, &grad, &CheckOptions::default()).unwrap();
     assert_eq!(entries.verdict(), Verdict::Wrong, "{entries}");
     assert_eq!(entries.failing_blocks(), vec!["W_xh"]);
     assert_eq!(entries.block("W_xh").unwrap().failed(), 1);
@@ -553,7 +556,7 @@ fn an_empty_sequence_is_checked_like_the_plain_checker_does() {
     );
     let grad = reference_gradient(&c);
     let options = CheckOptions::default();
-    let fast = fast::check(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
+    let fast = fast::check_central(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
     assert_eq!(fast.loss, 0.0);
     assert_eq!(fast, plain_check(&c, &grad, &options));
     let mut ws = Workspace::new();

@@ -12,7 +12,8 @@ use common::problems::{problem, sigmoid_or_tanh, Problem as Case, Shapes};
 use nalgebra::{DMatrix, DVector};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use rnn_gradcheck::checker::{check, CheckOptions, Parameters, Verdict};
+use rnn_gradcheck::checker::{check_central, CheckOptions, Parameters, Verdict};
+use rnn_gradcheck::GradientReport;
 use rnn_gradcheck::{bptt, bptt_truncated, Activation, Gradients, Rnn, Truncation};
 
 const N_IN: std::ops::RangeInclusive<usize> = 1..=8;
@@ -48,7 +49,7 @@ fn case(
 fn check_gradient(case: &Case, grad: &Gradients) -> rnn_gradcheck::CheckReport {
     let (x, y) = (&case.x, &case.y);
     let mut rnn = case.rnn.clone();
-    check(
+    check_central(
         &mut rnn,
         grad,
         |r: &Rnn| r.loss(x, y),

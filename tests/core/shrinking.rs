@@ -12,18 +12,19 @@
 
 use crate::common;
 use common::problems::{any_activation, problem, sigmoid_or_tanh, Problem, Shapes};
+use rnn_gradcheck::GradientReport;
 use std::cell::Cell;
 use std::time::Instant;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner};
-use rnn_gradcheck::checker::{check, CheckOptions};
+use rnn_gradcheck::checker::{check_central, CheckOptions};
 use rnn_gradcheck::{bptt, bptt_truncated, Gradients, Rnn, Truncation};
 
 /// Whether the checker calls `grad` correct for `p`.
 fn passes(p: &Problem, grad: &Gradients) -> bool {
     let (x, y) = (&p.x, &p.y);
-    check(
+    check_central(
         &mut p.rnn.clone(),
         grad,
         |r: &Rnn| r.loss(x, y),

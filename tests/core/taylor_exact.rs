@@ -29,6 +29,7 @@ use crate::common;
 use crate::fixture_blocks;
 use common::problems::{any_activation, problem, sigmoid_or_tanh, Problem, Shapes};
 use fixture_blocks::{fixture, read_blocks};
+use rnn_gradcheck::GradientReport;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
@@ -38,11 +39,11 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use rnn_gradcheck::bugs::Bug;
 use rnn_gradcheck::exact::{self, Dual64, ExactOptions, EXACT_RTOL};
-use rnn_gradcheck::methods::{check_rnn, Method, MethodOptions};
+use rnn_gradcheck::methods::{check_method_rnn, Method, MethodOptions};
 use rnn_gradcheck::model::BLOCK_NAMES;
 use rnn_gradcheck::original::dataset::triangle_wave_dataset;
 use rnn_gradcheck::original::{DerivativeAt, Original, WeightBlocks};
-use rnn_gradcheck::taylor::{self, SlopeVerdict, TaylorOptions, TaylorReport};
+use rnn_gradcheck::taylor::{self, TaylorOptions, TaylorReport};
 use rnn_gradcheck::{bptt, Activation, Gradients, Parameters, Params, Rnn, Verdict};
 
 /// The correct BPTT's ranges: from nearly linear (`±0.05`) to saturating
@@ -131,10 +132,10 @@ struct Memo<'a> {
     p: &'a Problem,
     /// `L` at each parameter vector asked for, by its bits.
     losses: RefCell<HashMap<Vec<u64>, f64>>,
-    /// The oracle's answers in the order [`exact::check`] asks for them.
+    /// The oracle's answers in the order [`exact::check_exact`] asks for them.
     duals: RefCell<Vec<Answer>>,
     /// Per block, the round-off spread of BPTT (`conditioning`), as
-    /// `exact::check_rnn` computes it.
+    /// `exact::check_exact_rnn` computes it.
     spread: Vec<f64>,
 }
 
@@ -182,7 +183,7 @@ impl<'a> Memo<'a> {
             .or_insert_with(|| r.loss(x, y))
     }
 
-    /// The oracle of one [`exact::check`] at the problem's parameters,
+    /// The oracle of one [`exact::check_exact`] at the problem's parameters,
     /// `d ↦ L(θ) + (∇L(θ) · d) ε`: computed on the first check, replayed on
     /// the next (asserting that each call's direction is the recorded one).
     fn oracle(&self) -> impl FnMut(&Params) -> Dual64 + '_ {
@@ -213,7 +214,7 @@ impl<'a> Memo<'a> {
 }
 
 /// The Taylor test's resolution on one problem: per block and per direction
-/// of [`taylor::check`] (same options, so the same seeded directions), the
+/// of [`taylor::check_taylor`] (same options, so the same seeded directions), the
 /// curvature `c` and rounding noise of the **true** gradient's remainder.
 ///
 /// An error `δ = (∇L − g)ᵀd` along `d` makes the remainder `|c h² − δ h|`
@@ -341,9 +342,9 @@ fn assert_verdicts(
 ) -> Result<Vec<Outcome>, TestCaseError> {
     let p = memo.p;
     let options = &resolution.options;
-    let t = taylor::check(&mut p.rnn.clone(), grad, |r: &Rnn| memo.loss(r), options)
+    let t = taylor::check_taylor(&mut p.rnn.clone(), grad, |r: &Rnn| memo.loss(r), options)
         .expect("same blocks");
-    let e = exact::check(&p.rnn.params, grad, memo.oracle(), &ExactOptions::default())
+    let e = exact::check_exact(&p.rnn.params, grad, memo.oracle(), &ExactOptions::default())
         .expect("same blocks");
     let mut outcomes = Vec::with_capacity(t.blocks.len());
     for (b, (tb, eb)) in t.blocks.iter().zip(&e.blocks).enumerate() {
@@ -375,7 +376,7 @@ fn assert_verdicts(
                 "visible to Taylor, not to the oracle: {}",
                 context()
             );
-            prop_assert_eq!(tb.verdict(), SlopeVerdict::Wrong, "{}", context());
+            prop_assert_eq!(tb.verdict(), Verdict::Wrong, "{}", context());
             prop_assert!(tb.slope().unwrap() < 1.5, "{}", context());
         }
         outcomes.push(match (by_oracle, by_taylor) {
@@ -412,7 +413,7 @@ fn assert_second_order(
             );
         }
         Some(s) => prop_assert!(false, "slope {s} in {}", context()),
-        None => prop_assert_eq!(tb.verdict(), SlopeVerdict::NotMeasurable),
+        None => prop_assert_eq!(tb.verdict(), Verdict::Inconclusive),
     }
     Ok(())
 }
@@ -462,7 +463,7 @@ fn judge_catalogue_exactly(
         let grad = bug.gradient(&p.rnn, &p.x, &p.y);
         // The floor is set from the problem's conditioning (forward-mode
         // oracle against reverse-mode BPTT, and the round-off spread), as
-        // `exact::check_rnn` does.
+        // `exact::check_exact_rnn` does.
         let report = exact::check_conditioned(
             &p.rnn.params,
             &grad,
@@ -632,7 +633,7 @@ proptest! {
         p in problem(wide(), sigmoid_or_tanh(), any_activation())
     ) {
         let grad = bptt(&p.rnn, &p.x, &p.y, &p.rnn.forward(&p.x, &p.y));
-        let report = exact::check(&p.rnn.params, &grad, |d| p.rnn.loss_dual(&p.x, &p.y, d), &ExactOptions::default()).unwrap();
+        let report = exact::check_exact(&p.rnn.params, &grad, |d| p.rnn.loss_dual(&p.x, &p.y, d), &ExactOptions::default()).unwrap();
         prop_assert!(report.passed(), "{}", report);
         let noise = RICHARDSON_NOISE * p.rnn.loss(&p.x, &p.y).abs();
         for block in &report.blocks {
@@ -808,7 +809,7 @@ fn the_original_gradient_has_slope_two_for_w_hy_and_one_for_w_xh_and_w_hh() {
     let rnn = nn.rnn();
     let (x, y) = (&data.x, &data.targets);
     // h_0 is not a parameter of the original: the three weight blocks only.
-    let report = taylor::check(
+    let report = taylor::check_taylor(
         &mut WeightBlocks(rnn.clone()),
         &WeightBlocks(grad.clone()),
         |w: &WeightBlocks<Rnn>| w.0.loss(x, y),
@@ -828,7 +829,7 @@ fn the_original_gradient_has_slope_two_for_w_hy_and_one_for_w_xh_and_w_hh() {
         direction.h_0.fill(0.0); // h_0 fixed
         rnn.loss_dual(x, y, &direction)
     };
-    let exact = exact::check(
+    let exact = exact::check_exact(
         &WeightBlocks(rnn.params.clone()),
         &WeightBlocks(grad),
         oracle,
@@ -845,7 +846,8 @@ fn the_oracle_catches_an_error_far_below_central_differences() {
     let (rnn, x, y) = rnn_gradcheck::random::random_problem(3, 4, 6, 1, 20, 1.0);
     let mut grad = bptt(&rnn, &x, &y, &rnn.forward(&x, &y));
     grad.w_hh[(2, 3)] *= 1.0 + 1e-7;
-    let report = check_rnn(Method::All, &rnn, &x, &y, &grad, &MethodOptions::default()).unwrap();
+    let report =
+        check_method_rnn(Method::All, &rnn, &x, &y, &grad, &MethodOptions::default()).unwrap();
     let (central, taylor, exact) = (
         report.central.as_ref().unwrap(),
         report.taylor.as_ref().unwrap(),
@@ -916,7 +918,7 @@ fn the_exclusions_are_tested_to_be_able_to_fail() {
 fn the_summary_has_a_slope_or_null_and_the_exact_error_per_block() {
     let (rnn, x, y) = rnn_gradcheck::random::random_problem(11, 3, 5, 2, 8, 1.0);
     let one_step = Bug::DhNextDropped.gradient(&rnn, &x, &y);
-    let report = check_rnn(
+    let report = check_method_rnn(
         Method::All,
         &rnn,
         &x,
@@ -940,7 +942,7 @@ fn the_summary_has_a_slope_or_null_and_the_exact_error_per_block() {
     let mut flat = rnn.clone();
     flat.params.w_hy.fill(0.0); // the output ignores the hidden state: W_xh, W_hh, b_h, h_0 are flat
     let grad = bptt(&flat, &x, &y, &flat.forward(&x, &y));
-    let report = check_rnn(
+    let report = check_method_rnn(
         Method::Taylor,
         &flat,
         &x,

@@ -5,6 +5,7 @@
 //! Backward, per sample (`z = W1 x + b1`, `a = tanh z`, `r = y − t`):
 //! `∂L/∂W2 += r aᵀ`, `δ = (W2ᵀ r) ⊙ (1 − a²)`, `∂L/∂W1 += δ xᵀ`, `∂L/∂b1 += δ`.
 
+use rnn_gradcheck::GradientReport;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use nalgebra::{DMatrix, DVector};

@@ -6,6 +6,7 @@
 //! Exit status: 0 success (and, for `check`, all gradients correct), 1 a
 //! gradient is wrong, 2 unusable input or arguments.
 
+use rnn_gradcheck::GradientReport;
 use std::process::ExitCode;
 
 mod check;
@@ -81,10 +82,10 @@ fn main() -> ExitCode {
 }
 
 fn selftest(seed: u64) -> anyhow::Result<ExitCode> {
-    use rnn_gradcheck::{bptt, check, random::random_problem, CheckOptions, Rnn};
+    use rnn_gradcheck::{bptt, check_central, random::random_problem, CheckOptions, Rnn};
     let (mut rnn, x, y) = random_problem(seed, 4, 6, 1, 50, 1.0);
     let grad = bptt(&rnn, &x, &y, &rnn.forward(&x, &y));
-    let report = check(
+    let report = check_central(
         &mut rnn,
         &grad,
         |r: &Rnn| r.loss(&x, &y),
