@@ -313,7 +313,7 @@ impl Bug {
         }
     }
 
-    /// The blocks (names of [`crate::model::BLOCK_NAMES`]) whose gradient
+    /// The blocks (names of [`crate::model::Param::ALL.map(crate::model::Param::name)`]) whose gradient
     /// this bug can make wrong; every other block stays right.
     pub fn corrupts(self) -> &'static [&'static str] {
         match self {
@@ -534,7 +534,12 @@ mod tests {
         for bug in Bug::ALL {
             assert!(!bug.corrupts().is_empty());
             for b in bug.corrupts() {
-                assert!(crate::model::BLOCK_NAMES.contains(b), "{bug}: {b}");
+                assert!(
+                    crate::model::Param::ALL
+                        .map(crate::model::Param::name)
+                        .contains(b),
+                    "{bug}: {b}"
+                );
             }
         }
     }

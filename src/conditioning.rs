@@ -18,7 +18,7 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 
 use crate::bptt::bptt;
-use crate::model::{Gradients, Rnn, BLOCK_NAMES};
+use crate::model::{Gradients, Param, Rnn};
 
 /// The spread of one block over the draws.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -31,7 +31,7 @@ pub struct BlockSpread {
     pub min_cosine: f64,
 }
 
-/// The spread of every block of `rnn`, keyed by [`BLOCK_NAMES`] (absent
+/// The spread of every block of `rnn`, keyed by [`Param::ALL.map(Param::name)`] (absent
 /// biases are absent here too). `base` is full BPTT on the unperturbed data
 /// (the caller has it already), the differences are taken against it;
 /// `reference` is the gradient the cosines are taken against (usually the
@@ -48,7 +48,8 @@ pub fn round_off_spread(
     seed: u64,
 ) -> Vec<(&'static str, BlockSpread)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_F100);
-    let mut out: Vec<(&'static str, BlockSpread)> = BLOCK_NAMES
+    let mut out: Vec<(&'static str, BlockSpread)> = Param::ALL
+        .map(Param::name)
         .into_iter()
         .filter(|n| base.block(n).is_some())
         .map(|n| {

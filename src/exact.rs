@@ -211,7 +211,7 @@ impl Rnn {
     pub fn exact_gradient(&self, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Gradients {
         let mut direction = self.params.zeros_like();
         let mut grad = self.params.zeros_like();
-        for name in crate::model::BLOCK_NAMES {
+        for name in crate::model::Param::ALL.map(crate::model::Param::name) {
             let len = self.params.block(name).map_or(0, <[f64]>::len);
             for k in 0..len {
                 set_entry(&mut direction, name, k, 1.0);
@@ -227,7 +227,7 @@ impl Rnn {
 impl Rnn {
     /// The exact derivative of `L` with respect to entry `index`
     /// (column-major) of block number `block` in the checker's order
-    /// ([`crate::model::BLOCK_NAMES`], absent biases skipped): one dual
+    /// ([`crate::model::Param::ALL.map(crate::model::Param::name)`], absent biases skipped): one dual
     /// forward pass. It is the referee of
     /// [`crate::checker::check_refereed`] for this crate's RNN:
     ///

@@ -279,81 +279,153 @@ pub fn forward_generic<S: ModelScalar>(
     Forward { a, h, z, y, loss }
 }
 
-/// Block names, in the order [`Params`] presents them to the checker.
-pub const BLOCK_NAMES: [&str; 6] = ["W_xh", "W_hh", "W_hy", "b_h", "b_y", "h_0"];
+/// The six trainable quantities of the RNN: one name for each everywhere
+/// (the [`Params`] fields, the checker's blocks, the case files' keys).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Param {
+    /// `W_xh`, input → hidden (`n_h × n_in`).
+    WXh,
+    /// `W_hh`, hidden → hidden (`n_h × n_h`).
+    WHh,
+    /// `W_hy`, hidden → output (`n_out × n_h`).
+    WHy,
+    /// `b_h`, the hidden bias (`n_h`).
+    BH,
+    /// `b_y`, the output bias (`n_out`).
+    BY,
+    /// `h_0`, the initial state (`n_h`).
+    H0,
+}
+
+impl Param {
+    /// Every parameter, in the order [`Params`] presents its blocks to the
+    /// checker and reports list them.
+    pub const ALL: [Param; 6] = [
+        Param::WXh,
+        Param::WHh,
+        Param::WHy,
+        Param::BH,
+        Param::BY,
+        Param::H0,
+    ];
+
+    /// The block name: `W_xh`, `W_hh`, `W_hy`, `b_h`, `b_y`, `h_0`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Param::WXh => "W_xh",
+            Param::WHh => "W_hh",
+            Param::WHy => "W_hy",
+            Param::BH => "b_h",
+            Param::BY => "b_y",
+            Param::H0 => "h_0",
+        }
+    }
+
+    /// The key in case files: the name, except `h0` for `h_0` (the file
+    /// format's spelling; `h_0` is accepted too, see [`Param::from_key`]).
+    pub fn key(self) -> &'static str {
+        match self {
+            Param::H0 => "h0",
+            p => p.name(),
+        }
+    }
+
+    /// The parameter a case-file key or a block name means: the
+    /// [`key`](Param::key) or the [`name`](Param::name).
+    pub fn from_key(key: &str) -> Option<Param> {
+        Param::ALL
+            .into_iter()
+            .find(|p| p.key() == key || p.name() == key)
+    }
+
+    /// True for the weight matrices, which layout `"row"` stores transposed.
+    pub fn is_matrix(self) -> bool {
+        matches!(self, Param::WXh | Param::WHh | Param::WHy)
+    }
+}
+
+/// Prints the case-file key (`h0` for the initial state).
+impl std::fmt::Display for Param {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.key())
+    }
+}
 
 impl Params {
-    /// The blocks present, as `(name, values)` with values column-major.
+    /// The blocks present, as `(name, rows, cols, values)` with values
+    /// column-major, in [`Param::ALL`] order.
     fn slices(&self) -> Vec<(&'static str, usize, usize, &[f64])> {
-        let mut out = vec![
-            (
-                "W_xh",
-                self.w_xh.nrows(),
-                self.w_xh.ncols(),
-                self.w_xh.as_slice(),
-            ),
-            (
-                "W_hh",
-                self.w_hh.nrows(),
-                self.w_hh.ncols(),
-                self.w_hh.as_slice(),
-            ),
-            (
-                "W_hy",
-                self.w_hy.nrows(),
-                self.w_hy.ncols(),
-                self.w_hy.as_slice(),
-            ),
-        ];
-        if let Some(b) = &self.b_h {
-            out.push(("b_h", b.len(), 1, b.as_slice()));
-        }
-        if let Some(b) = &self.b_y {
-            out.push(("b_y", b.len(), 1, b.as_slice()));
-        }
-        out.push(("h_0", self.h_0.len(), 1, self.h_0.as_slice()));
-        out
+        Param::ALL
+            .into_iter()
+            .filter_map(|p| {
+                let (rows, cols) = self.shape(p)?;
+                Some((p.name(), rows, cols, self.get(p)?))
+            })
+            .collect()
     }
 
-    /// Mutable access to a block by its name in [`BLOCK_NAMES`].
-    pub fn block_mut(&mut self, name: &str) -> Option<&mut [f64]> {
-        match name {
-            "W_xh" => Some(self.w_xh.as_mut_slice()),
-            "W_hh" => Some(self.w_hh.as_mut_slice()),
-            "W_hy" => Some(self.w_hy.as_mut_slice()),
-            "b_h" => self.b_h.as_mut().map(|b| b.as_mut_slice()),
-            "b_y" => self.b_y.as_mut().map(|b| b.as_mut_slice()),
-            "h_0" => Some(self.h_0.as_mut_slice()),
-            _ => None,
+    /// `(rows, cols)` of `param` (vectors are `n × 1`; `None` for an absent
+    /// bias).
+    pub fn shape(&self, param: Param) -> Option<(usize, usize)> {
+        let m = |m: &DMatrix<f64>| (m.nrows(), m.ncols());
+        let v = |v: &DVector<f64>| (v.len(), 1);
+        match param {
+            Param::WXh => Some(m(&self.w_xh)),
+            Param::WHh => Some(m(&self.w_hh)),
+            Param::WHy => Some(m(&self.w_hy)),
+            Param::BH => self.b_h.as_ref().map(v),
+            Param::BY => self.b_y.as_ref().map(v),
+            Param::H0 => Some(v(&self.h_0)),
         }
     }
 
-    /// Read access to a block by its name in [`BLOCK_NAMES`].
+    /// The values of `param`, column-major (`None` for an absent bias).
+    pub fn get(&self, param: Param) -> Option<&[f64]> {
+        match param {
+            Param::WXh => Some(self.w_xh.as_slice()),
+            Param::WHh => Some(self.w_hh.as_slice()),
+            Param::WHy => Some(self.w_hy.as_slice()),
+            Param::BH => self.b_h.as_ref().map(|b| b.as_slice()),
+            Param::BY => self.b_y.as_ref().map(|b| b.as_slice()),
+            Param::H0 => Some(self.h_0.as_slice()),
+        }
+    }
+
+    /// Mutable access to the values of `param` (`None` for an absent bias).
+    pub fn get_mut(&mut self, param: Param) -> Option<&mut [f64]> {
+        match param {
+            Param::WXh => Some(self.w_xh.as_mut_slice()),
+            Param::WHh => Some(self.w_hh.as_mut_slice()),
+            Param::WHy => Some(self.w_hy.as_mut_slice()),
+            Param::BH => self.b_h.as_mut().map(|b| b.as_mut_slice()),
+            Param::BY => self.b_y.as_mut().map(|b| b.as_mut_slice()),
+            Param::H0 => Some(self.h_0.as_mut_slice()),
+        }
+    }
+
+    /// Read access to a block by its [`Param::name`] (or case-file key).
     pub fn block(&self, name: &str) -> Option<&[f64]> {
-        match name {
-            "W_xh" => Some(self.w_xh.as_slice()),
-            "W_hh" => Some(self.w_hh.as_slice()),
-            "W_hy" => Some(self.w_hy.as_slice()),
-            "b_h" => self.b_h.as_ref().map(|b| b.as_slice()),
-            "b_y" => self.b_y.as_ref().map(|b| b.as_slice()),
-            "h_0" => Some(self.h_0.as_slice()),
-            _ => None,
-        }
+        Param::from_key(name).and_then(|p| self.get(p))
     }
 
-    /// Calls `f(name, values)` on every block present, in [`BLOCK_NAMES`] order.
+    /// Mutable access to a block by its [`Param::name`] (or case-file key).
+    pub fn block_mut(&mut self, name: &str) -> Option<&mut [f64]> {
+        Param::from_key(name).and_then(|p| self.get_mut(p))
+    }
+
+    /// Calls `f(name, values)` on every block present, in [`Param::ALL`] order.
     pub fn iter_blocks_mut(&mut self, mut f: impl FnMut(&str, &mut [f64])) {
-        for name in BLOCK_NAMES {
-            if let Some(values) = self.block_mut(name) {
-                f(name, values);
+        for p in Param::ALL {
+            if let Some(values) = self.get_mut(p) {
+                f(p.name(), values);
             }
         }
     }
 
     /// `self += alpha · other`, block by block, over the blocks both have.
     pub fn axpy(&mut self, alpha: f64, other: &Params) {
-        for name in BLOCK_NAMES {
-            if let (Some(dst), Some(src)) = (self.block_mut(name), other.block(name)) {
+        for p in Param::ALL {
+            if let (Some(dst), Some(src)) = (self.get_mut(p), other.get(p)) {
                 dst.iter_mut().zip(src).for_each(|(d, s)| *d += alpha * s);
             }
         }
@@ -376,12 +448,12 @@ impl crate::checker::Parameters for Params {
     fn entry_mut(&mut self, block: usize, index: usize) -> &mut f64 {
         // The `block`-th name present, without building the block list:
         // checkers call this twice per perturbed entry.
-        let name = BLOCK_NAMES
+        let param = Param::ALL
             .into_iter()
-            .filter(|name| self.block(name).is_some())
+            .filter(|&p| self.get(p).is_some())
             .nth(block)
             .expect("block index from blocks()");
-        &mut self.block_mut(name).expect("block present")[index]
+        &mut self.get_mut(param).expect("block present")[index]
     }
 }
 

@@ -29,7 +29,7 @@ use nalgebra::DMatrix;
 use serde::Serialize;
 
 use crate::bptt::{bptt_truncated, Truncation};
-use crate::model::{Gradients, Rnn, BLOCK_NAMES};
+use crate::model::{Gradients, Param, Rnn};
 
 /// A gradient computation: the seam through which training asks for
 /// `(L, ∂L/∂θ)` — or for whatever a buggy implementation claims `∂L/∂θ` is.
@@ -205,7 +205,7 @@ pub fn train<G: GradientFn + ?Sized>(
 
 /// `θ ← θ − lr · g` on every block present (`h_0` only if `train_h_0`).
 fn step(rnn: &mut Rnn, grad: &Gradients, lr: f64, train_h_0: bool) {
-    for name in BLOCK_NAMES {
+    for name in Param::ALL.map(Param::name) {
         if name == "h_0" && !train_h_0 {
             continue;
         }

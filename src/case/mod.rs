@@ -32,11 +32,11 @@ pub(crate) mod npz;
 pub(crate) mod raw;
 mod write;
 
-use std::fmt;
 use std::path::Path;
 
 use nalgebra::DMatrix;
 
+pub use crate::model::Param;
 use crate::model::Rnn;
 
 pub use write::{case_json, write_atomic};
@@ -84,71 +84,6 @@ impl Format {
             Format::Json => "JSON",
             Format::Npz => ".npz",
         }
-    }
-}
-
-/// A trainable quantity as case files name it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Param {
-    /// `W_xh`.
-    WXh,
-    /// `W_hh`.
-    WHh,
-    /// `W_hy`.
-    WHy,
-    /// `b_h`.
-    BH,
-    /// `b_y`.
-    BY,
-    /// `h0`, the initial state.
-    H0,
-}
-
-impl Param {
-    /// Every parameter, in the order reports list them.
-    pub const ALL: [Param; 6] = [
-        Param::WXh,
-        Param::WHh,
-        Param::WHy,
-        Param::BH,
-        Param::BY,
-        Param::H0,
-    ];
-
-    /// The key in case files: `W_xh`, `W_hh`, `W_hy`, `b_h`, `b_y`, `h0`.
-    pub fn key(self) -> &'static str {
-        match self {
-            Param::WXh => "W_xh",
-            Param::WHh => "W_hh",
-            Param::WHy => "W_hy",
-            Param::BH => "b_h",
-            Param::BY => "b_y",
-            Param::H0 => "h0",
-        }
-    }
-
-    /// The block name in [`crate::model::Params`] (`h_0` for `h0`).
-    pub fn block(self) -> &'static str {
-        match self {
-            Param::H0 => "h_0",
-            p => p.key(),
-        }
-    }
-
-    /// True for the weight matrices, which layout `"row"` stores transposed.
-    pub fn is_matrix(self) -> bool {
-        matches!(self, Param::WXh | Param::WHh | Param::WHy)
-    }
-
-    /// The parameter whose file key is `key`.
-    pub fn from_key(key: &str) -> Option<Param> {
-        Param::ALL.into_iter().find(|p| p.key() == key)
-    }
-}
-
-impl fmt::Display for Param {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.key())
     }
 }
 

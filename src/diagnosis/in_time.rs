@@ -121,7 +121,7 @@ pub fn attribute(
         .iter()
         .filter(|(p, _)| *p != Param::H0)
         .map(|&(p, floor)| {
-            let name = p.block();
+            let name = p.name();
             let terms = |yours: &[StepWeights], correct: &[StepWeights]| {
                 yours
                     .iter()

@@ -390,16 +390,8 @@ impl MethodsReport {
         self.given
             .iter()
             .copied()
-            .filter(|p| failing.contains(&block_name(*p)))
+            .filter(|p| failing.contains(&p.name()))
             .collect()
-    }
-}
-
-/// The checker's block name of a case parameter.
-pub fn block_name(p: Param) -> &'static str {
-    match p {
-        Param::H0 => "h_0",
-        other => other.key(),
     }
 }
 
@@ -669,7 +661,7 @@ fn step_free_methods(
 ) -> methods::Report {
     let mut full = reference.clone();
     for (p, g) in &user.0 {
-        if let Some(dst) = full.block_mut(block_name(*p)) {
+        if let Some(dst) = full.block_mut(p.name()) {
             if dst.len() == g.len() {
                 dst.copy_from_slice(g.as_slice());
             }
@@ -862,7 +854,8 @@ fn reference(
     let (x, y) = (&case.inputs, &case.targets);
     let bptt_reference = &bptt(rnn, x, y, trace);
     let loss_scale = numerics::loss_rounding_scale(trace, y);
-    let total = crate::model::BLOCK_NAMES
+    let total = crate::model::Param::ALL
+        .map(crate::model::Param::name)
         .iter()
         .map(|n| rnn.params.block(n).map_or(0, <[f64]>::len))
         .sum();
@@ -876,7 +869,7 @@ fn reference(
     if exact_everywhere {
         let exact = rnn.exact_gradient(x, y);
         let mut worst = 0.0f64;
-        for name in crate::model::BLOCK_NAMES {
+        for name in crate::model::Param::ALL.map(crate::model::Param::name) {
             let (Some(e), Some(r), Some(d)) = (
                 exact.block(name),
                 bptt_reference.block(name),
@@ -1068,7 +1061,7 @@ fn allowances(
     let spread_of = |p: Param| {
         spreads
             .iter()
-            .find(|(n, _)| *n == block_name(p))
+            .find(|(n, _)| *n == p.name())
             .map(|(_, s)| *s)
     };
     Param::ALL

@@ -6,7 +6,7 @@ use std::fmt;
 use serde_json::{json, Value};
 
 use super::in_time::{InTime, Term};
-use super::{block_name, Diagnosis, Overall, ParamReport, ParamVerdict, Referee};
+use super::{Diagnosis, Overall, ParamReport, ParamVerdict, Referee};
 use crate::bugs::Bug;
 use crate::case::Param;
 
@@ -271,7 +271,7 @@ fn method_json(d: &Diagnosis, p: Param) -> (Value, Value) {
             .filter(|v| v.is_finite());
         return (Value::Null, exact.map_or(Value::Null, |v| json!(v)));
     };
-    let name = block_name(p);
+    let name = p.name();
     let slope = m
         .report
         .taylor
@@ -476,7 +476,7 @@ impl fmt::Display for Diagnosis {
             )?;
             writeln!(f, "{:<6} {:>12}  taylor verdict", "param", "taylor slope")?;
             for &p in &m.given {
-                let name = block_name(p);
+                let name = p.name();
                 let taylor = m.report.taylor.as_ref().and_then(|r| r.block(name));
                 let slope = taylor
                     .and_then(|b| b.slope())

@@ -180,10 +180,11 @@ pub(crate) fn same_layout(
     Ok(layout
         .into_iter()
         .map(|(name, rows, cols)| {
-            let name = crate::model::BLOCK_NAMES
+            let name = crate::model::Param::ALL
+                .map(crate::model::Param::name)
                 .into_iter()
                 .find(|n| *n == name)
-                .expect("an Rnn's blocks are named in BLOCK_NAMES");
+                .expect("an Rnn's blocks are named in Param::ALL.map(Param::name)");
             (name, rows, cols)
         })
         .collect())

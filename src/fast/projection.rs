@@ -46,7 +46,7 @@ use crate::checker::{
     compare, rounding_floor, CheckError, CheckOptions, CheckReport, Parameters, Step, Verdict,
     REFINE_FRACTION,
 };
-use crate::model::{Gradients, Params, Rnn, BLOCK_NAMES};
+use crate::model::{Gradients, Param, Params, Rnn};
 
 /// Options of [`check_projections`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -354,7 +354,7 @@ fn secant(
 
 /// Writes `values` (in [`Parameters::blocks`] order) into `rnn`.
 fn set(rnn: &mut Rnn, mut values: impl Iterator<Item = f64>) {
-    for name in BLOCK_NAMES {
+    for name in Param::ALL.map(Param::name) {
         if let Some(block) = rnn.params.block_mut(name) {
             block
                 .iter_mut()

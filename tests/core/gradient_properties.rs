@@ -173,7 +173,7 @@ proptest! {
         let k = case.x.ncols() + extra;
         let truncated = bptt_truncated(&case.rnn, &case.x, &case.y, &tr, Truncation::Window(k));
         let exact = case.rnn.exact_gradient(&case.x, &case.y);
-        for name in rnn_gradcheck::model::BLOCK_NAMES {
+        for name in rnn_gradcheck::model::Param::ALL.map(rnn_gradcheck::model::Param::name) {
             let (Some(t), Some(e)) = (truncated.block(name), exact.block(name)) else {
                 continue;
             };

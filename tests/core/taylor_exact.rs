@@ -40,7 +40,7 @@ use rand::{RngExt, SeedableRng};
 use rnn_gradcheck::bugs::Bug;
 use rnn_gradcheck::exact::{self, Dual64, ExactOptions, EXACT_RTOL};
 use rnn_gradcheck::methods::{check_method_rnn, Method, MethodOptions};
-use rnn_gradcheck::model::BLOCK_NAMES;
+use rnn_gradcheck::model::Param;
 use rnn_gradcheck::original::dataset::triangle_wave_dataset;
 use rnn_gradcheck::original::{DerivativeAt, Original, WeightBlocks};
 use rnn_gradcheck::taylor::{self, TaylorOptions, TaylorReport};
@@ -424,7 +424,8 @@ type AffectedRule = fn(Bug, &Problem) -> Vec<&'static str>;
 
 /// The blocks `p`'s network has, in the checker's order.
 fn block_names(p: &Problem) -> Vec<&'static str> {
-    BLOCK_NAMES
+    Param::ALL
+        .map(Param::name)
         .into_iter()
         .filter(|n| p.rnn.params.block(n).is_some())
         .collect()
