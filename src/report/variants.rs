@@ -25,14 +25,14 @@ pub enum Backward {
 
 impl Backward {
     /// The correct BPTT, then every catalogue bug in [`Bug::ALL`] order.
-    pub fn all() -> Vec<Backward> {
+    pub(crate) fn all() -> Vec<Backward> {
         std::iter::once(Backward::Correct)
             .chain(Bug::ALL.into_iter().map(Backward::Bug))
             .collect()
     }
 
     /// `correct` or the bug's name.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Backward::Correct => "correct",
             Backward::Bug(b) => b.name(),
@@ -41,7 +41,7 @@ impl Backward {
 
     /// The gradient this backward pass computes for the sequence `x`
     /// (`n_in × T`) with `targets` (`n_out × T`).
-    pub fn gradient(self, rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Gradients {
+    pub(crate) fn gradient(self, rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Gradients {
         match self {
             Backward::Correct => bptt(rnn, x, targets, &rnn.forward(x, targets)),
             Backward::Bug(b) => b.gradient(rnn, x, targets),
@@ -96,7 +96,7 @@ impl GradientFn for Backward {
 /// A row of the ablation: which of the question's two defects are fixed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Variant {
+pub(crate) enum Variant {
     /// Both defects: the catalogue's [`Bug::Original`], the question's
     /// backward pass on a whole sequence.
     Original,
@@ -113,7 +113,7 @@ pub enum Variant {
 
 impl Variant {
     /// Every variant, from the original to the correct gradient.
-    pub const ALL: [Variant; 4] = [
+    pub(crate) const ALL: [Variant; 4] = [
         Variant::Original,
         Variant::PreactivationFixed,
         Variant::TimeFixed,
@@ -121,7 +121,7 @@ impl Variant {
     ];
 
     /// The backward pass of this row.
-    pub fn backward(self) -> Backward {
+    pub(crate) fn backward(self) -> Backward {
         match self {
             Variant::Original => Backward::Bug(Bug::Original),
             Variant::PreactivationFixed => Backward::Bug(Bug::DhNextDropped),
@@ -131,7 +131,7 @@ impl Variant {
     }
 
     /// The name used in files (CSV columns, JSON).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Variant::Original => "original",
             Variant::PreactivationFixed => "preactivation-fixed",
@@ -141,7 +141,7 @@ impl Variant {
     }
 
     /// A legend label.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Variant::Original => "original: both defects",
             Variant::PreactivationFixed => "derivative fixed, time still dropped",
@@ -151,7 +151,7 @@ impl Variant {
     }
 
     /// The same colour for a variant in every figure.
-    pub fn color(self) -> Rgb {
+    pub(crate) fn color(self) -> Rgb {
         match self {
             Variant::Original => PALETTE[1],
             Variant::PreactivationFixed => PALETTE[4],
