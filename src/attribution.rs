@@ -24,7 +24,7 @@
 //! Lag 0 is what a backward pass without time (the original question's)
 //! computes; lags `k ≥ 1` are what only propagation through time delivers.
 //!
-//! Both work for the correct BPTT (`bug = None`) and for any
+//! Both work for the correct BPTT ([`Backward::Correct`](crate::bugs::Backward)) and for any
 //! [`crate::bugs::Bug`]. What they show, e.g. on the original's defects: for
 //! [`Bug::DhNextDropped`] the per-step error is zero at the last step and
 //! present at every earlier one (step `t` misses the `T − t` loss terms after
@@ -35,7 +35,7 @@ use nalgebra::{DMatrix, DVector};
 
 use crate::activation::Activation;
 use crate::bugs::engine::{self, Rules};
-use crate::bugs::Bug;
+use crate::bugs::Backward;
 use crate::checker::{
     central_difference, check_central, compare, rounding_floor, Block, CheckError, CheckOptions,
     CheckReport, Parameters, Step, Verdict,
@@ -44,8 +44,12 @@ use crate::model::{Gradients, Rnn};
 
 pub use crate::bugs::engine::{StepWeights, STEP_BLOCKS};
 
-fn rules(bug: Option<Bug>) -> Rules {
-    bug.map_or(Rules::CORRECT, Bug::rules)
+/// The engine's rules of a backward pass.
+fn rules(backward: Backward) -> Rules {
+    match backward {
+        Backward::Correct => Rules::CORRECT,
+        Backward::Bug(bug) => bug.rules(),
+    }
 }
 
 /// One copy of the weights per time step, and `h_0`: the parameters of an
@@ -276,22 +280,22 @@ impl Parameters for UntiedRnn {
     }
 }
 
-/// The analytic per-step attribution of the correct BPTT (`bug = None`) or
-/// of a catalogue bug: the gradient of each step's copy of the weights, as
+/// The analytic per-step attribution of a backward pass (the correct BPTT,
+/// or a catalogue bug): the gradient of each step's copy of the weights, as
 /// that backward pass computes it before summing over time.
 ///
 /// ```
-/// use rnn_gradcheck::{attribution, bptt, random::random_problem};
+/// use rnn_gradcheck::{attribution, bptt, bugs::Backward, random::random_problem};
 /// let (rnn, x, y) = random_problem(1, 3, 5, 2, 6, 1.0);
-/// let per_step = attribution::per_step(&rnn, &x, &y, None);
+/// let per_step = attribution::per_step(&rnn, &x, &y, Backward::Correct);
 /// let tied = bptt(&rnn, &x, &y, &rnn.forward(&x, &y));
 /// approx::assert_relative_eq!(per_step.sum_over_steps().w_hh, tied.w_hh, max_relative = 1e-12);
 /// ```
 ///
 /// # Panics
 /// If the shapes of `x` or `targets` do not match the network.
-pub fn per_step(rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>, bug: Option<Bug>) -> Untied {
-    let (steps, h_0) = engine::per_step(rnn, x, targets, &rules(bug));
+pub fn per_step(rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>, backward: Backward) -> Untied {
+    let (steps, h_0) = engine::per_step(rnn, x, targets, &rules(backward));
     Untied::new(steps, h_0)
 }
 
@@ -342,7 +346,7 @@ impl LagAttribution {
     }
 }
 
-/// The analytic attribution by lag of the correct BPTT (`bug = None`) or of a
+/// The analytic attribution by lag of the correct BPTT ([`Backward::Correct`]) or of a
 /// catalogue bug: each loss term `L_t` is propagated back on its own
 /// (`O(T²)` work).
 ///
@@ -352,9 +356,9 @@ pub fn by_lag(
     rnn: &Rnn,
     x: &DMatrix<f64>,
     targets: &DMatrix<f64>,
-    bug: Option<Bug>,
+    backward: Backward,
 ) -> LagAttribution {
-    let (lags, leftover) = engine::by_lag(rnn, x, targets, &rules(bug));
+    let (lags, leftover) = engine::by_lag(rnn, x, targets, &rules(backward));
     LagAttribution { lags, leftover }
 }
 

@@ -504,6 +504,58 @@ impl FromStr for Bug {
     }
 }
 
+/// A backward pass: the crate's correct BPTT or one of the catalogue's bugs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backward {
+    /// [`bptt()`](crate::bptt::bptt): the true gradient.
+    Correct,
+    /// [`Bug::gradient`] of a catalogue bug.
+    Bug(Bug),
+}
+
+impl Backward {
+    /// The correct BPTT, then every catalogue bug in [`Bug::ALL`] order.
+    pub fn all() -> Vec<Backward> {
+        std::iter::once(Backward::Correct)
+            .chain(Bug::ALL.into_iter().map(Backward::Bug))
+            .collect()
+    }
+
+    /// `correct` or the bug's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backward::Correct => "correct",
+            Backward::Bug(b) => b.name(),
+        }
+    }
+
+    /// The gradient this backward pass computes for the sequence `x`
+    /// (`n_in × T`) with `targets` (`n_out × T`).
+    pub fn gradient(self, rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Gradients {
+        match self {
+            Backward::Correct => crate::bptt::bptt(rnn, x, targets, &rnn.forward(x, targets)),
+            Backward::Bug(b) => b.gradient(rnn, x, targets),
+        }
+    }
+}
+
+impl std::fmt::Display for Backward {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Backward {
+    type Err = UnknownBug;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "correct" {
+            Ok(Backward::Correct)
+        } else {
+            s.parse().map(Backward::Bug)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

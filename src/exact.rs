@@ -297,7 +297,7 @@ pub struct ExactOptions {
     pub loss_fraction: f64,
     /// The smallest absolute floor (default 0).
     pub atol: f64,
-    /// Which entries to check (the same seeded sample as the central
+    /// Which entries to check_exact (the same seeded sample as the central
     /// checker's for the same selection).
     pub selection: Selection,
 }

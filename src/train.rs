@@ -28,7 +28,8 @@
 use nalgebra::DMatrix;
 use serde::Serialize;
 
-use crate::bptt::{bptt_truncated, Truncation};
+use crate::bptt::bptt;
+use crate::bugs::Backward;
 use crate::model::{Gradients, Param, Rnn};
 
 /// A gradient computation: the seam through which training asks for
@@ -64,11 +65,10 @@ where
     }
 }
 
-/// The crate's BPTT (full or truncated) as a [`GradientFn`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Bptt(pub Truncation);
-
-impl GradientFn for Bptt {
+/// Training asks a backward pass for `(L, gradient)` through this seam: the
+/// correct BPTT directly, a bug by [`Bug::gradient`] (plus a forward pass for
+/// the loss).
+impl GradientFn for Backward {
     fn loss_and_gradient(
         &mut self,
         rnn: &Rnn,
@@ -76,9 +76,17 @@ impl GradientFn for Bptt {
         targets: &DMatrix<f64>,
         grad: &mut Gradients,
     ) -> f64 {
-        let trace = rnn.forward(x, targets);
-        *grad = bptt_truncated(rnn, x, targets, &trace, self.0);
-        trace.loss
+        match *self {
+            Backward::Correct => {
+                let trace = rnn.forward(x, targets);
+                *grad = bptt(rnn, x, targets, &trace);
+                trace.loss
+            }
+            Backward::Bug(b) => {
+                *grad = b.gradient(rnn, x, targets);
+                rnn.loss(x, targets)
+            }
+        }
     }
 }
 
@@ -335,7 +343,7 @@ mod tests {
             lr: LearningRate::Constant { lr: 0.5 },
             train_initial_state: false,
         };
-        let run = train(&mut rnn, &x, &y, &mut Bptt(Truncation::Full), &opts);
+        let run = train(&mut rnn, &x, &y, &mut Backward::Correct, &opts);
         // By hand: two steps θ ← θ − 0.5 g (h_0 untouched).
         let mut by_hand = rnn0.clone();
         let mut losses = vec![];
@@ -362,7 +370,7 @@ mod tests {
             lr: LearningRate::Constant { lr: 0.05 },
             train_initial_state: true,
         };
-        let run = train(&mut rnn, &x, &y, &mut Bptt(Truncation::Full), &opts);
+        let run = train(&mut rnn, &x, &y, &mut Backward::Correct, &opts);
         let m = LossMetrics::of(&run.losses, 0);
         assert_eq!(m.fraction_up, 0.0, "{m:?}");
         assert!(m.final_loss < 0.9 * run.losses[0], "{m:?}");

@@ -24,6 +24,7 @@
 use nalgebra::DMatrix;
 
 use crate::attribution::{self, StepWeights};
+use crate::bugs::Backward;
 use crate::bugs::Bug;
 use crate::case::Param;
 use crate::model::Rnn;
@@ -113,10 +114,11 @@ pub fn attribute(
     params: &[(Param, f64)],
     rtol: f64,
 ) -> Vec<(Param, InTime)> {
-    let correct_steps = attribution::per_step(rnn, x, targets, None);
-    let variant_steps = attribution::per_step(rnn, x, targets, Some(variant));
-    let correct_lags = attribution::by_lag(rnn, x, targets, None);
-    let variant_lags = attribution::by_lag(rnn, x, targets, Some(variant));
+    let (correct, yours) = (Backward::Correct, Backward::Bug(variant));
+    let correct_steps = attribution::per_step(rnn, x, targets, correct);
+    let variant_steps = attribution::per_step(rnn, x, targets, yours);
+    let correct_lags = attribution::by_lag(rnn, x, targets, correct);
+    let variant_lags = attribution::by_lag(rnn, x, targets, yours);
     params
         .iter()
         .filter(|(p, _)| *p != Param::H0)

@@ -58,7 +58,7 @@ pub struct ProjectionOptions {
     pub seed: u64,
     /// Step, tolerances, and the entries the escalation checks.
     pub check: CheckOptions,
-    /// Run the per-entry check ([`super::check_central`]) when a direction fails.
+    /// Run the per-entry check_central ([`super::check_central`]) when a direction fails.
     pub escalate: bool,
 }
 
@@ -171,7 +171,7 @@ impl std::fmt::Display for ProjectionReport {
             self.options.seed
         )?;
         if let Some(report) = &self.escalation {
-            write!(f, "\nper-entry check (escalated):\n{report}")?;
+            write!(f, "\nper-entry check_central (escalated):\n{report}")?;
         }
         Ok(())
     }

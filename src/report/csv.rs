@@ -3,33 +3,33 @@
 
 /// A CSV table built row by row.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Csv {
+pub(crate) struct Csv {
     text: String,
 }
 
 impl Csv {
     /// A table with the given column names.
-    pub fn new(header: &[&str]) -> Self {
+    pub(crate) fn new(header: &[&str]) -> Self {
         let mut text = header.join(",");
         text.push('\n');
         Csv { text }
     }
 
     /// Appends one row.
-    pub fn row(&mut self, fields: &[String]) {
+    pub(crate) fn row(&mut self, fields: &[String]) {
         self.text.push_str(&fields.join(","));
         self.text.push('\n');
     }
 
     /// The CSV text.
-    pub fn into_bytes(self) -> Vec<u8> {
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
         self.text.into_bytes()
     }
 }
 
 /// A float that reads back to the same bits: plain decimal for
 /// `1e-4 ≤ |v| < 1e6` (and 0), scientific otherwise; `NaN`, `inf`, `-inf`.
-pub fn num(v: f64) -> String {
+pub(crate) fn num(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {

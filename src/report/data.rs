@@ -1,10 +1,11 @@
 //! The data and initial weights every experiment uses.
 //!
 //! * The data: the question's reconstructed training set,
-//!   [`dataset`] (50 samples, inputs `[1, 1, 1, w_i]`, target
+//!   [`triangle_wave_dataset`](crate::original::dataset::triangle_wave_dataset) (50 samples, inputs `[1, 1, 1, w_i]`, target
 //!   `w_{i+1}`; the same numbers as `fixtures/triangle_wave.csv`).
 //! * The weights of seed `s`: what the question's `init_weights` draws after
-//!   `np.random.seed(s)`, bit for bit ([`NumpyRandom`]): `AB`, `BC`, `B_RNN`
+//!   `np.random.seed(s)`, bit for bit (numpy's legacy generator,
+//!   reproduced in `src/report/randn.rs`): `AB`, `BC`, `B_RNN`
 //!   from `np.random.randn`, in that order, and `B_t = [0]`. Seed 0 is the
 //!   fixed initial set `fixtures/original/initial_weights.txt` of the
 //!   replica's golden test.
@@ -13,10 +14,10 @@ use super::randn::NumpyRandom;
 use crate::model::Rnn;
 use crate::original::Original;
 
-pub use crate::original::dataset::triangle_wave_dataset as dataset;
+pub(crate) use crate::original::dataset::triangle_wave_dataset as dataset;
 
 /// The original network's sizes: 4 inputs, 6 hidden units, 1 output.
-pub const SIZES: (usize, usize, usize) = (4, 6, 1);
+pub(crate) const SIZES: (usize, usize, usize) = (4, 6, 1);
 
 /// The question's `NN` after `np.random.seed(seed); NN.init_weights()`, with
 /// `weight_multiplier = lr`.
@@ -32,7 +33,7 @@ pub fn initial_original(seed: u32, lr: f64) -> Original {
 /// The same network in the crate's terms ([`Original::rnn`]): `W_xh = ABᵀ`,
 /// `W_hh = B_RNNᵀ`, `W_hy = BCᵀ`, sigmoid hidden and output units, no
 /// biases, `h_0 = 0`.
-pub fn initial_rnn(seed: u32) -> Rnn {
+pub(crate) fn initial_rnn(seed: u32) -> Rnn {
     initial_original(seed, 0.01).rnn()
 }
 

@@ -3,53 +3,69 @@
 //! figure (CSV), a machine-readable summary (`summary.json`) and a narrative
 //! (`README.md`) whose numbers all come from the run.
 //!
-//! The pipeline is [`Plan`] (what to run) → [`compute`] (the experiments,
-//! [`Results`]) → [`build`] (the files, in memory, [`Report`]) →
-//! [`Report::write`] (each file atomically). Nothing is written before every
-//! file is ready, so a failed run leaves a previous report intact.
-//!
 //! Every experiment uses the question's reconstructed data
-//! ([`data::dataset`]) and its network with the weights `init_weights` draws
+//! ([`crate::original::dataset::triangle_wave_dataset`]) and its network with the weights `init_weights` draws
 //! after `np.random.seed(s)` ([`data::initial_original`]).
 //!
 //! # Experiments
-//! 1. **The question's code as written** ([`online`]): the replica
-//!    ([`crate::original::Original`]), online updates, lr 0.01 and 10.
-//! 2. **Ablation** ([`training`]): the four [`Variant`]s of the gradient
-//!    (the catalogue's [`crate::bugs::Bug::Original`], each defect fixed
-//!    alone, the correct BPTT) under one protocol: full-sequence gradient
-//!    descent, constant learning rate, the same initial weights per seed.
-//! 3. **Learning-rate decay**: the original's gradient with a decaying rate
-//!    against the correct gradient at a constant rate (protocol of 2).
-//! 4. **Gradient quality**: cosine and norm ratio of the original's gradient
-//!    against the true one along experiment 1's trajectory (lr 0.01).
-//! 5. **Checker** ([`checks`]): the checker's relative error for every
-//!    catalogue bug and weight matrix; per-step and per-lag attribution of
-//!    the four rows ([`attribution`]).
-//! 6. **Finite differences and the Taylor test** ([`checks`]): the error of
-//!    central differences against the step, and the Taylor remainder's slope.
+//! One file each under `experiments/`, listed once in `experiments::ALL`;
+//! each holds its computation, its figures and CSVs, its keys of
+//! `summary.json` and its section of the README.
+//! 1. **The question's code as written** (`original_code`): the replica
+//!    ([`crate::original::Original`]), online updates, lr 0.01 and 10; the
+//!    loss of an epoch is the question's `total_error = Σ_i ½ (C_real_i − C_i)²`
+//!    over its 50 samples, each cost taken before its own update.
+//! 2. **Ablation** (`ablation`): the four rows of the gradient (the
+//!    catalogue's [`crate::bugs::Bug::Original`], each defect fixed alone,
+//!    the correct BPTT) under one protocol: full-sequence gradient descent
+//!    `θ ← θ − lr·g(θ)` on `L = Σ_t ½ (y_t − target_t)²`, constant learning
+//!    rate, the same initial weights per seed. Only `g` differs.
+//! 3. **Learning-rate decay** (`lr_decay`): the original's gradient with the
+//!    decaying rate `lr / (1 + epoch / half_life)` against the correct
+//!    gradient with the same decay (protocol of 2).
+//! 4. **Gradient quality** (`gradient_quality`): `cos(g, ∇L)` and
+//!    `‖g‖ / ‖∇L‖` of the original's gradient `g` against the true one along
+//!    experiment 1's trajectory (lr 0.01).
+//! 5. **Checker** (`checker`): the checker's relative error
+//!    `|a − n| / max(|a|, |n|)` for every catalogue bug and weight matrix;
+//!    then (`attribution`) per-step and per-lag attribution of the four
+//!    rows, `lag_k(W) = Σ_t ∂L_t/∂W^(t−k)`.
+//! 6. **Finite differences and the Taylor test** (`finite_differences`):
+//!    the error `‖g − g_h‖ / ‖g_h‖` of central differences against the step
+//!    `h`, and the slope of the Taylor remainder
+//!    `r(h) = |L(θ + h d) − L(θ) − h gᵀd|` (2 for a right gradient, 1 for a
+//!    wrong one).
+//!
+//! # Pipeline
+//! `Plan` (what to run, from [`ReportOptions`]) → `compute` (each
+//! experiment in list order, on all cores; an experiment may use those
+//! before it) → `build` (every experiment's files, then `runs.csv`,
+//! `summary.json` and `README.md`, in memory: a [`Report`]) →
+//! [`Report::write`] (each file atomically). Nothing is written before every
+//! file is ready, so a failed run leaves a previous report intact.
 
-pub mod attribution;
 pub mod case_run;
-pub mod checks;
-pub mod csv;
+mod csv;
 pub mod data;
-mod figures;
+mod experiments;
+mod figure;
 mod narrative;
-pub mod online;
-pub mod parallel;
-pub mod randn;
+mod randn;
 mod summary;
-pub mod training;
-pub mod variants;
+mod training;
+mod variants;
 
+use std::any::Any;
 use std::path::PathBuf;
 
-use crate::checker::Verdict;
+use rayon::prelude::*;
+
+use crate::original::dataset::Dataset;
 use crate::output::{OutputDir, OutputError};
 use crate::plot::PlotError;
 use crate::train::LearningRate;
-pub use variants::{Backward, Variant};
+use experiments::Experiment;
+pub use variants::Backward;
 
 /// What the user asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -71,42 +87,44 @@ pub trait Progress: Sync {
 }
 
 /// Reports progress to nobody.
+#[cfg(test)]
 #[derive(Clone, Copy, Debug, Default)]
-pub struct NoProgress;
+pub(crate) struct NoProgress;
+#[cfg(test)]
 impl Progress for NoProgress {}
 
 /// Every size and setting of a report run, derived from [`ReportOptions`].
 #[derive(Clone, Debug, PartialEq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// The options it came from.
-    pub options: ReportOptions,
+    pub(crate) options: ReportOptions,
     /// Seeds of the initial weights.
-    pub seeds: Vec<u32>,
+    pub(crate) seeds: Vec<u32>,
     /// Epochs of the question's code (experiment 1).
-    pub online_epochs: usize,
+    pub(crate) online_epochs: usize,
     /// The question's learning rates (`weight_multiplier`): 0.01 and, in its
     /// first version, 10.
-    pub online_lrs: [f64; 2],
+    pub(crate) online_lrs: [f64; 2],
     /// Updates per full-sequence training run (experiments 2 and 3).
-    pub epochs: usize,
+    pub(crate) epochs: usize,
     /// The constant learning rate of the ablation.
-    pub lr: f64,
+    pub(crate) lr: f64,
     /// The decaying schedule of experiment 3: `lr / (1 + epoch / half_life)`
     /// with a half-life of a twentieth of the epochs.
-    pub decay: LearningRate,
+    pub(crate) decay: LearningRate,
     /// About this many epochs are kept (log-spaced) in loss-curve figures and CSVs.
-    pub curve_points: usize,
+    pub(crate) curve_points: usize,
     /// About this many checkpoints of gradient quality.
-    pub checkpoints: usize,
+    pub(crate) checkpoints: usize,
     /// Finite-difference steps of the sweep.
-    pub steps: Vec<f64>,
+    pub(crate) steps: Vec<f64>,
 }
 
 impl Plan {
     /// The plan for these options: 5 seeds, the question's code for 100,000
     /// epochs (as the question ran it), the ablation for 50,000; or, with
     /// `quick`, 2 seeds and a few hundred epochs.
-    pub fn new(options: ReportOptions) -> Self {
+    pub(crate) fn new(options: ReportOptions) -> Self {
         let (n_seeds, online_epochs, epochs) = if options.quick {
             (2, 300, 300)
         } else {
@@ -126,217 +144,72 @@ impl Plan {
             },
             curve_points: if options.quick { 60 } else { 300 },
             checkpoints: if options.quick { 20 } else { 120 },
-            steps: checks::log_steps(-13.0, 0.0, if options.quick { 14 } else { 27 }),
+            steps: experiments::finite_differences::log_steps(
+                -13.0,
+                0.0,
+                if options.quick { 14 } else { 27 },
+            ),
         }
     }
 
     /// The warm-up of the loss metrics of the full-sequence runs.
-    pub fn warmup(&self) -> usize {
+    pub(crate) fn warmup(&self) -> usize {
         crate::train::LossMetrics::default_warmup(self.epochs)
     }
 
     /// The warm-up of the loss metrics of the question's code.
-    pub fn online_warmup(&self) -> usize {
+    pub(crate) fn online_warmup(&self) -> usize {
         crate::train::LossMetrics::default_warmup(self.online_epochs)
-    }
-
-    fn online_jobs(&self) -> Vec<online::OnlineJob> {
-        let quality_at = training::log_spaced(self.online_epochs - 1, self.checkpoints);
-        self.online_lrs
-            .iter()
-            .flat_map(|&lr| {
-                let quality_at = &quality_at;
-                self.seeds.iter().map(move |&seed| online::OnlineJob {
-                    seed,
-                    lr,
-                    epochs: self.online_epochs,
-                    quality_at: if lr == self.lr {
-                        quality_at.clone()
-                    } else {
-                        Vec::new()
-                    },
-                })
-            })
-            .collect()
-    }
-
-    fn jobs(&self) -> Vec<training::Job> {
-        let mut jobs = Vec::new();
-        for variant in Variant::ALL {
-            for &seed in &self.seeds {
-                jobs.push(training::Job {
-                    variant,
-                    seed,
-                    lr: LearningRate::Constant { lr: self.lr },
-                    epochs: self.epochs,
-                });
-            }
-        }
-        for variant in DECAYED {
-            for &seed in &self.seeds {
-                jobs.push(training::Job {
-                    variant,
-                    seed,
-                    lr: self.decay,
-                    epochs: self.epochs,
-                });
-            }
-        }
-        jobs
     }
 }
 
-/// Everything the experiments computed.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Results {
+/// The plan, the data and every experiment computed so far, in list order.
+pub(crate) struct Results {
     /// The plan they followed.
-    pub plan: Plan,
-    /// Experiment 1 (and 4): lr-major (`online_lrs` × seeds).
-    pub online: Vec<online::OnlineRun>,
-    /// Experiment 2: variant-major (`Variant::ALL` × seeds).
-    pub ablation: Vec<training::RunResult>,
-    /// Experiment 3: the rows of [`DECAYED`] with the decaying rate,
-    /// variant-major.
-    pub decay: Vec<training::RunResult>,
-    /// Experiment 5: per backward pass, seed and block.
-    pub verdicts: Vec<checks::BlockVerdict>,
-    /// Experiment 5: the global verdict per backward pass and seed.
-    pub global_verdicts: Vec<(Backward, u32, Verdict)>,
-    /// Experiment 5: per-step and per-lag attribution at the first seed's
-    /// initial weights.
-    pub attribution: attribution::Attribution,
-    /// Experiment 6: per backward pass (correct, original), seed and step.
-    pub sweep: Vec<checks::SweepPoint>,
-    /// Experiment 6: the Taylor remainder of the correct and the original
-    /// gradient at the first seed's initial weights.
-    pub taylor: Vec<checks::TaylorSeries>,
+    pub(crate) plan: Plan,
+    /// The question's data ([`data::dataset`]).
+    pub(crate) data: Dataset,
+    /// The finished experiments.
+    experiments: Vec<Box<dyn Experiment>>,
 }
 
 impl Results {
-    /// The ablation runs of one variant.
-    pub fn runs_of(&self, variant: Variant) -> impl Iterator<Item = &training::RunResult> + Clone {
-        self.ablation
+    /// The finished experiment of type `E`.
+    ///
+    /// # Panics
+    /// If `E` has not run: it is not in `experiments::ALL`, or (during
+    /// `compute`) it comes later in the list than the caller.
+    pub(crate) fn get<E: Experiment>(&self) -> &E {
+        self.experiments
             .iter()
-            .filter(move |r| r.job.variant == variant)
+            .find_map(|e| (e.as_ref() as &dyn Any).downcast_ref())
+            .expect("an experiment of the list that has run")
     }
 
-    /// The decaying-rate runs of one variant.
-    pub fn decayed(&self, variant: Variant) -> impl Iterator<Item = &training::RunResult> + Clone {
-        self.decay.iter().filter(move |r| r.job.variant == variant)
-    }
-
-    /// The runs of the question's code at one learning rate.
-    pub fn online_at(&self, lr: f64) -> impl Iterator<Item = &online::OnlineRun> + Clone {
-        self.online.iter().filter(move |r| r.job.lr == lr)
+    /// [`Results::get`], mutably (for tests that change a number).
+    #[cfg(test)]
+    pub(crate) fn get_mut<E: Experiment>(&mut self) -> &mut E {
+        self.experiments
+            .iter_mut()
+            .find_map(|e| (e.as_mut() as &mut dyn Any).downcast_mut())
+            .expect("an experiment of the list that has run")
     }
 }
 
-/// The rows trained with the decaying rate in experiment 3: the original's
-/// gradient, and the correct one as the control (does decay alone cost loss?).
-pub const DECAYED: [Variant; 2] = [Variant::Original, Variant::Correct];
-
-/// The backward passes of the step sweep and the Taylor test.
-pub const SWEPT: [Backward; 2] = [Backward::Correct, Backward::Bug(crate::bugs::Bug::Original)];
-
-/// A unit of work for the parallel map: the long jobs first.
-enum Work {
-    Online(online::OnlineJob),
-    Train(training::Job),
-    Verdicts(Backward, u32),
-    Sweep(Backward, u32),
-    Attribution,
-    Taylor,
-}
-
-enum Done {
-    Online(online::OnlineRun),
-    Train(training::RunResult),
-    Verdicts(Vec<checks::BlockVerdict>, Verdict, Backward, u32),
-    Sweep(Vec<checks::SweepPoint>),
-    Attribution(attribution::Attribution),
-    Taylor(Vec<checks::TaylorSeries>),
-}
-
-/// Runs every experiment of the plan (on all cores).
-pub fn compute(plan: &Plan, progress: &dyn Progress) -> Results {
-    let data = data::dataset();
-    let first = plan.seeds[0];
-    let mut work: Vec<Work> = plan.online_jobs().into_iter().map(Work::Online).collect();
-    work.extend(plan.jobs().into_iter().map(Work::Train));
-    work.push(Work::Attribution);
-    work.push(Work::Taylor);
-    for b in Backward::all() {
-        work.extend(plan.seeds.iter().map(|&s| Work::Verdicts(b, s)));
-    }
-    for b in SWEPT {
-        work.extend(plan.seeds.iter().map(|&s| Work::Sweep(b, s)));
-    }
-    let units = |w: &Work| match w {
-        Work::Online(j) => j.epochs as u64,
-        Work::Train(j) => j.epochs as u64,
-        _ => 1,
-    };
-    progress.set_length(work.iter().map(units).sum());
+/// Runs every experiment of the plan, in list order, each on all cores.
+pub(crate) fn compute(plan: &Plan, progress: &dyn Progress) -> Results {
+    progress.set_length(experiments::ALL.iter().map(|e| (e.units)(plan)).sum());
     progress.set_message("running experiments");
-    let inc = |n: u64| progress.inc(n);
-    let done = parallel::map(&work, |w| {
-        let d = match w {
-            Work::Online(j) => Done::Online(online::run(j, &data, &inc)),
-            Work::Train(j) => Done::Train(training::run(j, &data, &inc)),
-            Work::Verdicts(b, s) => {
-                let (rows, v) = checks::verdicts(*b, *s, &data);
-                Done::Verdicts(rows, v, *b, *s)
-            }
-            Work::Sweep(b, s) => Done::Sweep(checks::step_sweep(*b, *s, &plan.steps, &data)),
-            Work::Attribution => Done::Attribution(attribution::attribute(
-                &data::initial_rnn(first),
-                first,
-                &data,
-            )),
-            Work::Taylor => Done::Taylor(
-                SWEPT
-                    .iter()
-                    .flat_map(|&b| checks::taylor_series(b, first, &["W_xh", "W_hh"], &data))
-                    .collect(),
-            ),
-        };
-        if !matches!(w, Work::Online(_) | Work::Train(_)) {
-            progress.inc(1);
-        }
-        d
-    });
-    let mut online = Vec::new();
-    let mut runs = Vec::new();
-    let mut verdicts = Vec::new();
-    let mut global_verdicts = Vec::new();
-    let mut sweep = Vec::new();
-    let mut attribution = None;
-    let mut taylor = Vec::new();
-    for d in done {
-        match d {
-            Done::Online(r) => online.push(r),
-            Done::Train(r) => runs.push(r),
-            Done::Verdicts(rows, v, b, s) => {
-                verdicts.extend(rows);
-                global_verdicts.push((b, s, v));
-            }
-            Done::Sweep(points) => sweep.extend(points),
-            Done::Attribution(a) => attribution = Some(a),
-            Done::Taylor(t) => taylor = t,
-        }
-    }
-    let decay = runs.split_off(Variant::ALL.len() * plan.seeds.len());
-    Results {
+    let mut results = Results {
         plan: plan.clone(),
-        online,
-        ablation: runs,
-        decay,
-        verdicts,
-        global_verdicts,
-        attribution: attribution.expect("the attribution ran"),
-        sweep,
-        taylor,
+        data: data::dataset(),
+        experiments: Vec::new(),
+    };
+    for e in experiments::ALL {
+        let done = (e.compute)(&results, progress);
+        results.experiments.push(done);
     }
+    results
 }
 
 /// Why a report could not be built.
@@ -355,11 +228,14 @@ pub enum ReportError {
     Json(#[from] serde_json::Error),
 }
 
+/// `(file name, contents)` pairs, in writing order.
+pub(crate) type Files = Vec<(String, Vec<u8>)>;
+
 /// A finished report: every file's name and bytes, in writing order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
     /// `(file name, contents)`.
-    pub files: Vec<(String, Vec<u8>)>,
+    files: Files,
 }
 
 impl Report {
@@ -377,27 +253,25 @@ impl Report {
     }
 }
 
-/// Turns results into files: figures, their CSVs, `summary.json`, `README.md`.
-///
-/// # Errors
-/// [`ReportError`] when a figure cannot be drawn or the summary serialised.
-pub fn build(results: &Results) -> Result<Report, ReportError> {
-    let mut files = figures::all(results)?;
-    let summary = summary::Summary::of(results);
-    let mut json = serde_json::to_vec_pretty(&summary)?;
-    json.push(b'\n');
-    files.push(("summary.json".into(), json));
-    files.push((
-        "README.md".into(),
-        narrative::readme(results, &summary).into_bytes(),
-    ));
+/// Turns results into files: each experiment's figures and CSVs (drawn on
+/// all cores, kept in list order), `runs.csv`, `summary.json`, `README.md`.
+pub(crate) fn build(r: &Results) -> Result<Report, ReportError> {
+    let per_experiment: Vec<Files> = r
+        .experiments
+        .par_iter()
+        .map(|e| e.files(r))
+        .collect::<Result<_, _>>()?;
+    let mut files: Files = per_experiment.into_iter().flatten().collect();
+    files.push(("runs.csv".into(), training::runs_csv(r)));
+    files.push(("summary.json".into(), summary::json(r)?));
+    files.push(("README.md".into(), narrative::readme(r).into_bytes()));
     Ok(Report { files })
 }
 
-/// [`compute`] then [`build`].
+/// Runs every experiment of the report and builds its files.
 ///
 /// # Errors
-/// See [`build`].
+/// [`ReportError`] when a figure cannot be drawn or the summary serialised.
 pub fn run(options: ReportOptions, progress: &dyn Progress) -> Result<Report, ReportError> {
     let plan = Plan::new(options);
     let results = compute(&plan, progress);

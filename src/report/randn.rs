@@ -10,7 +10,7 @@
 
 /// numpy's legacy `RandomState`: MT19937 and a cached second normal deviate.
 #[derive(Clone, Debug)]
-pub struct NumpyRandom {
+pub(crate) struct NumpyRandom {
     key: [u32; N],
     pos: usize,
     gauss: Option<f64>,
@@ -24,7 +24,7 @@ const LOWER_MASK: u32 = 0x7fff_ffff;
 
 impl NumpyRandom {
     /// `np.random.seed(seed)` (an integer seed: MT19937's `init_genrand`).
-    pub fn seed(seed: u32) -> Self {
+    pub(crate) fn seed(seed: u32) -> Self {
         let mut key = [0u32; N];
         key[0] = seed;
         for i in 1..N {
@@ -63,7 +63,7 @@ impl NumpyRandom {
     }
 
     /// `np.random.random_sample()`: 53 random bits in `[0, 1)`.
-    pub fn random_sample(&mut self) -> f64 {
+    pub(crate) fn random_sample(&mut self) -> f64 {
         let a = f64::from(self.next_u32() >> 5);
         let b = f64::from(self.next_u32() >> 6);
         (a * 67_108_864.0 + b) / 9_007_199_254_740_992.0
@@ -76,7 +76,7 @@ impl NumpyRandom {
     /// repeat x1 = 2u − 1, x2 = 2v − 1, r² = x1² + x2²  until 0 < r² < 1
     /// f = √(−2 ln r² / r²);  return f·x2, keep f·x1 for the next call
     /// ```
-    pub fn gauss(&mut self) -> f64 {
+    pub(crate) fn gauss(&mut self) -> f64 {
         if let Some(g) = self.gauss.take() {
             return g;
         }
@@ -93,7 +93,7 @@ impl NumpyRandom {
     }
 
     /// `np.random.randn(rows, cols)`: filled row by row (C order).
-    pub fn randn(&mut self, rows: usize, cols: usize) -> nalgebra::DMatrix<f64> {
+    pub(crate) fn randn(&mut self, rows: usize, cols: usize) -> nalgebra::DMatrix<f64> {
         let values: Vec<f64> = (0..rows * cols).map(|_| self.gauss()).collect();
         nalgebra::DMatrix::from_row_slice(rows, cols, &values)
     }

@@ -1,42 +1,50 @@
-//! The full-sequence training runs behind experiments 2 and 3: every row of
+//! The full-sequence training runs behind experiments 2 and 3 (every row of
 //! the ablation under one protocol, and the original's gradient with a
-//! decaying learning rate.
+//! decaying learning rate), the statistics of loss curves, and `runs.csv`,
+//! the metrics of every training run of the report.
 
+use rayon::prelude::*;
+
+use super::csv::{num, Csv};
+use super::experiments::ablation::Ablation;
+use super::experiments::lr_decay::LrDecay;
+use super::experiments::original_code::OriginalCode;
 use super::variants::Variant;
+use super::{Progress, Results};
 use crate::original::dataset::Dataset;
 use crate::train::{train_observed, LearningRate, LossMetrics, TrainOptions};
 
 /// One training run to make.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Job {
+pub(crate) struct Job {
     /// The gradient.
-    pub variant: Variant,
+    pub(crate) variant: Variant,
     /// The initial weights' seed (see [`super::data::initial_rnn`]).
-    pub seed: u32,
+    pub(crate) seed: u32,
     /// The learning-rate schedule.
-    pub lr: LearningRate,
+    pub(crate) lr: LearningRate,
     /// Updates.
-    pub epochs: usize,
+    pub(crate) epochs: usize,
 }
 
 /// A finished run.
 #[derive(Clone, Debug, PartialEq)]
-pub struct RunResult {
+pub(crate) struct RunResult {
     /// What was run.
-    pub job: Job,
+    pub(crate) job: Job,
     /// `L_0 … L_E` (see [`crate::train::TrainRun`]).
-    pub losses: Vec<f64>,
+    pub(crate) losses: Vec<f64>,
     /// Metrics of the curve, warm-up = the first tenth.
-    pub metrics: LossMetrics,
+    pub(crate) metrics: LossMetrics,
 }
 
 /// How often (in epochs) a run reports progress.
-pub const PROGRESS_EVERY: usize = 1000;
+pub(crate) const PROGRESS_EVERY: usize = 1000;
 
 /// Runs one job on `data`, calling `progress(n)` after every `n` epochs:
 /// full-sequence gradient descent ([`crate::train::train`]) from the seed's
 /// initial weights with `h_0 = 0` every epoch, `h_0` not trained.
-pub fn run(job: &Job, data: &Dataset, progress: &(dyn Fn(u64) + Sync)) -> RunResult {
+pub(crate) fn run(job: &Job, data: &Dataset, progress: &(dyn Fn(u64) + Sync)) -> RunResult {
     let mut rnn = super::data::initial_rnn(job.seed);
     let options = TrainOptions {
         epochs: job.epochs,
@@ -65,9 +73,15 @@ pub fn run(job: &Job, data: &Dataset, progress: &(dyn Fn(u64) + Sync)) -> RunRes
     }
 }
 
+/// Runs `jobs` on all cores; results in the order of `jobs`.
+pub(crate) fn run_all(jobs: &[Job], data: &Dataset, progress: &dyn Progress) -> Vec<RunResult> {
+    let inc = |n: u64| progress.inc(n);
+    jobs.par_iter().map(|j| run(j, data, &inc)).collect()
+}
+
 /// About `n` epochs between 1 and `last`, evenly spaced on a log axis, plus
 /// the first ten; sorted, without duplicates.
-pub fn log_spaced(last: usize, n: usize) -> Vec<usize> {
+pub(crate) fn log_spaced(last: usize, n: usize) -> Vec<usize> {
     let mut out: Vec<usize> = (0..=last.min(10)).collect();
     if last > 1 {
         let top = (last as f64).ln();
@@ -81,7 +95,7 @@ pub fn log_spaced(last: usize, n: usize) -> Vec<usize> {
 }
 
 /// Median, min and max of the finite values (NaN when there is none).
-pub fn spread(values: impl Iterator<Item = f64>) -> (f64, f64, f64) {
+pub(crate) fn spread(values: impl Iterator<Item = f64>) -> (f64, f64, f64) {
     let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
     if v.is_empty() {
         return (f64::NAN, f64::NAN, f64::NAN);
@@ -96,11 +110,67 @@ pub fn spread(values: impl Iterator<Item = f64>) -> (f64, f64, f64) {
     (median, v[0], v[n - 1])
 }
 
+/// `runs.csv`: the metrics of every training run of experiments 1–3.
+pub(crate) fn runs_csv(r: &Results) -> Vec<u8> {
+    let mut csv = Csv::new(&[
+        "experiment",
+        "variant",
+        "seed",
+        "schedule",
+        "epochs",
+        "initial_loss",
+        "min_loss",
+        "final_loss",
+        "fraction_up",
+        "oscillation_amplitude",
+        "total_rise",
+    ]);
+    for run in &r.get::<OriginalCode>().runs {
+        let m = &run.metrics;
+        csv.row(&[
+            "question".into(),
+            "original-online".into(),
+            run.job.seed.to_string(),
+            format!("weight_multiplier = {}", run.job.lr),
+            run.job.epochs.to_string(),
+            num(run.losses[0]),
+            num(m.min_loss),
+            num(m.final_loss),
+            num(m.fraction_up),
+            num(m.oscillation_amplitude),
+            num(m.total_rise),
+        ]);
+    }
+    let sets = [
+        ("ablation", &r.get::<Ablation>().runs),
+        ("decay", &r.get::<LrDecay>().runs),
+    ];
+    for (name, runs) in sets {
+        for run in runs.iter() {
+            let m = &run.metrics;
+            csv.row(&[
+                name.into(),
+                run.job.variant.name().into(),
+                run.job.seed.to_string(),
+                run.job.lr.describe().replace(',', ";"),
+                m.epochs.to_string(),
+                num(run.losses[0]),
+                num(m.min_loss),
+                num(m.final_loss),
+                num(m.fraction_up),
+                num(m.oscillation_amplitude),
+                num(m.total_rise),
+            ]);
+        }
+    }
+    csv.into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bptt::Truncation;
-    use crate::train::{train, Bptt};
+    use crate::bugs::Backward;
+    use crate::train::train;
 
     #[test]
     fn a_job_is_gradient_descent_from_the_seeds_weights() {
@@ -122,7 +192,7 @@ mod tests {
             &mut rnn,
             &data.x,
             &data.targets,
-            &mut Bptt(Truncation::Full),
+            &mut Backward::Correct,
             &opts,
         );
         assert_eq!(r.losses, expected.losses);

@@ -3,68 +3,9 @@
 //! ([`Variant`]): the question's backward pass, each of its two defects
 //! fixed alone, and both fixed.
 
-use std::fmt;
-use std::str::FromStr;
-
-use nalgebra::DMatrix;
-
-use crate::bptt::{bptt, Truncation};
-use crate::bugs::{Bug, UnknownBug};
-use crate::model::{Gradients, Rnn};
+pub use crate::bugs::Backward;
+use crate::bugs::Bug;
 use crate::plot::{Rgb, PALETTE};
-use crate::train::{Bptt, GradientFn};
-
-/// A backward pass: the crate's correct BPTT or one of the catalogue's bugs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Backward {
-    /// [`bptt()`](crate::bptt::bptt): the true gradient.
-    Correct,
-    /// [`Bug::gradient`] of a catalogue bug.
-    Bug(Bug),
-}
-
-impl Backward {
-    /// The correct BPTT, then every catalogue bug in [`Bug::ALL`] order.
-    pub fn all() -> Vec<Backward> {
-        std::iter::once(Backward::Correct)
-            .chain(Bug::ALL.into_iter().map(Backward::Bug))
-            .collect()
-    }
-
-    /// `correct` or the bug's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Backward::Correct => "correct",
-            Backward::Bug(b) => b.name(),
-        }
-    }
-
-    /// The gradient this backward pass computes for the sequence `x`
-    /// (`n_in × T`) with `targets` (`n_out × T`).
-    pub fn gradient(self, rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Gradients {
-        match self {
-            Backward::Correct => bptt(rnn, x, targets, &rnn.forward(x, targets)),
-            Backward::Bug(b) => b.gradient(rnn, x, targets),
-        }
-    }
-}
-
-impl fmt::Display for Backward {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Backward {
-    type Err = UnknownBug;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s == "correct" {
-            Ok(Backward::Correct)
-        } else {
-            s.parse().map(Backward::Bug)
-        }
-    }
-}
 
 impl serde::Serialize for Backward {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -72,31 +13,10 @@ impl serde::Serialize for Backward {
     }
 }
 
-/// Training asks a backward pass for `(L, gradient)` through this seam: the
-/// correct BPTT directly, a bug by [`Bug::gradient`] (plus a forward pass for
-/// the loss).
-impl GradientFn for Backward {
-    fn loss_and_gradient(
-        &mut self,
-        rnn: &Rnn,
-        x: &DMatrix<f64>,
-        targets: &DMatrix<f64>,
-        grad: &mut Gradients,
-    ) -> f64 {
-        match *self {
-            Backward::Correct => Bptt(Truncation::Full).loss_and_gradient(rnn, x, targets, grad),
-            Backward::Bug(b) => {
-                *grad = b.gradient(rnn, x, targets);
-                rnn.loss(x, targets)
-            }
-        }
-    }
-}
-
 /// A row of the ablation: which of the question's two defects are fixed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Variant {
+pub(crate) enum Variant {
     /// Both defects: the catalogue's [`Bug::Original`], the question's
     /// backward pass on a whole sequence.
     Original,
@@ -113,7 +33,7 @@ pub enum Variant {
 
 impl Variant {
     /// Every variant, from the original to the correct gradient.
-    pub const ALL: [Variant; 4] = [
+    pub(crate) const ALL: [Variant; 4] = [
         Variant::Original,
         Variant::PreactivationFixed,
         Variant::TimeFixed,
@@ -121,7 +41,7 @@ impl Variant {
     ];
 
     /// The backward pass of this row.
-    pub fn backward(self) -> Backward {
+    pub(crate) fn backward(self) -> Backward {
         match self {
             Variant::Original => Backward::Bug(Bug::Original),
             Variant::PreactivationFixed => Backward::Bug(Bug::DhNextDropped),
@@ -131,7 +51,7 @@ impl Variant {
     }
 
     /// The name used in files (CSV columns, JSON).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Variant::Original => "original",
             Variant::PreactivationFixed => "preactivation-fixed",
@@ -141,7 +61,7 @@ impl Variant {
     }
 
     /// A legend label.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Variant::Original => "original: both defects",
             Variant::PreactivationFixed => "derivative fixed, time still dropped",
@@ -151,7 +71,7 @@ impl Variant {
     }
 
     /// The same colour for a variant in every figure.
-    pub fn color(self) -> Rgb {
+    pub(crate) fn color(self) -> Rgb {
         match self {
             Variant::Original => PALETTE[1],
             Variant::PreactivationFixed => PALETTE[4],
@@ -164,9 +84,11 @@ impl Variant {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bptt_truncated;
+    use crate::bptt::{bptt, bptt_truncated};
+    use crate::model::Gradients;
     use crate::original::{DerivativeAt, Original, Start};
     use crate::random::random_problem;
+    use crate::train::GradientFn;
 
     fn close(a: &Gradients, b: &Gradients, blocks: &[&str]) {
         for name in blocks {
@@ -186,7 +108,7 @@ mod tests {
         close(&g(Variant::Correct), &bptt(&rnn, &x, &y, &tr), &weights);
         close(
             &g(Variant::PreactivationFixed),
-            &bptt_truncated(&rnn, &x, &y, &tr, Truncation::Window(1)),
+            &bptt_truncated(&rnn, &x, &y, &tr, crate::bptt::Truncation::Window(1)),
             &weights,
         );
         // The original row is the replica's own per-sequence gradient from a

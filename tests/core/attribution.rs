@@ -11,6 +11,7 @@ use proptest::prelude::*;
 use rnn_gradcheck::attribution::{
     by_lag, check_per_step, compare_by_lag, numeric_by_lag, per_step, UntiedRnn,
 };
+use rnn_gradcheck::bugs::Backward;
 use rnn_gradcheck::bugs::Bug;
 use rnn_gradcheck::checker::{check_central, CheckOptions, CheckReport, Parameters, DEFAULT_RTOL};
 use rnn_gradcheck::original::dataset::triangle_wave_dataset;
@@ -74,7 +75,7 @@ proptest! {
         let tied_loss = case.rnn.loss(x, y);
         prop_assert!((untied.loss(x, y) - tied_loss).abs() <= 1e-13 * tied_loss.max(1.0));
 
-        let analytic = per_step(&case.rnn, x, y, None);
+        let analytic = per_step(&case.rnn, x, y, Backward::Correct);
         let report = check_per_step(&case.rnn, x, y, &analytic, &CheckOptions::default()).unwrap();
         prop_assert!(report.passed(), "{}", report);
         prop_assert_eq!(report.blocks.len(), analytic.blocks().len());
@@ -104,7 +105,7 @@ proptest! {
     #[test]
     fn per_lag_contributions_agree_and_sum_to_the_gradient(case in case()) {
         let (x, y) = (&case.x, &case.y);
-        let analytic = by_lag(&case.rnn, x, y, None);
+        let analytic = by_lag(&case.rnn, x, y, Backward::Correct);
         prop_assert!(analytic.leftover.is_none());
         let numeric = numeric_by_lag(&case.rnn, x, y);
         for c in compare_by_lag(&analytic, &numeric, DEFAULT_RTOL) {
@@ -143,7 +144,7 @@ fn step_passes(report: &CheckReport, block: &str, t: usize) -> bool {
 fn dropping_dh_next_is_exact_at_the_last_step_and_keeps_only_lag_0() {
     let (rnn, x, y) = original_problem();
     let t_len = x.ncols();
-    let analytic = per_step(&rnn, &x, &y, Some(Bug::DhNextDropped));
+    let analytic = per_step(&rnn, &x, &y, Backward::Bug(Bug::DhNextDropped));
     let report = check_per_step(&rnn, &x, &y, &analytic, &CheckOptions::default()).unwrap();
     for block in ["W_xh", "W_hh"] {
         assert!(step_passes(&report, block, t_len), "{report}");
@@ -171,7 +172,7 @@ fn dropping_dh_next_is_exact_at_the_last_step_and_keeps_only_lag_0() {
     assert!(missing[t_len - 1] < 1e-9, "{missing:?}");
     assert!(missing.iter().all(|&m| m <= missing[0]), "{missing:?}");
 
-    let lags = by_lag(&rnn, &x, &y, Some(Bug::DhNextDropped));
+    let lags = by_lag(&rnn, &x, &y, Backward::Bug(Bug::DhNextDropped));
     let checks = compare_by_lag(&lags, &numeric_by_lag(&rnn, &x, &y), DEFAULT_RTOL);
     for c in checks
         .iter()
@@ -193,7 +194,7 @@ fn dropping_dh_next_is_exact_at_the_last_step_and_keeps_only_lag_0() {
 fn the_original_is_wrong_at_every_step_and_keeps_only_a_wrong_lag_0() {
     let (rnn, x, y) = original_problem();
     let t_len = x.ncols();
-    let analytic = per_step(&rnn, &x, &y, Some(Bug::Original));
+    let analytic = per_step(&rnn, &x, &y, Backward::Bug(Bug::Original));
     let report = check_per_step(&rnn, &x, &y, &analytic, &CheckOptions::default()).unwrap();
     for t in 1..=t_len {
         for block in ["W_xh", "W_hh"] {
@@ -205,7 +206,7 @@ fn the_original_is_wrong_at_every_step_and_keeps_only_a_wrong_lag_0() {
         assert!(step_passes(&report, "W_hy", t), "{report}");
     }
     let numeric = numeric_by_lag(&rnn, &x, &y);
-    let lags = by_lag(&rnn, &x, &y, Some(Bug::Original));
+    let lags = by_lag(&rnn, &x, &y, Backward::Bug(Bug::Original));
     for c in compare_by_lag(&lags, &numeric, DEFAULT_RTOL) {
         match (c.block, c.lag) {
             ("W_hy", _) => assert!(c.passed(), "{c:?}"),
@@ -213,7 +214,7 @@ fn the_original_is_wrong_at_every_step_and_keeps_only_a_wrong_lag_0() {
             _ => assert!(c.max_abs_analytic == 0.0 && !c.passed(), "{c:?}"),
         }
     }
-    let lags = by_lag(&rnn, &x, &y, Some(Bug::WrongPreActivation));
+    let lags = by_lag(&rnn, &x, &y, Backward::Bug(Bug::WrongPreActivation));
     for c in compare_by_lag(&lags, &numeric, DEFAULT_RTOL) {
         if c.block != "W_hy" && c.lag < t_len - 1 {
             // (the largest lag has a single term, from step 1, where
@@ -230,13 +231,13 @@ fn the_original_is_wrong_at_every_step_and_keeps_only_a_wrong_lag_0() {
 fn a_stateful_backward_is_right_by_lag_and_wrong_by_its_leftover() {
     let (rnn, x, y) = original_problem();
     let t_len = x.ncols();
-    let lags = by_lag(&rnn, &x, &y, Some(Bug::StatefulDhNext));
+    let lags = by_lag(&rnn, &x, &y, Backward::Bug(Bug::StatefulDhNext));
     for c in compare_by_lag(&lags, &numeric_by_lag(&rnn, &x, &y), DEFAULT_RTOL) {
         assert!(c.passed(), "{c:?}");
     }
     let leftover = lags.leftover.as_ref().unwrap();
     assert!(amax(leftover[t_len - 1].w_hh.iter()) > 0.0);
-    let analytic = per_step(&rnn, &x, &y, Some(Bug::StatefulDhNext));
+    let analytic = per_step(&rnn, &x, &y, Backward::Bug(Bug::StatefulDhNext));
     let report = check_per_step(&rnn, &x, &y, &analytic, &CheckOptions::default()).unwrap();
     assert!(!step_passes(&report, "W_hh", t_len), "{report}");
     assert!(step_passes(&report, "W_hy", t_len), "{report}");

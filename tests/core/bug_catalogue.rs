@@ -12,6 +12,7 @@ use proptest::prelude::*;
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use rnn_gradcheck::attribution;
+use rnn_gradcheck::bugs::Backward;
 use rnn_gradcheck::bugs::Bug;
 use rnn_gradcheck::checker::{
     check_central, rounding_floor, CheckOptions, CheckReport, Parameters, Verdict,
@@ -177,7 +178,7 @@ proptest! {
     #[test]
     fn the_engine_agrees_with_the_crate_bptt(case in case(N_H, T_LEN, sigmoid_or_tanh(), any_activation())) {
         let tr = case.rnn.forward(&case.x, &case.y);
-        let correct = attribution::per_step(&case.rnn, &case.x, &case.y, None).sum_over_steps();
+        let correct = attribution::per_step(&case.rnn, &case.x, &case.y, Backward::Correct).sum_over_steps();
         assert_close(&correct, &true_gradient(&case), 1e-13)?;
         let window = bptt_truncated(&case.rnn, &case.x, &case.y, &tr, Truncation::Window(1));
         assert_close(&Bug::DhNextDropped.gradient(&case.rnn, &case.x, &case.y), &window, 1e-13)?;
@@ -190,7 +191,7 @@ proptest! {
     fn lags_sum_to_the_gradient_for_every_variant(case in case(N_H, T_LEN, sigmoid_or_tanh(), any_activation())) {
         for bug in Bug::ALL {
             let g = bug.gradient(&case.rnn, &case.x, &case.y);
-            let lags = attribution::by_lag(&case.rnn, &case.x, &case.y, Some(bug));
+            let lags = attribution::by_lag(&case.rnn, &case.x, &case.y, Backward::Bug(bug));
             prop_assert_eq!(lags.leftover.is_some(), bug == Bug::StatefulDhNext);
             let total = lags.total();
             let as_grad = Gradients { w_xh: total.w_xh, w_hh: total.w_hh, w_hy: total.w_hy,
