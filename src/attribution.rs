@@ -26,9 +26,9 @@
 //!
 //! Both work for the correct BPTT ([`Backward::Correct`](crate::bugs::Backward)) and for any
 //! [`crate::bugs::Bug`]. What they show, e.g. on the original's defects: for
-//! [`Bug::DhNextDropped`] the per-step error is zero at the last step and
+//! [`Bug::DhNextDropped`](crate::bugs::Bug::DhNextDropped) the per-step error is zero at the last step and
 //! present at every earlier one (step `t` misses the `T − t` loss terms after
-//! it), and by lag only `k = 0` is non-zero; for [`Bug::WrongPreActivation`]
+//! it), and by lag only `k = 0` is non-zero; for [`Bug::WrongPreActivation`](crate::bugs::Bug::WrongPreActivation)
 //! the error is present at every step and every lag.
 
 use nalgebra::{DMatrix, DVector};
@@ -328,7 +328,7 @@ pub struct LagAttribution {
     /// `k = 0..T` (the output weights only ever have lag 0).
     pub lags: Vec<StepWeights>,
     /// Per step, what comes from no loss term of this sequence: the leftover
-    /// `dh_next` of [`Bug::StatefulDhNext`]; `None` for every other pass.
+    /// `dh_next` of [`Bug::StatefulDhNext`](crate::bugs::Bug::StatefulDhNext); `None` for every other pass.
     pub leftover: Option<Vec<StepWeights>>,
 }
 

@@ -313,7 +313,7 @@ impl Bug {
         }
     }
 
-    /// The blocks (names of [`crate::model::Param::ALL.map(crate::model::Param::name)`]) whose gradient
+    /// The blocks (names of [`Param::name`](crate::model::Param::name)s) whose gradient
     /// this bug can make wrong; every other block stays right.
     pub fn corrupts(self) -> &'static [&'static str] {
         match self {

@@ -955,7 +955,7 @@ pub fn ridders<D: FnMut(f64) -> f64>(h: f64, mut derivative_at: D) -> (f64, f64)
 
 /// The column-major indices of block number `block` (of `len` entries) that
 /// a check with this [`Selection`] visits, sorted. Public so that other
-/// checkers (e.g. [`crate::fast::check_central`]) visit exactly the same entries.
+/// checkers (e.g. `fast::check_central`) visit exactly the same entries.
 pub fn select(len: usize, selection: Selection, block: usize) -> Vec<usize> {
     match selection {
         Selection::Sampled { per_block, seed } if per_block < len => {

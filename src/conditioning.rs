@@ -10,7 +10,7 @@
 //! network the spread is large, on a near-stationary one it captures the
 //! cancellation in `y_t − target_t`; on a tame one it is a few ulps.
 //!
-//! [`crate::diagnosis`] and [`crate::exact::check_exact_rnn`] set their floors
+//! `diagnosis` (feature `cli`) and [`crate::exact::check_exact_rnn`] set their floors
 //! from it.
 
 use nalgebra::DMatrix;
@@ -31,7 +31,7 @@ pub struct BlockSpread {
     pub min_cosine: f64,
 }
 
-/// The spread of every block of `rnn`, keyed by [`Param::ALL.map(Param::name)`] (absent
+/// The spread of every block of `rnn`, keyed by [`Param::name`](crate::model::Param::name) (absent
 /// biases are absent here too). `base` is full BPTT on the unperturbed data
 /// (the caller has it already), the differences are taken against it;
 /// `reference` is the gradient the cosines are taken against (usually the

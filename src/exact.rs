@@ -227,7 +227,7 @@ impl Rnn {
 impl Rnn {
     /// The exact derivative of `L` with respect to entry `index`
     /// (column-major) of block number `block` in the checker's order
-    /// ([`crate::model::Param::ALL.map(crate::model::Param::name)`], absent biases skipped): one dual
+    /// ([`Param::name`](crate::model::Param::name)s, absent biases skipped): one dual
     /// forward pass. It is the referee of
     /// [`crate::checker::check_refereed`] for this crate's RNN:
     ///

@@ -9,7 +9,7 @@
 //! *allowance* `F`, how far any correct computation of the block may land
 //! from the reference (for central differences `F = √(Σ_i floor_i²)`; for a
 //! reference gradient, the measured spread of correct computations, see
-//! [`crate::diagnosis`]), and the *reference uncertainty* `U ≤ F`, how far the
+//! `diagnosis`), and the *reference uncertainty* `U ≤ F`, how far the
 //! reference itself may be from the true derivative. It then asks whether
 //! the claimed block was pinned down at all.
 //!

@@ -13,11 +13,11 @@
 //! [`exact::check_exact_rnn`] adds floors from the problem's own conditioning.
 //!
 //! # In `diagnose check`
-//! `diagnose check --method` (default `all`; [`crate::diagnosis::DiagnoseOptions`])
+//! `diagnose check --method` (default `all`; `diagnosis::DiagnoseOptions`)
 //! names the same methods, but there the user's gradients are judged
 //! against a reference:
 //! * `exact`, and `all` on a case within
-//!   [`crate::diagnosis::EXACT_BUDGET`] without `--sample`: the reference is
+//!   `diagnosis::EXACT_BUDGET` without `--sample`: the reference is
 //!   the exact dual-number derivative of every entry;
 //! * `central`, `taylor`, and `all` on a larger case or with `--sample`:
 //!   the reference is full BPTT confirmed by central differences, the

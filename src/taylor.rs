@@ -45,7 +45,7 @@
 //! On chaotic or near-stationary networks the remainder can also look first
 //! order for a gradient that agrees with the exact derivative to rounding,
 //! so `diagnose check` shows the slope as a second opinion beside its
-//! verdict, never as the verdict ([`crate::diagnosis`]).
+//! verdict, never as the verdict (`diagnosis`).
 
 use crate::checker::GradientReport;
 use std::fmt;

@@ -66,7 +66,7 @@ where
 }
 
 /// Training asks a backward pass for `(L, gradient)` through this seam: the
-/// correct BPTT directly, a bug by [`Bug::gradient`] (plus a forward pass for
+/// correct BPTT directly, a bug by [`Bug::gradient`](crate::bugs::Bug::gradient) (plus a forward pass for
 /// the loss).
 impl GradientFn for Backward {
     fn loss_and_gradient(
