@@ -67,7 +67,7 @@ pub mod original;
 pub mod output;
 pub mod params;
 #[cfg(feature = "cli")]
-pub mod plot;
+pub(crate) mod plot;
 pub mod random;
 #[cfg(feature = "cli")]
 pub mod report;
@@ -75,7 +75,7 @@ pub mod report;
 pub mod strategies;
 pub mod taylor;
 #[cfg(feature = "cli")]
-pub mod train;
+pub(crate) mod train;
 pub mod user;
 
 pub use activation::Activation;

@@ -107,13 +107,6 @@ pub enum LearningRate {
         /// Epochs until the rate has halved.
         half_life: f64,
     },
-    /// `lr_e = lr_0 · gamma^e`.
-    Exponential {
-        /// The rate at epoch 0.
-        lr_0: f64,
-        /// The factor per epoch, in `(0, 1]`.
-        gamma: f64,
-    },
 }
 
 impl LearningRate {
@@ -122,7 +115,6 @@ impl LearningRate {
         match *self {
             LearningRate::Constant { lr } => lr,
             LearningRate::InverseTime { lr_0, half_life } => lr_0 / (1.0 + e as f64 / half_life),
-            LearningRate::Exponential { lr_0, gamma } => lr_0 * gamma.powf(e as f64),
         }
     }
 
@@ -133,7 +125,6 @@ impl LearningRate {
             LearningRate::InverseTime { lr_0, half_life } => {
                 format!("lr = {lr_0} / (1 + epoch/{half_life})")
             }
-            LearningRate::Exponential { lr_0, gamma } => format!("lr = {lr_0} · {gamma}^epoch"),
         }
     }
 }
@@ -327,11 +318,6 @@ mod tests {
             half_life: 100.0,
         };
         assert_eq!((inv.at(0), inv.at(100), inv.at(300)), (1.0, 0.5, 0.25));
-        let exp = LearningRate::Exponential {
-            lr_0: 2.0,
-            gamma: 0.5,
-        };
-        assert_eq!(exp.at(3), 0.25);
     }
 
     #[test]

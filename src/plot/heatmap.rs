@@ -11,8 +11,6 @@ use super::{format_tick, PlotError};
 /// How values map to colours.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ColorScale {
-    /// Linear from the smallest to the largest value.
-    Linear,
     /// Logarithmic over whole decades (at most 12) below the largest value;
     /// zero, negative and non-finite values are drawn light grey.
     #[default]
@@ -86,18 +84,6 @@ impl Heatmap {
             .iter()
             .flat_map(|p| p.values.iter().flatten().copied());
         match self.scale {
-            ColorScale::Linear => {
-                let (lo, hi) = values
-                    .filter(|v| v.is_finite())
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
-                        (l.min(v), h.max(v))
-                    });
-                (lo <= hi).then_some(if hi > lo {
-                    (lo, hi)
-                } else {
-                    (lo - 1.0, hi + 1.0)
-                })
-            }
             ColorScale::Log => {
                 let (lo, hi) = values
                     .filter(|v| v.is_finite() && *v > 0.0)
@@ -115,7 +101,6 @@ impl Heatmap {
 
     fn color(&self, v: f64, (lo, hi): (f64, f64)) -> RGBColor {
         match self.scale {
-            ColorScale::Linear if v.is_finite() => viridis((v - lo) / (hi - lo)),
             ColorScale::Log if v.is_finite() && v > 0.0 => viridis((v.log10() - lo) / (hi - lo)),
             _ => NO_VALUE,
         }
@@ -226,7 +211,6 @@ impl Heatmap {
 
     fn draw_color_bar(&self, area: &Area, (lo, hi): (f64, f64)) -> Result<(), PlotError> {
         let (y_lo, y_hi) = match self.scale {
-            ColorScale::Linear => (lo, hi),
             ColorScale::Log => (10f64.powf(lo), 10f64.powf(hi)),
         };
         let steps = 120;
@@ -263,7 +247,6 @@ impl Heatmap {
             }};
         }
         match self.scale {
-            ColorScale::Linear => draw_bar!(RangedCoordf64::from(y_lo..y_hi), |v: f64| v),
             ColorScale::Log => {
                 draw_bar!(LogCoord::from((y_lo..y_hi).log_scale()), |v: f64| 10f64
                     .powf(v))
