@@ -42,7 +42,8 @@ use crate::checker::{
 };
 use crate::model::{Gradients, Rnn};
 
-pub use crate::bugs::engine::{StepWeights, STEP_BLOCKS};
+use crate::model::Param;
+pub use crate::model::StepWeights;
 
 /// The engine's rules of a backward pass.
 fn rules(backward: Backward) -> Rules {
@@ -61,7 +62,7 @@ fn rules(backward: Backward) -> Rules {
 pub struct Untied {
     steps: Vec<StepWeights>,
     h_0: DVector<f64>,
-    /// `(block name in STEP_BLOCKS, step from 1)` per block, `h_0` last as `("h_0", 0)`.
+    /// `(block name of a [`Param::WEIGHTS`] entry, step from 1)` per block, `h_0` last as `("h_0", 0)`.
     layout: Vec<(&'static str, usize)>,
     names: Vec<String>,
 }
@@ -85,7 +86,7 @@ impl Untied {
             }
         }
         let mut layout = Vec::new();
-        for name in STEP_BLOCKS {
+        for name in Param::WEIGHTS.map(Param::name) {
             if steps.first().is_some_and(|s| s.block(name).is_some()) {
                 layout.extend((1..=steps.len()).map(|t| (name, t)));
             }
@@ -478,7 +479,7 @@ pub fn compare_by_lag(
         .zip(numeric.lags.iter().zip(&numeric.floors))
         .enumerate()
     {
-        for name in STEP_BLOCKS {
+        for name in Param::WEIGHTS.map(Param::name) {
             let (Some(a), Some(n), Some(fl)) = (a.block(name), n.block(name), fl.block(name))
             else {
                 continue;

@@ -338,6 +338,10 @@ impl Param {
             .find(|p| p.key() == key || p.name() == key)
     }
 
+    /// The five weights every time step uses (every parameter but `h_0`):
+    /// the blocks of [`StepWeights`].
+    pub const WEIGHTS: [Param; 5] = [Param::WXh, Param::WHh, Param::WHy, Param::BH, Param::BY];
+
     /// True for the weight matrices, which layout `"row"` stores transposed.
     pub fn is_matrix(self) -> bool {
         matches!(self, Param::WXh | Param::WHh | Param::WHy)
@@ -429,6 +433,101 @@ impl Params {
                 dst.iter_mut().zip(src).for_each(|(d, s)| *d += alpha * s);
             }
         }
+    }
+}
+
+/// The weights without `h_0`: one time step's copy of them in an untied
+/// model, or the gradient with respect to that copy (`W_xh^(t)`, `W_hh^(t)`,
+/// `W_hy^(t)`, `b_h^(t)`, `b_y^(t)`). Biases are present exactly when the
+/// model has them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepWeights {
+    /// `n_h × n_in`.
+    pub w_xh: DMatrix<f64>,
+    /// `n_h × n_h`.
+    pub w_hh: DMatrix<f64>,
+    /// `n_out × n_h`.
+    pub w_hy: DMatrix<f64>,
+    /// `n_h`, or `None`.
+    pub b_h: Option<DVector<f64>>,
+    /// `n_out`, or `None`.
+    pub b_y: Option<DVector<f64>>,
+}
+
+impl StepWeights {
+    /// The weights of `params` (one step's copy of them).
+    pub fn of(params: &Params) -> Self {
+        StepWeights {
+            w_xh: params.w_xh.clone(),
+            w_hh: params.w_hh.clone(),
+            w_hy: params.w_hy.clone(),
+            b_h: params.b_h.clone(),
+            b_y: params.b_y.clone(),
+        }
+    }
+
+    /// Zeros shaped like the weights of `params`.
+    pub fn zeros_like(params: &Params) -> Self {
+        let mut z = Self::of(params);
+        z.scale(0.0);
+        z
+    }
+
+    /// `self += other`.
+    pub fn add(&mut self, other: &StepWeights) {
+        self.w_xh += &other.w_xh;
+        self.w_hh += &other.w_hh;
+        self.w_hy += &other.w_hy;
+        if let (Some(a), Some(b)) = (&mut self.b_h, &other.b_h) {
+            *a += b;
+        }
+        if let (Some(a), Some(b)) = (&mut self.b_y, &other.b_y) {
+            *a += b;
+        }
+    }
+
+    /// `self *= alpha`.
+    pub fn scale(&mut self, alpha: f64) {
+        self.w_xh *= alpha;
+        self.w_hh *= alpha;
+        self.w_hy *= alpha;
+        self.b_h.iter_mut().for_each(|b| *b *= alpha);
+        self.b_y.iter_mut().for_each(|b| *b *= alpha);
+    }
+
+    /// The values of `param`, column-major (`None` for `h_0`, which is not
+    /// a per-step weight, and for an absent bias).
+    pub fn get(&self, param: Param) -> Option<&[f64]> {
+        match param {
+            Param::WXh => Some(self.w_xh.as_slice()),
+            Param::WHh => Some(self.w_hh.as_slice()),
+            Param::WHy => Some(self.w_hy.as_slice()),
+            Param::BH => self.b_h.as_ref().map(|b| b.as_slice()),
+            Param::BY => self.b_y.as_ref().map(|b| b.as_slice()),
+            Param::H0 => None,
+        }
+    }
+
+    /// Mutable access to the values of `param`.
+    pub fn get_mut(&mut self, param: Param) -> Option<&mut [f64]> {
+        match param {
+            Param::WXh => Some(self.w_xh.as_mut_slice()),
+            Param::WHh => Some(self.w_hh.as_mut_slice()),
+            Param::WHy => Some(self.w_hy.as_mut_slice()),
+            Param::BH => self.b_h.as_mut().map(|b| b.as_mut_slice()),
+            Param::BY => self.b_y.as_mut().map(|b| b.as_mut_slice()),
+            Param::H0 => None,
+        }
+    }
+
+    /// The block named `name` ([`Param::name`] of a weight), column-major.
+    pub fn block(&self, name: &str) -> Option<&[f64]> {
+        Param::from_key(name).and_then(|p| self.get(p))
+    }
+
+    /// Mutable access to the block named `name`.
+    pub fn block_mut(&mut self, name: &str) -> Option<&mut [f64]> {
+        Param::from_key(name).and_then(|p| self.get_mut(p))
     }
 }
 

@@ -19,7 +19,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use crate::model::{Gradients, Params, Rnn, Trace};
+use crate::model::{Gradients, Params, Rnn, StepWeights, Trace};
 
 /// Where the hidden derivative `f'` is evaluated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,93 +202,6 @@ impl Rules {
         r
     }
 }
-
-/// The gradient with respect to the copy of every weight used at one step
-/// (`W_xh^(t)`, `W_hh^(t)`, `W_hy^(t)`, `b_h^(t)`, `b_y^(t)`), or that copy's
-/// values in an untied model. Biases are present exactly when the model has them.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StepWeights {
-    /// `n_h × n_in`.
-    pub w_xh: DMatrix<f64>,
-    /// `n_h × n_h`.
-    pub w_hh: DMatrix<f64>,
-    /// `n_out × n_h`.
-    pub w_hy: DMatrix<f64>,
-    /// `n_h`, or `None`.
-    pub b_h: Option<DVector<f64>>,
-    /// `n_out`, or `None`.
-    pub b_y: Option<DVector<f64>>,
-}
-
-impl StepWeights {
-    /// The weights of `params` (one step's copy of them).
-    pub fn of(params: &Params) -> Self {
-        StepWeights {
-            w_xh: params.w_xh.clone(),
-            w_hh: params.w_hh.clone(),
-            w_hy: params.w_hy.clone(),
-            b_h: params.b_h.clone(),
-            b_y: params.b_y.clone(),
-        }
-    }
-
-    /// Zeros shaped like the weights of `params`.
-    pub fn zeros_like(params: &Params) -> Self {
-        let mut z = Self::of(params);
-        z.scale(0.0);
-        z
-    }
-
-    /// `self += other`.
-    pub fn add(&mut self, other: &StepWeights) {
-        self.w_xh += &other.w_xh;
-        self.w_hh += &other.w_hh;
-        self.w_hy += &other.w_hy;
-        if let (Some(a), Some(b)) = (&mut self.b_h, &other.b_h) {
-            *a += b;
-        }
-        if let (Some(a), Some(b)) = (&mut self.b_y, &other.b_y) {
-            *a += b;
-        }
-    }
-
-    /// `self *= alpha`.
-    pub fn scale(&mut self, alpha: f64) {
-        self.w_xh *= alpha;
-        self.w_hh *= alpha;
-        self.w_hy *= alpha;
-        self.b_h.iter_mut().for_each(|b| *b *= alpha);
-        self.b_y.iter_mut().for_each(|b| *b *= alpha);
-    }
-
-    /// The block named `name` (`"W_xh"`, `"W_hh"`, `"W_hy"`, `"b_h"`, `"b_y"`),
-    /// column-major.
-    pub fn block(&self, name: &str) -> Option<&[f64]> {
-        match name {
-            "W_xh" => Some(self.w_xh.as_slice()),
-            "W_hh" => Some(self.w_hh.as_slice()),
-            "W_hy" => Some(self.w_hy.as_slice()),
-            "b_h" => self.b_h.as_ref().map(|b| b.as_slice()),
-            "b_y" => self.b_y.as_ref().map(|b| b.as_slice()),
-            _ => None,
-        }
-    }
-
-    /// Mutable access to the block named `name`.
-    pub fn block_mut(&mut self, name: &str) -> Option<&mut [f64]> {
-        match name {
-            "W_xh" => Some(self.w_xh.as_mut_slice()),
-            "W_hh" => Some(self.w_hh.as_mut_slice()),
-            "W_hy" => Some(self.w_hy.as_mut_slice()),
-            "b_h" => self.b_h.as_mut().map(|b| b.as_mut_slice()),
-            "b_y" => self.b_y.as_mut().map(|b| b.as_mut_slice()),
-            _ => None,
-        }
-    }
-}
-
-/// The names of [`StepWeights`]' blocks, in order.
-pub const STEP_BLOCKS: [&str; 5] = ["W_xh", "W_hh", "W_hy", "b_h", "b_y"];
 
 /// The per-step deltas of a backward pass (columns are time steps).
 pub(crate) struct Deltas {

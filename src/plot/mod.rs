@@ -14,21 +14,6 @@
 //! machine without fontconfig. Rendering is deterministic: the same figure
 //! gives the same bytes.
 //!
-//! # Example
-//! ```
-//! use rnn_gradcheck::plot::{Line, LinePlot, Scale, PALETTE};
-//!
-//! let plot = LinePlot {
-//!     title: "Loss".into(),
-//!     x_label: "epoch".into(),
-//!     y_label: "loss (sum of squared errors / 2)".into(),
-//!     y_scale: Scale::Log,
-//!     lines: vec![Line::new("correct", PALETTE[0], (1..100).map(|e| (e as f64, 1.0 / e as f64)).collect())],
-//!     ..LinePlot::default()
-//! };
-//! let png = plot.render(800, 500).unwrap();
-//! assert_eq!(&png[1..4], b"PNG");
-//! ```
 
 mod canvas;
 mod dots;
@@ -109,6 +94,24 @@ pub fn format_tick(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_plot_renders_to_png_bytes() {
+        let plot = LinePlot {
+            title: "Loss".into(),
+            x_label: "epoch".into(),
+            y_label: "loss (sum of squared errors / 2)".into(),
+            y_scale: Scale::Log,
+            lines: vec![Line::new(
+                "correct",
+                PALETTE[0],
+                (1..100).map(|e| (e as f64, 1.0 / e as f64)).collect(),
+            )],
+            ..LinePlot::default()
+        };
+        let png = plot.render(800, 500).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+    }
 
     /// `(width, height, distinct colours)` of an encoded PNG.
     fn inspect(bytes: &[u8]) -> (u32, u32, usize) {

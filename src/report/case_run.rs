@@ -9,7 +9,7 @@
 //!   question's `total_error`: the sum of the costs of that epoch's samples,
 //!   each measured before its own update.
 //! * **full-sequence** (every other name, or `original` when asked): plain
-//!   gradient descent ([`crate::train::train`]), one update per epoch with
+//!   gradient descent (`train::train`), one update per epoch with
 //!   the backward pass's gradient of the loss of the whole sequence, from the
 //!   case's `h0` every epoch (not trained). The loss of epoch `e` is the loss
 //!   after `e` updates, `e = 0 ..= epochs`.
