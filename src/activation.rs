@@ -6,6 +6,8 @@
 //! | [`Activation::Sigmoid`] | `1 / (1 + e^{-a})` | `y (1 - y)` |
 //! | [`Activation::Tanh`] | `tanh(a)` | `1 - y²` |
 //! | [`Activation::Identity`] | `a` | `1` |
+//! | [`Activation::Relu`] (hidden only) | `max(0, a)` | `1` if `y > 0`, else `0` (the left derivative at the kink `a = 0`) |
+//! | [`Activation::Softmax`] (output only) | `e^{a_i − max a} / Σ_j e^{a_j − max a}` over the output vector | not elementwise: with cross-entropy, `∂L/∂z = p − target` ([`crate::bptt`]) |
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,11 +21,40 @@ pub enum Activation {
     Tanh,
     /// `f(a) = a`; the usual output nonlinearity for regression.
     Identity,
+    /// `max(0, a)`, hidden units only. Not differentiable at `a = 0`: the
+    /// crate's BPTT uses the left derivative `0` there, and the checker
+    /// calls an entry whose central-difference probe crosses a kink
+    /// inconclusive.
+    Relu,
+    /// The softmax over the output vector, output only and only with the
+    /// cross-entropy loss ([`crate::model::Loss`]). Not elementwise: the
+    /// forward pass normalises each column ([`softmax`]).
+    Softmax,
 }
 
 impl Activation {
-    /// Every activation, in a fixed order (for tests and command-line help).
+    /// The smooth elementwise activations, usable for hidden and output
+    /// units alike (the property tests draw from these).
     pub const ALL: [Activation; 3] = [Activation::Sigmoid, Activation::Tanh, Activation::Identity];
+
+    /// Every activation, in a fixed order (parsing and help).
+    pub const EVERY: [Activation; 5] = [
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Identity,
+        Activation::Relu,
+        Activation::Softmax,
+    ];
+
+    /// True for the activations a hidden layer may use (all but softmax).
+    pub fn is_hidden(self) -> bool {
+        self != Activation::Softmax
+    }
+
+    /// True for the activations an output layer may use (all but ReLU).
+    pub fn is_output(self) -> bool {
+        self != Activation::Relu
+    }
 
     /// `y = f(a)`.
     ///
@@ -37,17 +68,25 @@ impl Activation {
     /// assert_eq!(Activation::Sigmoid.apply(-1e300), 0.0);
     /// assert_eq!(Activation::Sigmoid.apply(1e300), 1.0);
     /// ```
+    ///
+    /// For [`Activation::Softmax`], which is not elementwise, this is the
+    /// identity: the output layer ([`crate::model::forward_generic`])
+    /// normalises the column after it.
     #[inline]
     pub fn apply(self, a: f64) -> f64 {
         match self {
             Activation::Sigmoid => sigmoid(a),
             Activation::Tanh => a.tanh(),
-            Activation::Identity => a,
+            Activation::Identity | Activation::Softmax => a,
+            Activation::Relu => relu(a),
         }
     }
 
     /// `f'(a)`, computed from the output `y = f(a)`: `y (1 - y)` for the sigmoid,
-    /// `1 - y²` for tanh, `1` for the identity.
+    /// `1 - y²` for tanh, `1` for the identity, `1` for ReLU where `y > 0`
+    /// and `0` elsewhere (so `0` at the kink). For softmax, `1`: with
+    /// cross-entropy the output delta `p − target` already includes the
+    /// softmax's Jacobian.
     ///
     /// Never `e^{-a} / (1 + e^{-a})²`: that form overflows to `inf / inf = NaN`
     /// for `a` below about -709, where the true derivative is simply tiny.
@@ -62,7 +101,14 @@ impl Activation {
         match self {
             Activation::Sigmoid => y * (1.0 - y),
             Activation::Tanh => 1.0 - y * y,
-            Activation::Identity => 1.0,
+            Activation::Identity | Activation::Softmax => 1.0,
+            Activation::Relu => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
         }
     }
 
@@ -78,8 +124,30 @@ impl Activation {
             Activation::Sigmoid => "sigmoid",
             Activation::Tanh => "tanh",
             Activation::Identity => "identity",
+            Activation::Relu => "relu",
+            Activation::Softmax => "softmax",
         }
     }
+}
+
+/// `max(0, a)`; NaN stays NaN.
+#[inline]
+pub fn relu(a: f64) -> f64 {
+    if a > 0.0 || a.is_nan() {
+        a
+    } else {
+        0.0
+    }
+}
+
+/// The softmax of `z`, computed stably: `p_i = e^{z_i − m} / Σ_j e^{z_j − m}`
+/// with `m = max_j z_j`, so no exponential overflows and at least one term
+/// of the sum is `1`.
+pub fn softmax(z: &[f64]) -> Vec<f64> {
+    let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = z.iter().map(|&v| (v - m).exp()).collect();
+    let sum: f64 = e.iter().sum();
+    e.into_iter().map(|v| v / sum).collect()
 }
 
 /// The numerically stable logistic sigmoid (see [`Activation::apply`]).
@@ -101,13 +169,13 @@ impl fmt::Display for Activation {
 
 /// The error of parsing an unknown activation name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown activation {0:?}: expected one of sigmoid, tanh, identity")]
+#[error("unknown activation {0:?}: expected one of sigmoid, tanh, identity, relu, softmax")]
 pub struct UnknownActivation(pub String);
 
 impl FromStr for Activation {
     type Err = UnknownActivation;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Activation::ALL
+        Activation::EVERY
             .into_iter()
             .find(|a| a.name().eq_ignore_ascii_case(s))
             .ok_or_else(|| UnknownActivation(s.to_string()))
@@ -162,9 +230,32 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for act in Activation::ALL {
+        for act in Activation::EVERY {
             assert_eq!(act.name().parse::<Activation>(), Ok(act));
         }
-        assert!("relu".parse::<Activation>().is_err());
+        assert!("gelu".parse::<Activation>().is_err());
+    }
+
+    #[test]
+    fn relu_uses_the_left_derivative_at_its_kink() {
+        let r = Activation::Relu;
+        assert_eq!((r.apply(-2.0), r.apply(0.0), r.apply(3.0)), (0.0, 0.0, 3.0));
+        assert_eq!(r.derivative(-1e-300), 0.0);
+        assert_eq!(r.derivative(0.0), 0.0);
+        assert_eq!(r.derivative(1e-300), 1.0);
+        assert!(r.apply(f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn softmax_is_stable_and_sums_to_one() {
+        let p = softmax(&[1000.0, 0.0, -1000.0]);
+        assert_eq!(p, vec![1.0, 0.0, 0.0]);
+        let p = softmax(&[1.0, 2.0, 3.0]);
+        let e: Vec<f64> = [1.0f64, 2.0, 3.0].iter().map(|v| v.exp()).collect();
+        let s: f64 = e.iter().sum();
+        for (a, b) in p.iter().zip(&e) {
+            approx::assert_relative_eq!(*a, b / s, max_relative = 1e-15);
+        }
+        approx::assert_relative_eq!(p.iter().sum::<f64>(), 1.0, max_relative = 1e-15);
     }
 }

@@ -221,7 +221,8 @@ impl UntiedRnn {
         }
     }
 
-    /// The per-step losses `L_t = ½‖y_t − target_t‖²`, `t = 1..=T`.
+    /// The per-step losses `L_t = ½‖y_t − target_t‖²` (or the cross-entropy
+    /// `−Σ_o target_{o,t} log p_{o,t}` for a softmax output), `t = 1..=T`.
     ///
     /// # Panics
     /// If `x` (`n_in × T`) or `targets` (`n_out × T`) do not match the model.
@@ -257,6 +258,14 @@ impl UntiedRnn {
             let mut z = &w.w_hy * &h;
             if let Some(b_y) = &w.b_y {
                 z += b_y;
+            }
+            if self.output == Activation::Softmax {
+                // L_t = −Σ_o target_{o,t} log p_{o,t}, by the model's stable form.
+                let z = DMatrix::from_column_slice(z.len(), 1, z.as_slice());
+                let target = DMatrix::from_column_slice(z.nrows(), 1, targets.column(t).as_slice());
+                let (_, loss) = crate::model::softmax_cross_entropy(&z, &target);
+                out.push((loss, loss.max(target.sum())));
+                continue;
             }
             let y = z.map(|z| self.output.apply(z));
             let residual = (&y - targets.column(t)).norm();

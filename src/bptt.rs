@@ -2,7 +2,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use crate::model::{Gradients, Rnn, Trace};
+use crate::model::{Gradients, Loss, Rnn, Trace};
 
 /// How far back in time the gradient of each step's loss is propagated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -17,8 +17,9 @@ pub enum Truncation {
     Window(usize),
 }
 
-/// The gradient of `L = Σ_t ½ ‖y_t − target_t‖²` with respect to every
-/// parameter and `h_0`, by full backpropagation through time.
+/// The gradient of the loss `L` (squared error, or cross-entropy for a
+/// softmax output) with respect to every parameter and `h_0`, by full
+/// backpropagation through time.
 ///
 /// `trace` must be `rnn.forward(x, targets)`. Time-index convention: see
 /// [`crate::model`].
@@ -28,6 +29,7 @@ pub enum Truncation {
 /// ```text
 /// dy_t      = y_t − target_t                          ∂L/∂y_t
 /// dz_t      = dy_t ⊙ g'(z_t)                           backprop through g
+///           = p_t − target_t                           softmax + cross-entropy (one-hot)
 /// dh        = W_hyᵀ dz_t + dh_next                     from the output and from step t+1
 /// da_t      = dh ⊙ f'(a_t)                             backprop through f
 /// dh_next   = W_hhᵀ da_t                               carried to step t−1 (dh_next = 0 at t = T)
@@ -40,7 +42,8 @@ pub enum Truncation {
 /// dh_0  = W_hhᵀ da_1                                   (n_h)
 /// ```
 /// `f'` and `g'` are computed from the outputs `h_t`, `y_t`
-/// ([`crate::Activation::derivative_from_output`]). No clipping happens here:
+/// ([`crate::Activation::derivative_from_output`]); for ReLU `f'(a_t)` is
+/// `1` where `h_t > 0` and `0` elsewhere, the left derivative at `a_t = 0`. No clipping happens here:
 /// clipping belongs to training code, never to the gradient a checker judges.
 pub fn bptt(rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>, trace: &Trace) -> Gradients {
     let p = &rnn.params;
@@ -122,11 +125,28 @@ fn windowed(
     weight_gradients(rnn, x, trace, &dz, &da, dh_0)
 }
 
-/// `dz_t = (y_t − target_t) ⊙ g'(z_t)` for every `t`, as an `n_out × T` matrix.
+/// `dz_t = ∂L/∂z_t` for every `t`, as an `n_out × T` matrix:
+/// ```text
+/// squared error:            dz_t = (y_t − target_t) ⊙ g'(z_t)
+/// softmax + cross-entropy:  dz_t = p_t · Σ_o target_{o,t} − target_t     (= p_t − target_t, one-hot)
+/// ```
 pub(crate) fn output_delta(rnn: &Rnn, targets: &DMatrix<f64>, trace: &Trace) -> DMatrix<f64> {
-    let mut dz = &trace.y - targets; // dy
-    dz.zip_apply(&trace.y, |d, y| *d *= rnn.output.derivative_from_output(y));
-    dz
+    match rnn.loss_kind() {
+        Loss::SquaredError => {
+            let mut dz = &trace.y - targets; // dy
+            dz.zip_apply(&trace.y, |d, y| *d *= rnn.output.derivative_from_output(y));
+            dz
+        }
+        Loss::CrossEntropy => {
+            let mut dz = trace.y.clone();
+            for (mut dz_t, target_t) in dz.column_iter_mut().zip(targets.column_iter()) {
+                let mass = target_t.sum();
+                dz_t *= mass;
+                dz_t -= target_t;
+            }
+            dz
+        }
+    }
 }
 
 /// The tied-weight sums, each one matrix product over all steps.

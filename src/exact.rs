@@ -83,7 +83,8 @@ impl ModelScalar for Dual64 {
     ///   `exp` and of the quotient;
     /// * tanh: `sech²(a) b` (`num-dual`'s own tanh is `sinh / cosh`, which is
     ///   `inf / inf = NaN` for `|a| > 710`);
-    /// * identity: `b`.
+    /// * identity (and softmax, normalised after it): `b`;
+    /// * ReLU: `b` where `a > 0`, else `0` (the left derivative at the kink).
     #[inline]
     fn activate(act: Activation, a: Self) -> Self {
         let eps = match act {
@@ -101,7 +102,17 @@ impl ModelScalar for Dual64 {
                 let cosh = a.re.cosh(); // inf for |a| > 710: sech² = 0, its true limit
                 a.eps / (cosh * cosh)
             }
-            Activation::Identity => a.eps,
+            // The softmax normalises the column afterwards (in dual arithmetic,
+            // model::softmax_cross_entropy); here it is the identity.
+            Activation::Identity | Activation::Softmax => a.eps,
+            // The left derivative at the kink, as the crate's BPTT.
+            Activation::Relu => {
+                if a.re > 0.0 {
+                    a.eps
+                } else {
+                    0.0
+                }
+            }
         };
         Dual64::new(act.apply(a.re), eps)
     }

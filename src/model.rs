@@ -116,9 +116,10 @@ pub struct Trace {
     pub h: DMatrix<f64>,
     /// Output pre-activations `z_t`, `n_out × T` (column `t - 1`).
     pub z: DMatrix<f64>,
-    /// Outputs `y_t`, `n_out × T` (column `t - 1`).
+    /// Outputs `y_t`, `n_out × T` (column `t - 1`): probabilities `p_t` for
+    /// a softmax output.
     pub y: DMatrix<f64>,
-    /// `L = Σ_t ½ ‖y_t − target_t‖²`.
+    /// The loss `L` ([`Rnn::loss_kind`]).
     pub loss: f64,
 }
 
@@ -152,8 +153,10 @@ impl Rnn {
     /// A = W_xh X (+ b_h 1ᵀ)                      all input terms, one product (n_h × T)
     /// a_t = A[:, t-1] + W_hh h_{t-1},  h_t = f(a_t)      t = 1..=T, sequential
     /// Z = W_hy H[:, 1..] (+ b_y 1ᵀ),  Y = g(Z)           one product (n_out × T)
-    /// L = Σ_t ½ ‖y_t − target_t‖²
+    /// L = Σ_t ½ ‖y_t − target_t‖²                         (squared error)
+    /// L = −Σ_t Σ_o target_{o,t} log softmax(z_t)_o        (g = softmax: cross-entropy)
     /// ```
+    /// The loss follows from the output activation ([`Rnn::loss_kind`]).
     /// The computation is [`forward_generic`], shared with the exact
     /// derivative oracle ([`crate::exact`]), which runs it on dual numbers.
     ///
@@ -171,9 +174,39 @@ impl Rnn {
         }
     }
 
-    /// `L = Σ_t ½ ‖y_t − target_t‖²` (a forward pass that keeps only the loss).
+    /// `L` (a forward pass that keeps only the loss).
     pub fn loss(&self, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> f64 {
         self.forward(x, targets).loss
+    }
+
+    /// The loss this network's output layer implies: cross-entropy for a
+    /// softmax output, squared error for every other.
+    pub fn loss_kind(&self) -> Loss {
+        match self.output {
+            Activation::Softmax => Loss::CrossEntropy,
+            _ => Loss::SquaredError,
+        }
+    }
+}
+
+/// The loss, summed over time steps; implied by the output activation
+/// ([`Rnn::loss_kind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Loss {
+    /// `L = Σ_t ½ ‖y_t − target_t‖²`, for sigmoid, tanh and identity outputs.
+    SquaredError,
+    /// `L = −Σ_t Σ_o target_{o,t} log p_{o,t}`, `p_t = softmax(z_t)`, for a
+    /// softmax output; targets one-hot (class indices in case files).
+    CrossEntropy,
+}
+
+impl Loss {
+    /// `squared_error` or `cross_entropy`, as case files name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Loss::SquaredError => "squared_error",
+            Loss::CrossEntropy => "cross_entropy",
+        }
     }
 }
 
@@ -274,9 +307,51 @@ pub fn forward_generic<S: ModelScalar>(
     if let Some(b_y) = p.b_y {
         z.column_iter_mut().for_each(|mut col| col += b_y);
     }
-    let y = z.map(|z| S::activate(output, z));
-    let loss = nalgebra::convert::<f64, S>(0.5) * (&y - targets).norm_squared();
+    let (y, loss) = match output {
+        Activation::Softmax => softmax_cross_entropy(&z, targets),
+        _ => {
+            let y = z.map(|z| S::activate(output, z));
+            let loss = nalgebra::convert::<f64, S>(0.5) * (&y - targets).norm_squared();
+            (y, loss)
+        }
+    };
     Forward { a, h, z, y, loss }
+}
+
+/// The softmax head: `p_t = softmax(z_t)` and the cross-entropy
+/// `L = −Σ_t Σ_o target_{o,t} log p_{o,t}`, both per column and stably:
+/// with `m_t = max_o z_{o,t}` and `lse_t = log Σ_o e^{z_{o,t} − m_t}`,
+/// ```text
+/// log p_{o,t} = z_{o,t} − m_t − lse_t        (finite even where p underflows to 0)
+/// p_{o,t}     = e^{z_{o,t} − m_t} / Σ_j e^{z_{j,t} − m_t}
+/// ```
+/// Targets are one-hot columns (a class index per step), or any weights:
+/// a zero column contributes nothing (a step without loss).
+pub fn softmax_cross_entropy<S: ModelScalar>(
+    z: &DMatrix<S>,
+    targets: &DMatrix<S>,
+) -> (DMatrix<S>, S) {
+    let mut p = z.clone();
+    let mut loss = S::zero();
+    for (mut p_t, (z_t, target_t)) in p
+        .column_iter_mut()
+        .zip(z.column_iter().zip(targets.column_iter()))
+    {
+        let m = z_t
+            .iter()
+            .copied()
+            .fold(z_t[0], |m, v| if v > m { v } else { m });
+        let e = z_t.map(|v| (v - m).exp());
+        let sum = e.sum();
+        let lse = sum.ln();
+        for o in 0..z_t.len() {
+            p_t[o] = e[o] / sum;
+            if target_t[o] != S::zero() {
+                loss -= target_t[o] * (z_t[o] - m - lse);
+            }
+        }
+    }
+    (p, loss)
 }
 
 /// The six trainable quantities of the RNN: one name for each everywhere

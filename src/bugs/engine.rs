@@ -147,10 +147,11 @@ pub(crate) struct Kind {
 impl Kind {
     /// The kind of `rnn` on sequences of `t_len` steps.
     pub fn of(rnn: &Rnn, t_len: usize) -> Self {
-        use crate::activation::Activation::Identity;
+        use crate::activation::Activation::{Identity, Softmax};
         Kind {
             linear_hidden: rnn.hidden == Identity,
-            linear_output: rnn.output == Identity,
+            // With softmax + cross-entropy, dz = p − target has no g' to misplace.
+            linear_output: matches!(rnn.output, Identity | Softmax),
             single_step: t_len <= 1,
             scalar_state: rnn.params.n_h() == 1,
             no_biases: rnn.params.b_h.is_none() && rnn.params.b_y.is_none(),
@@ -165,7 +166,8 @@ impl Rules {
     /// normal forms are equal:
     /// * a linear hidden layer has `f' = 1` at every point, so where `f'` is
     ///   taken, and whether `dh_next` is added before or after it, is moot;
-    /// * a linear output layer likewise for `g'`;
+    /// * a linear output layer likewise for `g'`, and a softmax head with
+    ///   cross-entropy, whose `dz = p − target` has no `g'`;
     /// * with one step, nothing is carried to an earlier step (the carry to
     ///   `h_0` happens either way), and `1/T = T = 1`; the order of `f'` and
     ///   `dh_next` is moot when `dh_next = 0` (not for a stateful pass);
@@ -248,8 +250,13 @@ fn hidden_derivatives(
     }
 }
 
-/// `dz_t` for every step: `n_out × T`.
+/// `dz_t` for every step: `n_out × T`. For softmax + cross-entropy,
+/// `(p_t · Σ_o target_{o,t} − target_t)` times the error's sign (no `g'`
+/// for a rule to misplace).
 fn output_deltas(rnn: &Rnn, targets: &DMatrix<f64>, trace: &Trace, rules: &Rules) -> DMatrix<f64> {
+    if rnn.loss_kind() == crate::model::Loss::CrossEntropy {
+        return crate::bptt::output_delta(rnn, targets, trace) * rules.error_sign;
+    }
     let g = rnn.output;
     let derivative = match rules.output {
         OutputDerivative::PreActivation => trace.y.map(|y| g.derivative_from_output(y)),

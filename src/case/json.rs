@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use super::raw::{RawArray, RawCase, Slot, Text};
 use super::{one_line, shown, CaseError, Format, Param, MAX_VALUES};
 
-const TOP_KEYS: &str = "params, h0, inputs, targets, grads, layout, activation";
+const TOP_KEYS: &str = "params, h0, inputs, targets, grads, layout, activation, loss";
 const PARAM_KEYS: &str = "W_xh, W_hh, W_hy, b_h, b_y (h0 is a top-level key)";
 const GRAD_KEYS: &str = "W_xh, W_hh, W_hy, b_h, b_y, h0";
 const ACTIVATION_KEYS: &str = "hidden, output";
@@ -60,6 +60,7 @@ pub(crate) fn parse(bytes: &[u8], path: &str) -> Result<RawCase, CaseError> {
             "layout" => raw
                 .texts
                 .push((Text::Layout, string(value, path, "layout")?)),
+            "loss" => raw.texts.push((Text::Loss, string(value, path, "loss")?)),
             "activation" => {
                 for (name, v) in unique(object(value, path, "activation")?, path, "activation")? {
                     let text = match name.as_str() {

@@ -23,7 +23,7 @@ use super::{one_line, shown, CaseError, Format, Param, MAX_FILE_BYTES, MAX_VALUE
 pub const MAX_HEADER: usize = 10_000;
 
 const KEYS: &str = "W_xh, W_hh, W_hy, b_h, b_y, h0, inputs, targets, grad_<param>, layout, \
-                    activation_hidden, activation_output";
+                    activation_hidden, activation_output, loss";
 
 /// Parses an `.npz` case file into a [`RawCase`].
 pub(crate) fn parse(bytes: &[u8], path: &str) -> Result<RawCase, CaseError> {
@@ -153,6 +153,7 @@ fn classify(key: &str) -> Option<Target> {
         "layout" => return Some(Target::Text(Text::Layout)),
         "activation_hidden" => return Some(Target::Text(Text::Hidden)),
         "activation_output" => return Some(Target::Text(Text::Output)),
+        "loss" => return Some(Target::Text(Text::Loss)),
         k => match k.strip_prefix("grad_") {
             Some(p) => Slot::Grad(Param::from_key(p)?),
             None => Slot::Param(Param::from_key(k)?),

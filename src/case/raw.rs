@@ -8,7 +8,7 @@ use super::{
     shown, Case, CaseError, F32Evidence, Format, Layout, Param, UserGrads, SHORT_FRACTION_BITS,
 };
 use crate::activation::Activation;
-use crate::model::{Params, Rnn};
+use crate::model::{Loss, Params, Rnn};
 
 /// Where an array sits in the format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +29,7 @@ pub(crate) enum Text {
     Layout,
     Hidden,
     Output,
+    Loss,
 }
 
 impl Format {
@@ -49,6 +50,7 @@ impl Format {
     pub(crate) fn text_key(self, text: Text) -> &'static str {
         match (self, text) {
             (_, Text::Layout) => "layout",
+            (_, Text::Loss) => "loss",
             (Format::Json, Text::Hidden) => "activation.hidden",
             (Format::Json, Text::Output) => "activation.output",
             (Format::Npz, Text::Hidden) => "activation_hidden",
@@ -310,16 +312,107 @@ impl Builder<'_> {
     }
 
     fn activation(&self, raw: &RawCase, text: Text) -> Result<Activation, CaseError> {
-        match self.text(raw, text) {
-            None => Ok(Activation::Sigmoid),
-            Some(s) => s.trim().parse().map_err(|_| CaseError::Value {
+        let (allowed, fits): (&str, fn(Activation) -> bool) = match text {
+            Text::Hidden => ("sigmoid, tanh, identity or relu", Activation::is_hidden),
+            _ => ("sigmoid, tanh, identity or softmax", Activation::is_output),
+        };
+        let Some(s) = self.text(raw, text) else {
+            return Ok(Activation::Sigmoid);
+        };
+        match s.trim().parse::<Activation>() {
+            Ok(a) if fits(a) => Ok(a),
+            _ => Err(CaseError::Value {
                 path: self.path.into(),
                 key: self.format.text_key(text).into(),
-                detail: format!(
-                    "unknown activation \"{}\"; expected sigmoid, tanh or identity",
-                    shown(&s)
-                ),
+                detail: format!("unknown activation \"{}\"; expected {allowed}", shown(&s)),
             }),
+        }
+    }
+
+    /// The loss: `squared_error` (the default for every output but softmax)
+    /// or `cross_entropy` (the default for, and only with, a softmax output).
+    fn loss(&self, raw: &RawCase, output: Activation) -> Result<Loss, CaseError> {
+        let key = self.format.text_key(Text::Loss);
+        let err = |detail: String| CaseError::Value {
+            path: self.path.into(),
+            key: key.into(),
+            detail,
+        };
+        let implied = match output {
+            Activation::Softmax => Loss::CrossEntropy,
+            _ => Loss::SquaredError,
+        };
+        let Some(s) = self.text(raw, Text::Loss) else {
+            return Ok(implied);
+        };
+        let loss = match s.trim() {
+            "squared_error" | "mse" => Loss::SquaredError,
+            "cross_entropy" | "crossentropy" | "ce" => Loss::CrossEntropy,
+            other => {
+                return Err(err(format!(
+                    "unknown loss \"{}\"; expected squared_error or cross_entropy",
+                    shown(other)
+                )))
+            }
+        };
+        if loss != implied {
+            let output_key = self.format.text_key(Text::Output);
+            return Err(err(match loss {
+                Loss::CrossEntropy => format!(
+                    "cross_entropy needs a softmax output, and {output_key} is \"{output}\": set {output_key} to \"softmax\""
+                ),
+                Loss::SquaredError => "squared_error with a softmax output is not supported: a softmax \
+                     output goes with cross_entropy"
+                    .to_string(),
+            }));
+        }
+        Ok(loss)
+    }
+
+    /// Cross-entropy targets, returned one-hot as `n_out × T`: class indices
+    /// (a vector of `T` integers in `0..n_out`), or one-hot rows `T × n_out`
+    /// (a row of zeros is a step without loss).
+    fn classes(&self, a: &RawArray, n_out: usize, t_len: usize) -> Result<DMatrix<f64>, CaseError> {
+        let slot = Slot::Targets;
+        let value_err = |detail: String| CaseError::Value {
+            path: self.path.into(),
+            key: self.key(slot),
+            detail,
+        };
+        match a.shape[..] {
+            [t] if t == t_len => {
+                let mut onehot = DMatrix::zeros(n_out, t_len);
+                for (step, &c) in a.data.iter().enumerate() {
+                    if c.fract() != 0.0 || c < 0.0 || c >= n_out as f64 {
+                        return Err(value_err(format!(
+                            "class index {c} at step [{step}] is not an integer in 0..{n_out} (n_out, from W_hy)"
+                        )));
+                    }
+                    onehot[(c as usize, step)] = 1.0;
+                }
+                Ok(onehot)
+            }
+            [t, c] if t == t_len && c == n_out => {
+                for (k, &v) in a.data.iter().enumerate() {
+                    if v != 0.0 && v != 1.0 {
+                        return Err(value_err(format!(
+                            "one-hot targets hold 0 or 1; [{}, {}] is {v}",
+                            k / n_out,
+                            k % n_out
+                        )));
+                    }
+                }
+                if let Some(row) = (0..t).find(|r| a.data[r * n_out..(r + 1) * n_out].iter().sum::<f64>() > 1.0) {
+                    return Err(value_err(format!("one-hot row [{row}] has more than one 1")));
+                }
+                Ok(DMatrix::from_column_slice(n_out, t, &a.data))
+            }
+            _ => Err(self.shape_error(
+                slot,
+                format!("class indices, a vector of T = {t_len} (from inputs), or one-hot rows {t_len} × {n_out} (T × n_out) for cross_entropy"),
+                &a.shape,
+                String::new(),
+            )),
         }
     }
 }
@@ -349,6 +442,7 @@ pub(crate) fn build(mut raw: RawCase, path: &str) -> Result<Case, CaseError> {
     };
     let hidden = b.activation(&raw, Text::Hidden)?;
     let output = b.activation(&raw, Text::Output)?;
+    let loss = b.loss(&raw, output)?;
 
     // Every value finite, before any shape is judged.
     for (slot, a) in &raw.arrays {
@@ -390,13 +484,16 @@ pub(crate) fn build(mut raw: RawCase, path: &str) -> Result<Case, CaseError> {
     let (n_in, n_out) = (w_xh.ncols(), w_hy.nrows());
 
     let inputs = b.sequence(Slot::Inputs, &inputs_raw, n_in, "n_in, from W_xh", None)?;
-    let targets = b.sequence(
-        Slot::Targets,
-        &targets_raw,
-        n_out,
-        "n_out, from W_hy",
-        Some(inputs.ncols()),
-    )?;
+    let targets = match loss {
+        Loss::SquaredError => b.sequence(
+            Slot::Targets,
+            &targets_raw,
+            n_out,
+            "n_out, from W_hy",
+            Some(inputs.ncols()),
+        )?,
+        Loss::CrossEntropy => b.classes(&targets_raw, n_out, inputs.ncols())?,
+    };
 
     let mut vector = |p: Param, n: usize, name: &str| -> Result<Option<DVector<f64>>, CaseError> {
         raw.take(Slot::Param(p))

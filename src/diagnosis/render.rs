@@ -133,12 +133,19 @@ impl Diagnosis {
                     .to_string(),
             );
         } else if is(Param::WHy) && (is(Param::WXh) || is(Param::WHh) || !self.has_given_hidden()) {
-            out.push(
-                "W_hy is wrong too, so suspect what every gradient shares: the output error \
-                 dz_t = (y_t - target_t) ⊙ g'(z_t) (its sign, a mean over T where the loss sums, \
-                 the output nonlinearity's derivative)"
+            out.push(match self.case.rnn.loss_kind() {
+                crate::model::Loss::SquaredError => {
+                    "W_hy is wrong too, so suspect what every \
+                     gradient shares: the output error dz_t = (y_t - target_t) ⊙ g'(z_t) (its \
+                     sign, a mean over T where the loss sums, the output nonlinearity's derivative)"
+                        .to_string()
+                }
+                crate::model::Loss::CrossEntropy => "W_hy is wrong too, so suspect what every \
+                     gradient shares: the output error of softmax + cross-entropy, dz_t = p_t − \
+                     onehot(target_t) (the − 1 at the target's class, its sign, the class index, \
+                     a mean over T or N where the loss sums)"
                     .to_string(),
-            );
+            });
         } else if is(Param::WHy) {
             out.push(
                 "only W_hy is wrong: dW_hy = Σ_t dz_t h_tᵀ pairs the output error of step t with \
@@ -351,11 +358,11 @@ impl fmt::Display for Diagnosis {
             p.n_out(),
             c.t_len()
         )?;
-        writeln!(
-            f,
-            "loss:      {:.6e}  (L = Σ_t ½‖y_t − target_t‖²)",
-            self.loss
-        )?;
+        let formula = match c.rnn.loss_kind() {
+            crate::model::Loss::SquaredError => "L = Σ_t ½‖y_t − target_t‖²",
+            crate::model::Loss::CrossEntropy => "L = −Σ_t log p_t[target_t], p_t = softmax(z_t)",
+        };
+        writeln!(f, "loss:      {:.6e}  ({formula})", self.loss)?;
         let r = &self.reference_check;
         let scope = if r.checked == r.total {
             format!("all {} entries", r.total)

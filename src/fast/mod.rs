@@ -30,6 +30,16 @@
 //! [`Rnn::forward`](crate::Rnn::forward) (nalgebra's sums, the standard
 //! library's `exp`) they agree to rounding: a few ulps of the loss.
 
+/// True when the fast paths compute `rnn` themselves: sigmoid, tanh,
+/// identity or ReLU units with the squared-error loss. A softmax +
+/// cross-entropy head is not fast yet: [`Workspace`] and [`check_central`]
+/// fall back to the plain path for it ([`crate::Rnn::forward`],
+/// [`crate::bptt()`], [`crate::checker::check_central`]), with the same
+/// results the plain path gives.
+pub fn supports(rnn: &crate::Rnn) -> bool {
+    rnn.output != crate::Activation::Softmax
+}
+
 mod check;
 mod kernels;
 mod lanes;

@@ -132,7 +132,13 @@ impl Workspace {
     ///
     /// # Panics
     /// If `x` is not `n_in × T` or `targets` not `n_out × T`.
+    ///
+    /// A softmax head is not fast yet ([`super::supports`]): its loss is
+    /// [`Rnn::loss`].
     pub fn loss(&mut self, rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> f64 {
+        if !super::supports(rnn) {
+            return rnn.loss(x, targets);
+        }
         self.forward(rnn, x, targets)
     }
 
@@ -142,7 +148,8 @@ impl Workspace {
     /// `grad` is reshaped to `rnn`'s blocks if it has other shapes (that
     /// allocates; pass the same `grad` every call and nothing is allocated).
     /// The returned loss is bit-identical to [`Workspace::loss`]; the gradient
-    /// agrees with [`crate::bptt::bptt`] to rounding.
+    /// agrees with [`crate::bptt::bptt`] to rounding (a softmax head, not fast
+    /// yet, is computed by [`Rnn::forward`] and [`crate::bptt::bptt`]).
     ///
     /// # Panics
     /// If `x` is not `n_in × T` or `targets` not `n_out × T`.
@@ -167,6 +174,11 @@ impl Workspace {
         targets: &DMatrix<f64>,
         grad: &mut Gradients,
     ) -> f64 {
+        if !super::supports(rnn) {
+            let trace = rnn.forward(x, targets);
+            *grad = crate::bptt::bptt(rnn, x, targets, &trace);
+            return trace.loss;
+        }
         let loss = self.forward(rnn, x, targets);
         self.backward(rnn, x, targets, grad);
         loss

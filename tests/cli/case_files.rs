@@ -388,3 +388,28 @@ fn the_readme_shows_the_real_output_on_the_committed_example() {
         "README block vs real output"
     );
 }
+
+#[test]
+fn the_min_char_rnn_shaped_cases_are_judged_through_the_command() {
+    // fixtures/cases/make_softmax_case.py: tanh, softmax + cross-entropy on
+    // class indices, both biases, h0, column layout; its own numpy BPTT.
+    let o = DiagnoseOptions::default();
+    let all = |v| Param::ALL.iter().map(|p| (*p, v)).collect::<Vec<_>>();
+    assert_eq!(verdicts("softmax_correct.json", &o), all(Correct));
+    let central = DiagnoseOptions {
+        method: rnn_gradcheck::methods::Method::Central,
+        ..DiagnoseOptions::default()
+    };
+    assert_eq!(verdicts("softmax_correct.json", &central), all(Correct));
+    assert_eq!(verdicts("softmax_wrong.json", &o), all(Wrong));
+
+    let (code, out, _) = check(&fixture("softmax_correct.json"), &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("L = −Σ_t log p_t[target_t], p_t = softmax(z_t)"),
+        "{out}"
+    );
+    let (code, out, _) = check(&fixture("softmax_wrong.json"), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("dz_t = p_t − onehot(target_t)"), "{out}");
+}

@@ -260,9 +260,9 @@ fn malformed_json_cases_are_refused_with_the_key_and_the_expected_shape() {
         (
             "bad_activation.json",
             edit(|v| {
-                v["activation"]["hidden"] = json!("relu");
+                v["activation"]["hidden"] = json!("gelu");
             }),
-            vec!["key `activation.hidden`", "unknown activation \"relu\""],
+            vec!["key `activation.hidden`", "unknown activation \"gelu\""],
         ),
         (
             "layout_number.json",
@@ -585,4 +585,80 @@ fn cases_where_no_gradient_can_be_certified_are_refused() {
     let path = d.join("bom.json");
     std::fs::write(&path, bom).unwrap();
     assert_eq!(check(&path, &[]).0, 0);
+}
+
+/// The min-char-rnn-shaped case (tanh, softmax + cross-entropy, class
+/// indices), edited by `f`.
+fn edit_softmax(f: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let mut v: Value =
+        serde_json::from_slice(&std::fs::read(fixture("softmax_correct.json")).unwrap()).unwrap();
+    f(&mut v);
+    serde_json::to_vec(&v).unwrap()
+}
+
+#[test]
+fn malformed_softmax_relu_and_cross_entropy_settings_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cases: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
+        (
+            "class_out_of_range.json",
+            edit_softmax(|v| v["targets"][3] = json!(5)),
+            vec!["key `targets`", "class index 5 at step [3]", "0..5"],
+        ),
+        (
+            "class_not_integer.json",
+            edit_softmax(|v| v["targets"][0] = json!(1.5)),
+            vec!["key `targets`", "class index 1.5 at step [0]"],
+        ),
+        (
+            "cross_entropy_sigmoid.json",
+            edit_softmax(|v| v["activation"]["output"] = json!("sigmoid")),
+            vec!["key `loss`", "cross_entropy needs a softmax output"],
+        ),
+        (
+            "softmax_squared_error.json",
+            edit_softmax(|v| v["loss"] = json!("squared_error")),
+            vec!["key `loss`", "goes with cross_entropy"],
+        ),
+        (
+            "unknown_loss.json",
+            edit_softmax(|v| v["loss"] = json!("hinge")),
+            vec!["key `loss`", "unknown loss \"hinge\""],
+        ),
+        (
+            "softmax_hidden.json",
+            edit_softmax(|v| v["activation"]["hidden"] = json!("softmax")),
+            vec![
+                "key `activation.hidden`",
+                "expected sigmoid, tanh, identity or relu",
+            ],
+        ),
+        (
+            "relu_output.json",
+            edit(|v| v["activation"]["output"] = json!("relu")),
+            vec![
+                "key `activation.output`",
+                "expected sigmoid, tanh, identity or softmax",
+            ],
+        ),
+        (
+            "two_hot.json",
+            edit_softmax(|v| {
+                let mut rows = vec![vec![0.0; 5]; 8];
+                rows.iter_mut().for_each(|r| r[0] = 1.0);
+                rows[2][4] = 1.0;
+                v["targets"] = json!(rows);
+            }),
+            vec!["key `targets`", "one-hot row [2] has more than one 1"],
+        ),
+        (
+            "targets_wrong_length.json",
+            edit_softmax(|v| v["targets"] = json!([0, 1, 2])),
+            vec!["key `targets`", "class indices, a vector of T = 8"],
+        ),
+    ];
+    for (name, bytes, needles) in cases {
+        refused(d, name, &bytes, &needles);
+    }
 }

@@ -11,6 +11,7 @@ mod bug_catalogue;
 mod fast_paths;
 mod fingerprint_matching;
 mod gradient_properties;
+mod heads;
 mod numerics_edges;
 mod shrinking;
 mod taylor_exact;

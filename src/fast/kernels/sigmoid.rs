@@ -88,7 +88,8 @@ pub fn activate(act: Activation, a: f64) -> f64 {
     match act {
         Activation::Sigmoid => sigmoid(a),
         Activation::Tanh => a.tanh(),
-        Activation::Identity => a,
+        Activation::Identity | Activation::Softmax => a,
+        Activation::Relu => crate::activation::relu(a),
     }
 }
 

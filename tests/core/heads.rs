@@ -1,0 +1,143 @@
+//! The softmax + cross-entropy head and ReLU hidden units: the loss by hand,
+//! its stability, BPTT against the exact dual-number derivative, and the
+//! checker's verdicts on correct and wrong gradients.
+
+use nalgebra::DMatrix;
+use rnn_gradcheck::exact::{check_exact_rnn, ExactOptions};
+use rnn_gradcheck::model::Loss;
+use rnn_gradcheck::random::random_problem;
+use rnn_gradcheck::{bptt, check_central, Activation, CheckOptions, GradientReport, Rnn, Verdict};
+
+/// One-hot columns of `classes` (one class index per step).
+fn one_hot(classes: &[usize], n_out: usize) -> DMatrix<f64> {
+    let mut t = DMatrix::zeros(n_out, classes.len());
+    for (step, &c) in classes.iter().enumerate() {
+        t[(c, step)] = 1.0;
+    }
+    t
+}
+
+/// A tanh network with a softmax head and class-index targets, as
+/// min-char-rnn writes it.
+fn softmax_problem(seed: u64, t_len: usize, scale: f64) -> (Rnn, DMatrix<f64>, DMatrix<f64>) {
+    let (mut rnn, x, _) = random_problem(seed, 4, 6, 5, t_len, scale);
+    rnn.hidden = Activation::Tanh;
+    rnn.output = Activation::Softmax;
+    let classes: Vec<usize> = (0..t_len).map(|t| (t * 7 + seed as usize) % 5).collect();
+    (rnn, x, one_hot(&classes, 5))
+}
+
+fn max_rel_diff(a: &[f64], b: &[f64]) -> f64 {
+    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
+    a.iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs() / scale))
+}
+
+#[test]
+fn the_cross_entropy_of_one_step_is_minus_the_log_probability_of_the_target() {
+    let (mut rnn, x, _) = random_problem(3, 2, 3, 3, 1, 1.0);
+    rnn.output = Activation::Softmax;
+    assert_eq!(rnn.loss_kind(), Loss::CrossEntropy);
+    let targets = one_hot(&[2], 3);
+    let trace = rnn.forward(&x, &targets);
+    let z = trace.z.column(0);
+    let sum: f64 = z.iter().map(|v| v.exp()).sum();
+    let by_hand = -(z[2].exp() / sum).ln();
+    approx::assert_relative_eq!(trace.loss, by_hand, max_relative = 1e-14);
+    approx::assert_relative_eq!(trace.y.column(0).sum(), 1.0, max_relative = 1e-15);
+    // A squared-error network is unchanged.
+    rnn.output = Activation::Sigmoid;
+    assert_eq!(rnn.loss_kind(), Loss::SquaredError);
+}
+
+#[test]
+fn huge_logits_give_a_finite_loss_and_gradient() {
+    // W_hy scaled so that the logits are about ±1e4: a probability
+    // underflows to 0, and the loss must still be finite (not log 0).
+    let (mut rnn, x, targets) = softmax_problem(11, 6, 1.0);
+    rnn.params.w_hy *= 1e4;
+    let trace = rnn.forward(&x, &targets);
+    assert!(
+        trace.y.iter().any(|&p| p == 0.0),
+        "some probability underflows"
+    );
+    assert!(trace.loss.is_finite() && trace.loss > 0.0, "{}", trace.loss);
+    let g = bptt(&rnn, &x, &targets, &trace);
+    assert!(g.w_hy.iter().chain(g.w_hh.iter()).all(|v| v.is_finite()));
+}
+
+#[test]
+fn bptt_of_the_softmax_head_is_the_exact_derivative() {
+    for seed in 0..8 {
+        let (rnn, x, targets) = softmax_problem(seed, 9, 1.0);
+        let grad = bptt(&rnn, &x, &targets, &rnn.forward(&x, &targets));
+        let exact = rnn.exact_gradient(&x, &targets);
+        for (name, a, e) in [
+            ("W_xh", grad.w_xh.as_slice(), exact.w_xh.as_slice()),
+            ("W_hh", grad.w_hh.as_slice(), exact.w_hh.as_slice()),
+            ("W_hy", grad.w_hy.as_slice(), exact.w_hy.as_slice()),
+            ("h_0", grad.h_0.as_slice(), exact.h_0.as_slice()),
+        ] {
+            let d = max_rel_diff(a, e);
+            assert!(d < 1e-12, "seed {seed} {name}: {d:e}");
+        }
+        let report = check_exact_rnn(&rnn, &x, &targets, &grad, &ExactOptions::default()).unwrap();
+        assert_eq!(report.verdict(), Verdict::Correct, "{report}");
+    }
+}
+
+#[test]
+fn bptt_of_relu_units_is_the_exact_derivative_away_from_the_kinks() {
+    for seed in 0..8 {
+        let (mut rnn, x, targets) = random_problem(seed, 3, 6, 2, 8, 1.0);
+        rnn.hidden = Activation::Relu;
+        rnn.output = Activation::Identity;
+        let trace = rnn.forward(&x, &targets);
+        assert!(
+            trace.a.iter().all(|&a| a != 0.0),
+            "no pre-activation at a kink"
+        );
+        assert!(trace.h.iter().any(|&h| h == 0.0), "some units are off");
+        let grad = bptt(&rnn, &x, &targets, &trace);
+        let exact = rnn.exact_gradient(&x, &targets);
+        let d = max_rel_diff(grad.w_hh.as_slice(), exact.w_hh.as_slice());
+        assert!(d < 1e-12, "seed {seed}: {d:e}");
+        let report = check_exact_rnn(&rnn, &x, &targets, &grad, &ExactOptions::default()).unwrap();
+        assert_eq!(report.verdict(), Verdict::Correct, "{report}");
+    }
+}
+
+#[test]
+fn the_checker_passes_the_correct_softmax_gradient_and_fails_dy_equal_p() {
+    let (mut rnn, x, targets) = softmax_problem(5, 7, 1.0);
+    let trace = rnn.forward(&x, &targets);
+    let grad = bptt(&rnn, &x, &targets, &trace);
+    let f = |r: &Rnn| r.loss(&x, &targets);
+    let report = check_central(&mut rnn, &grad, f, &CheckOptions::default()).unwrap();
+    assert_eq!(report.verdict(), Verdict::Correct, "{report}");
+
+    // The softmax gradient without the "− 1" at the target, dz_t = p_t, in
+    // the output layer's gradients.
+    let mut wrong = grad.clone();
+    let dz = trace.y.clone();
+    let h = trace.h.columns(1, trace.len());
+    wrong.w_hy = &dz * h.transpose();
+    wrong.b_y = rnn.params.b_y.as_ref().map(|_| dz.column_sum());
+    let report = check_central(&mut rnn, &wrong, f, &CheckOptions::default()).unwrap();
+    assert_eq!(report.verdict(), Verdict::Wrong, "{report}");
+    assert!(report.failing_blocks().contains(&"W_hy"), "{report}");
+}
+
+#[test]
+fn a_zero_target_column_is_a_step_without_loss() {
+    let (rnn, x, targets) = softmax_problem(2, 5, 1.0);
+    let mut masked = targets.clone();
+    masked.column_mut(4).fill(0.0);
+    let full = rnn.forward(&x, &targets);
+    let part = rnn.forward(&x, &masked);
+    let p = full.y[(targets.column(4).imax(), 4)];
+    approx::assert_relative_eq!(full.loss - part.loss, -p.ln(), max_relative = 1e-12);
+    let g = bptt(&rnn, &x, &masked, &part);
+    assert!(g.w_hy.column(0).iter().all(|v| v.is_finite()));
+}
