@@ -208,6 +208,8 @@ pub struct UntiedRnn {
     pub hidden: Activation,
     /// Output nonlinearity `g`.
     pub output: Activation,
+    /// The weight of each step's loss ([`Rnn::step_weights`]).
+    pub step_weights: Option<DVector<f64>>,
 }
 
 impl UntiedRnn {
@@ -218,6 +220,7 @@ impl UntiedRnn {
             params: Untied::new(vec![step; t_len], rnn.params.h_0.clone()),
             hidden: rnn.hidden,
             output: rnn.output,
+            step_weights: rnn.step_weights.clone(),
         }
     }
 
@@ -236,6 +239,17 @@ impl UntiedRnn {
     /// error of `y_t`, about `ε ‖y_t − target_t‖ ‖y_t‖`, which can be far
     /// larger than `ε L_t`.
     fn steps(&self, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Vec<(f64, f64)> {
+        let mut out = self.unweighted_steps(x, targets);
+        if let Some(w) = &self.step_weights {
+            for ((loss, scale), &w_t) in out.iter_mut().zip(w.iter()) {
+                *loss *= w_t;
+                *scale *= w_t.abs();
+            }
+        }
+        out
+    }
+
+    fn unweighted_steps(&self, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Vec<(f64, f64)> {
         assert_eq!(
             x.ncols(),
             self.params.len(),

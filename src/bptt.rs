@@ -130,7 +130,19 @@ fn windowed(
 /// squared error:            dz_t = (y_t − target_t) ⊙ g'(z_t)
 /// softmax + cross-entropy:  dz_t = p_t · Σ_o target_{o,t} − target_t     (= p_t − target_t, one-hot)
 /// ```
+///
+/// With step weights `w` ([`Rnn::step_weights`]), column `t` is multiplied by `w_t`.
 pub(crate) fn output_delta(rnn: &Rnn, targets: &DMatrix<f64>, trace: &Trace) -> DMatrix<f64> {
+    let mut dz = unweighted_output_delta(rnn, targets, trace);
+    if let Some(w) = &rnn.step_weights {
+        for (mut col, &w_t) in dz.column_iter_mut().zip(w.iter()) {
+            col *= w_t;
+        }
+    }
+    dz
+}
+
+fn unweighted_output_delta(rnn: &Rnn, targets: &DMatrix<f64>, trace: &Trace) -> DMatrix<f64> {
     match rnn.loss_kind() {
         Loss::SquaredError => {
             let mut dz = &trace.y - targets; // dy

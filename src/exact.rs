@@ -193,7 +193,14 @@ impl Rnn {
         };
         let x = dual_matrix(x, None);
         let targets = dual_matrix(targets, None);
-        forward_generic(&weights, self.hidden, self.output, &x, &targets)
+        forward_generic(
+            &weights,
+            self.hidden,
+            self.output,
+            self.step_weights.as_ref(),
+            &x,
+            &targets,
+        )
     }
 
     /// `∇L(θ) · d`, exact up to the rounding of one forward pass; see

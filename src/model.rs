@@ -103,6 +103,11 @@ pub struct Rnn {
     pub hidden: Activation,
     /// The output nonlinearity `g`.
     pub output: Activation,
+    /// `w_t`, the weight of step `t`'s loss term, `L = Σ_t w_t ℓ_t`: which
+    /// steps carry loss (a 0/1 mask, or only the last) times the
+    /// reduction's factor (`1/T'` for a mean over the `T'` counted steps).
+    /// `None`: every step, weight 1 (the default). Its length is `T`.
+    pub step_weights: Option<DVector<f64>>,
 }
 
 /// Everything a forward pass computes that the backward pass needs.
@@ -141,6 +146,7 @@ impl Rnn {
             params,
             hidden,
             output,
+            step_weights: None,
         }
     }
 
@@ -156,6 +162,7 @@ impl Rnn {
     /// L = Σ_t ½ ‖y_t − target_t‖²                         (squared error)
     /// L = −Σ_t Σ_o target_{o,t} log softmax(z_t)_o        (g = softmax: cross-entropy)
     /// ```
+    /// With [`Rnn::step_weights`] `w`, each step's term is multiplied by `w_t`.
     /// The loss follows from the output activation ([`Rnn::loss_kind`]).
     /// The computation is [`forward_generic`], shared with the exact
     /// derivative oracle ([`crate::exact`]), which runs it on dual numbers.
@@ -164,7 +171,14 @@ impl Rnn {
     /// If the shapes of `x` or `targets` do not match the network (a programming
     /// error; user files are validated before they reach this function).
     pub fn forward(&self, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Trace {
-        let f = forward_generic(&self.params.weights(), self.hidden, self.output, x, targets);
+        let f = forward_generic(
+            &self.params.weights(),
+            self.hidden,
+            self.output,
+            self.step_weights.as_ref(),
+            x,
+            targets,
+        );
         Trace {
             a: f.a,
             h: f.h,
@@ -278,6 +292,7 @@ pub fn forward_generic<S: ModelScalar>(
     p: &Weights<'_, S>,
     hidden: Activation,
     output: Activation,
+    step_weights: Option<&DVector<f64>>,
     x: &DMatrix<S>,
     targets: &DMatrix<S>,
 ) -> Forward<S> {
@@ -307,11 +322,30 @@ pub fn forward_generic<S: ModelScalar>(
     if let Some(b_y) = p.b_y {
         z.column_iter_mut().for_each(|mut col| col += b_y);
     }
-    let (y, loss) = match output {
-        Activation::Softmax => softmax_cross_entropy(&z, targets),
-        _ => {
+    let (y, loss) = match (output, step_weights) {
+        (Activation::Softmax, None) => softmax_cross_entropy(&z, targets),
+        (Activation::Softmax, Some(w)) => {
+            // Σ_t w_t ℓ_t: the weights scale the target columns exactly.
+            let mut weighted = targets.clone();
+            for (mut col, &w_t) in weighted.column_iter_mut().zip(w.iter()) {
+                col *= nalgebra::convert::<f64, S>(w_t);
+            }
+            softmax_cross_entropy(&z, &weighted)
+        }
+        (_, None) => {
             let y = z.map(|z| S::activate(output, z));
             let loss = nalgebra::convert::<f64, S>(0.5) * (&y - targets).norm_squared();
+            (y, loss)
+        }
+        (_, Some(w)) => {
+            let y = z.map(|z| S::activate(output, z));
+            let mut loss = S::zero();
+            for (t, &w_t) in w.iter().enumerate() {
+                if w_t != 0.0 {
+                    let r = (y.column(t) - targets.column(t)).norm_squared();
+                    loss += nalgebra::convert::<f64, S>(0.5 * w_t) * r;
+                }
+            }
             (y, loss)
         }
     };

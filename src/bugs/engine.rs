@@ -257,6 +257,21 @@ fn output_deltas(rnn: &Rnn, targets: &DMatrix<f64>, trace: &Trace, rules: &Rules
     if rnn.loss_kind() == crate::model::Loss::CrossEntropy {
         return crate::bptt::output_delta(rnn, targets, trace) * rules.error_sign;
     }
+    let mut dz = squared_error_deltas(rnn, targets, trace, rules);
+    if let Some(w) = &rnn.step_weights {
+        for (mut col, &w_t) in dz.column_iter_mut().zip(w.iter()) {
+            col *= w_t;
+        }
+    }
+    dz
+}
+
+fn squared_error_deltas(
+    rnn: &Rnn,
+    targets: &DMatrix<f64>,
+    trace: &Trace,
+    rules: &Rules,
+) -> DMatrix<f64> {
     let g = rnn.output;
     let derivative = match rules.output {
         OutputDerivative::PreActivation => trace.y.map(|y| g.derivative_from_output(y)),

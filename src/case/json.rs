@@ -13,7 +13,8 @@ use serde_json::value::RawValue;
 use super::raw::{RawArray, RawCase, Slot, Text};
 use super::{one_line, shown, CaseError, Format, Param, MAX_VALUES};
 
-const TOP_KEYS: &str = "params, h0, inputs, targets, grads, layout, activation, loss";
+const TOP_KEYS: &str =
+    "params, h0, inputs, targets, grads, layout, activation, loss, loss_steps, reduction";
 const PARAM_KEYS: &str = "W_xh, W_hh, W_hy, b_h, b_y (h0 is a top-level key)";
 const GRAD_KEYS: &str = "W_xh, W_hh, W_hy, b_h, b_y, h0";
 const ACTIVATION_KEYS: &str = "hidden, output";
@@ -61,6 +62,18 @@ pub(crate) fn parse(bytes: &[u8], path: &str) -> Result<RawCase, CaseError> {
                 .texts
                 .push((Text::Layout, string(value, path, "layout")?)),
             "loss" => raw.texts.push((Text::Loss, string(value, path, "loss")?)),
+            "reduction" => raw
+                .texts
+                .push((Text::Reduction, string(value, path, "reduction")?)),
+            "loss_steps" => {
+                if value.get().trim_start().starts_with('"') {
+                    let s = string(value, path, "loss_steps")?;
+                    raw.texts.push((Text::LossSteps, s));
+                } else {
+                    let a = array(value, path, "loss_steps", &mut values)?;
+                    raw.arrays.push((Slot::LossSteps, a));
+                }
+            }
             "activation" => {
                 for (name, v) in unique(object(value, path, "activation")?, path, "activation")? {
                     let text = match name.as_str() {

@@ -23,7 +23,7 @@ use super::{one_line, shown, CaseError, Format, Param, MAX_FILE_BYTES, MAX_VALUE
 pub const MAX_HEADER: usize = 10_000;
 
 const KEYS: &str = "W_xh, W_hh, W_hy, b_h, b_y, h0, inputs, targets, grad_<param>, layout, \
-                    activation_hidden, activation_output, loss";
+                    activation_hidden, activation_output, loss, loss_steps, reduction";
 
 /// Parses an `.npz` case file into a [`RawCase`].
 pub(crate) fn parse(bytes: &[u8], path: &str) -> Result<RawCase, CaseError> {
@@ -57,6 +57,7 @@ pub(crate) fn parse(bytes: &[u8], path: &str) -> Result<RawCase, CaseError> {
                 raw.arrays.push((slot, a));
             }
             (Target::Text(t), Npy::Text(s)) => raw.texts.push((t, s)),
+            (Target::Array(Slot::LossSteps), Npy::Text(s)) => raw.texts.push((Text::LossSteps, s)),
             (Target::Array(_), Npy::Text(_)) => {
                 return Err(key_err("expected numbers, found a string array".into()))
             }
@@ -154,6 +155,8 @@ fn classify(key: &str) -> Option<Target> {
         "activation_hidden" => return Some(Target::Text(Text::Hidden)),
         "activation_output" => return Some(Target::Text(Text::Output)),
         "loss" => return Some(Target::Text(Text::Loss)),
+        "reduction" => return Some(Target::Text(Text::Reduction)),
+        "loss_steps" => Slot::LossSteps,
         k => match k.strip_prefix("grad_") {
             Some(p) => Slot::Grad(Param::from_key(p)?),
             None => Slot::Param(Param::from_key(k)?),

@@ -21,6 +21,8 @@ pub(crate) enum Slot {
     Inputs,
     /// `targets`.
     Targets,
+    /// `loss_steps`, as a 0/1 array.
+    LossSteps,
 }
 
 /// A text setting.
@@ -30,6 +32,8 @@ pub(crate) enum Text {
     Hidden,
     Output,
     Loss,
+    LossSteps,
+    Reduction,
 }
 
 impl Format {
@@ -38,6 +42,7 @@ impl Format {
         match (self, slot) {
             (_, Slot::Inputs) => "inputs".into(),
             (_, Slot::Targets) => "targets".into(),
+            (_, Slot::LossSteps) => "loss_steps".into(),
             (_, Slot::Param(Param::H0)) => "h0".into(),
             (Format::Json, Slot::Param(p)) => format!("params.{p}"),
             (Format::Json, Slot::Grad(p)) => format!("grads.{p}"),
@@ -51,6 +56,8 @@ impl Format {
         match (self, text) {
             (_, Text::Layout) => "layout",
             (_, Text::Loss) => "loss",
+            (_, Text::LossSteps) => "loss_steps",
+            (_, Text::Reduction) => "reduction",
             (Format::Json, Text::Hidden) => "activation.hidden",
             (Format::Json, Text::Output) => "activation.output",
             (Format::Npz, Text::Hidden) => "activation_hidden",
@@ -369,6 +376,79 @@ impl Builder<'_> {
         Ok(loss)
     }
 
+    /// `w_t` from `loss_steps` (`"all"`, `"last"` or a 0/1 array of `T`)
+    /// and `reduction` (`"sum"`, `"mean_batch"`: ÷ N, which is 1 for one
+    /// sequence, or `"mean_steps"`: ÷ the number of counted steps); `None`
+    /// when every weight is 1.
+    fn step_weights(
+        &self,
+        raw: &mut RawCase,
+        t_len: usize,
+    ) -> Result<Option<DVector<f64>>, CaseError> {
+        let text_err = |text: Text, detail: String| CaseError::Value {
+            path: self.path.into(),
+            key: self.format.text_key(text).into(),
+            detail,
+        };
+        let mask: Vec<f64> = match (raw.take(Slot::LossSteps), self.text(raw, Text::LossSteps)) {
+            (Some(a), _) => {
+                if a.shape[..] != [t_len] {
+                    return Err(self.shape_error(
+                        Slot::LossSteps,
+                        format!("a 0/1 vector of T = {t_len} (from inputs)"),
+                        &a.shape,
+                        String::new(),
+                    ));
+                }
+                if let Some(k) = a.data.iter().position(|&v| v != 0.0 && v != 1.0) {
+                    return Err(CaseError::Value {
+                        path: self.path.into(),
+                        key: self.key(Slot::LossSteps),
+                        detail: format!("a mask holds 0 or 1; [{k}] is {}", a.data[k]),
+                    });
+                }
+                a.data
+            }
+            (None, None) => vec![1.0; t_len],
+            (None, Some(s)) => match s.trim() {
+                "all" => vec![1.0; t_len],
+                "last" => (0..t_len).map(|t| f64::from(t + 1 == t_len)).collect(),
+                other => {
+                    return Err(text_err(
+                        Text::LossSteps,
+                        format!(
+                        "unknown loss_steps \"{}\"; expected \"all\", \"last\" or a 0/1 array of T",
+                        shown(other)
+                    ),
+                    ))
+                }
+            },
+        };
+        let counted = mask.iter().filter(|&&m| m == 1.0).count();
+        if counted == 0 {
+            return Err(text_err(
+                Text::LossSteps,
+                "no step carries loss (the mask is all zeros): there is nothing to differentiate"
+                    .into(),
+            ));
+        }
+        let factor = match self.text(raw, Text::Reduction).as_deref().map(str::trim) {
+            None | Some("sum") | Some("mean_batch") => 1.0,
+            Some("mean_steps") => 1.0 / counted as f64,
+            Some(other) => {
+                return Err(text_err(
+                    Text::Reduction,
+                    format!(
+                        "unknown reduction \"{}\"; expected \"sum\", \"mean_batch\" (÷ N) or \"mean_steps\" (÷ the counted steps)",
+                        shown(other)
+                    ),
+                ))
+            }
+        };
+        let w: Vec<f64> = mask.iter().map(|m| m * factor).collect();
+        Ok((!w.iter().all(|&v| v == 1.0)).then(|| DVector::from_vec(w)))
+    }
+
     /// Cross-entropy targets, returned one-hot as `n_out × T`: class indices
     /// (a vector of `T` integers in `0..n_out`), or one-hot rows `T × n_out`
     /// (a row of zeros is a step without loss).
@@ -512,11 +592,14 @@ pub(crate) fn build(mut raw: RawCase, path: &str) -> Result<Case, CaseError> {
         b_y,
         h_0,
     };
+    let step_weights = b.step_weights(&mut raw, inputs.ncols())?;
+    let mut rnn = Rnn::new(params, hidden, output);
+    rnn.step_weights = step_weights;
     let mut case = Case {
         path: path.into(),
         format,
         layout,
-        rnn: Rnn::new(params, hidden, output),
+        rnn,
         inputs,
         targets,
         grads: None,

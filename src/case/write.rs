@@ -26,6 +26,19 @@ pub fn case_json(case: &Case, grads: &Gradients) -> Result<String, CaseError> {
         "  \"activation\": {{\"hidden\": \"{}\", \"output\": \"{}\"}},",
         case.rnn.hidden, case.rnn.output
     );
+    if let Some(w) = &case.rnn.step_weights {
+        // Weights are a 0/1 mask times one factor: 1 (sum) or 1/count (mean_steps).
+        let mask: Vec<&str> = w
+            .iter()
+            .map(|&v| if v != 0.0 { "1" } else { "0" })
+            .collect();
+        let reduction = match w.iter().any(|&v| v != 0.0 && v != 1.0) {
+            true => "mean_steps",
+            false => "sum",
+        };
+        let _ = writeln!(out, "  \"loss_steps\": [{}],", mask.join(", "));
+        let _ = writeln!(out, "  \"reduction\": \"{reduction}\",");
+    }
     out.push_str("  \"params\": {\n");
     let mut fields = vec![
         field(case, Param::WXh, &p.w_xh, "    ")?,

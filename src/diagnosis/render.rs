@@ -362,7 +362,23 @@ impl fmt::Display for Diagnosis {
             crate::model::Loss::SquaredError => "L = Σ_t ½‖y_t − target_t‖²",
             crate::model::Loss::CrossEntropy => "L = −Σ_t log p_t[target_t], p_t = softmax(z_t)",
         };
-        writeln!(f, "loss:      {:.6e}  ({formula})", self.loss)?;
+        let weights = match &c.rnn.step_weights {
+            None => String::new(),
+            Some(w) => {
+                let counted: Vec<f64> = w.iter().copied().filter(|&v| v != 0.0).collect();
+                let per_step = if counted.iter().all(|&v| v == counted[0]) {
+                    format!("weight {}", counted[0])
+                } else {
+                    "varying weights".into()
+                };
+                format!(
+                    "; each step's term × w_t: {} of {} steps carry loss, {per_step}",
+                    counted.len(),
+                    w.len()
+                )
+            }
+        };
+        writeln!(f, "loss:      {:.6e}  ({formula}{weights})", self.loss)?;
         let r = &self.reference_check;
         let scope = if r.checked == r.total {
             format!("all {} entries", r.total)

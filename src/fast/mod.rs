@@ -31,13 +31,13 @@
 //! library's `exp`) they agree to rounding: a few ulps of the loss.
 
 /// True when the fast paths compute `rnn` themselves: sigmoid, tanh,
-/// identity or ReLU units with the squared-error loss. A softmax +
-/// cross-entropy head is not fast yet: [`Workspace`] and [`check_central`]
+/// identity or ReLU units with the squared-error loss on every step. A
+/// softmax + cross-entropy head, or step weights, are not fast yet: [`Workspace`] and [`check_central`]
 /// fall back to the plain path for it ([`crate::Rnn::forward`],
 /// [`crate::bptt()`], [`crate::checker::check_central`]), with the same
 /// results the plain path gives.
 pub fn supports(rnn: &crate::Rnn) -> bool {
-    rnn.output != crate::Activation::Softmax
+    rnn.output != crate::Activation::Softmax && rnn.step_weights.is_none()
 }
 
 mod check;

@@ -413,3 +413,48 @@ fn the_min_char_rnn_shaped_cases_are_judged_through_the_command() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("dz_t = p_t − onehot(target_t)"), "{out}");
 }
+
+#[test]
+fn loss_steps_and_reduction_change_the_reference_gradient() {
+    use rnn_gradcheck::bptt;
+    // The min-char-rnn case made many-to-one and averaged: its file's
+    // gradients (every step, summed) become wrong, and the gradient of the
+    // unweighted network with every target but the last zeroed (an
+    // independent route to the last-step loss), divided by 1 counted step,
+    // is right.
+    let dir = tempfile::tempdir().unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("softmax_correct.json")).unwrap()).unwrap();
+    v["loss_steps"] = serde_json::json!("last");
+    v["reduction"] = serde_json::json!("mean_steps");
+    let path = dir.path().join("last.json");
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    let o = DiagnoseOptions::default();
+    let d = diagnose(case::load(&path).unwrap(), &o).unwrap();
+    assert_eq!(d.verdict, Overall::Wrong);
+
+    let mut c = case::load(&path).unwrap();
+    let t_len = c.t_len();
+    let weights = c.rnn.step_weights.clone().expect("weights from the file");
+    assert_eq!(weights.as_slice()[t_len - 1], 1.0);
+    assert!(weights.as_slice()[..t_len - 1].iter().all(|&w| w == 0.0));
+    let mut last = c.targets.clone();
+    for t in 0..t_len - 1 {
+        last.column_mut(t).fill(0.0);
+    }
+    let mut plain = c.rnn.clone();
+    plain.step_weights = None;
+    let g = bptt(&plain, &c.inputs, &last, &plain.forward(&c.inputs, &last));
+    let written = dir.path().join("last_correct.json");
+    std::fs::write(&written, case::case_json(&c, &g).unwrap()).unwrap();
+    c = case::load(&written).unwrap();
+    assert_eq!(
+        c.rnn.step_weights,
+        Some(weights),
+        "the writer keeps the weights"
+    );
+    let d = diagnose(c, &o).unwrap();
+    assert_eq!(d.verdict, Overall::Correct);
+    let (code, out, _) = check(&written, &[]);
+    assert_eq!(code, 0, "{out}");
+}

@@ -662,3 +662,39 @@ fn malformed_softmax_relu_and_cross_entropy_settings_are_refused() {
         refused(d, name, &bytes, &needles);
     }
 }
+
+#[test]
+fn malformed_loss_steps_and_reductions_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cases: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
+        (
+            "mask_length.json",
+            edit_softmax(|v| v["loss_steps"] = json!([1, 0, 1])),
+            vec!["key `loss_steps`", "a 0/1 vector of T = 8"],
+        ),
+        (
+            "mask_values.json",
+            edit_softmax(|v| v["loss_steps"] = json!([1, 0, 1, 1, 0.5, 1, 1, 1])),
+            vec!["key `loss_steps`", "[4] is 0.5"],
+        ),
+        (
+            "mask_zero.json",
+            edit_softmax(|v| v["loss_steps"] = json!([0, 0, 0, 0, 0, 0, 0, 0])),
+            vec!["key `loss_steps`", "no step carries loss"],
+        ),
+        (
+            "steps_unknown.json",
+            edit(|v| v["loss_steps"] = json!("first")),
+            vec!["key `loss_steps`", "unknown loss_steps \"first\""],
+        ),
+        (
+            "reduction_unknown.json",
+            edit(|v| v["reduction"] = json!("mean")),
+            vec!["key `reduction`", "unknown reduction \"mean\""],
+        ),
+    ];
+    for (name, bytes, needles) in cases {
+        refused(d, name, &bytes, &needles);
+    }
+}

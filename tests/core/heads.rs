@@ -141,3 +141,75 @@ fn a_zero_target_column_is_a_step_without_loss() {
     let g = bptt(&rnn, &x, &masked, &part);
     assert!(g.w_hy.column(0).iter().all(|v| v.is_finite()));
 }
+
+/// `w_t`: only the last of `t_len` steps (many-to-one).
+fn last_only(t_len: usize) -> nalgebra::DVector<f64> {
+    nalgebra::DVector::from_fn(t_len, |t, _| f64::from(t + 1 == t_len))
+}
+
+#[test]
+fn step_weights_weigh_each_steps_loss_term() {
+    let (mut rnn, x, targets) = random_problem(4, 3, 5, 2, 6, 1.0);
+    let trace = rnn.forward(&x, &targets);
+    // Squared error, last step only: L = ½‖y_T − target_T‖².
+    rnn.step_weights = Some(last_only(6));
+    let r = trace.y.column(5) - targets.column(5);
+    approx::assert_relative_eq!(
+        rnn.loss(&x, &targets),
+        0.5 * r.norm_squared(),
+        max_relative = 1e-14
+    );
+    // A mean over the steps: L / T.
+    rnn.step_weights = Some(nalgebra::DVector::from_element(6, 1.0 / 6.0));
+    approx::assert_relative_eq!(
+        rnn.loss(&x, &targets),
+        trace.loss / 6.0,
+        max_relative = 1e-14
+    );
+}
+
+#[test]
+fn bptt_with_step_weights_is_the_exact_derivative_and_checks_correct() {
+    for seed in 0..6 {
+        for softmax in [false, true] {
+            let (mut rnn, x, targets) = if softmax {
+                softmax_problem(seed, 7, 1.0)
+            } else {
+                random_problem(seed, 3, 5, 2, 7, 1.0)
+            };
+            let mask = [1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0];
+            rnn.step_weights = Some(nalgebra::DVector::from_iterator(
+                7,
+                mask.iter().map(|m| m / 4.0),
+            ));
+            let grad = bptt(&rnn, &x, &targets, &rnn.forward(&x, &targets));
+            let exact = rnn.exact_gradient(&x, &targets);
+            let d = max_rel_diff(grad.w_hh.as_slice(), exact.w_hh.as_slice());
+            assert!(d < 1e-12, "seed {seed} softmax {softmax}: {d:e}");
+            let f = |r: &Rnn| r.loss(&x, &targets);
+            let report = check_central(&mut rnn, &grad, f, &CheckOptions::default()).unwrap();
+            assert_eq!(report.verdict(), Verdict::Correct, "{report}");
+            // The unweighted gradient is wrong for the weighted loss.
+            let mut plain = rnn.clone();
+            plain.step_weights = None;
+            let unweighted = bptt(&plain, &x, &targets, &plain.forward(&x, &targets));
+            let report = check_central(&mut rnn, &unweighted, f, &CheckOptions::default()).unwrap();
+            assert_eq!(report.verdict(), Verdict::Wrong, "{report}");
+        }
+    }
+}
+
+#[test]
+fn a_cross_entropy_mask_is_a_zeroed_target_column() {
+    // An independent route to the many-to-one gradient: the unweighted
+    // network with every target column but the last set to zero.
+    let (mut rnn, x, targets) = softmax_problem(9, 6, 1.0);
+    let mut last = targets.clone();
+    for t in 0..5 {
+        last.column_mut(t).fill(0.0);
+    }
+    let by_targets = bptt(&rnn, &x, &last, &rnn.forward(&x, &last));
+    rnn.step_weights = Some(last_only(6));
+    let by_weights = bptt(&rnn, &x, &targets, &rnn.forward(&x, &targets));
+    assert_eq!(by_targets, by_weights);
+}

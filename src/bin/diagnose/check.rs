@@ -3,6 +3,7 @@
 //! (or no gradients given), 1 some gradient wrong, 2 unusable input, 3
 //! inconclusive (nothing wrong, something not certified).
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -120,13 +121,24 @@ fn check(args: &Args) -> Result<ExitCode, String> {
         let text = case_json(&d.case, &d.reference).map_err(|e| e.to_string())?;
         write_atomic(out, text.as_bytes()).map_err(|e| e.to_string())?;
     }
-    if args.json {
-        println!("{}", d.to_json());
+    let mut text = if args.json {
+        format!("{}\n", d.to_json())
     } else {
-        println!("{d}");
-        if let Some(out) = &args.write_grads {
-            println!("wrote the correct gradients to {}", out.display());
+        format!("{d}\n")
+    };
+    if let (false, Some(out)) = (args.json, &args.write_grads) {
+        text += &format!("wrote the correct gradients to {}\n", out.display());
+    }
+    // A closed pipe (`diagnose check … | head`) is not an error of the check.
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            return Err(format!("writing the result: {e}"))
         }
+        _ => {}
     }
     Ok(ExitCode::from(d.exit_code()))
 }
