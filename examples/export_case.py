@@ -20,8 +20,16 @@ import numpy as np
 
 
 def export_case(path, W_xh, W_hh, W_hy, inputs, targets, grads=None, h0=None,
-                b_h=None, b_y=None, layout="row", hidden="sigmoid", output="sigmoid"):
-    """grads: a dict with any of W_xh, W_hh, W_hy, b_h, b_y, h0 (same layout as the weights)."""
+                b_h=None, b_y=None, layout="row", hidden="sigmoid", output="sigmoid",
+                loss=None, loss_steps=None, reduction=None):
+    """grads: a dict with any of W_xh, W_hh, W_hy, b_h, b_y, h0 (same layout as the weights).
+    hidden: sigmoid, tanh, identity or relu; output: sigmoid, tanh, identity or softmax.
+    loss: "squared_error" or "cross_entropy" (softmax; targets = class indices or one-hot rows);
+    loss_steps: "all", "last" or a 0/1 array of T; reduction: "sum", "mean_batch", "mean_steps".
+    None leaves a setting at its default (fixtures/README.md)."""
+    settings = {k: v for k, v in
+                {"loss": loss, "loss_steps": loss_steps, "reduction": reduction}.items()
+                if v is not None}
     params = {"W_xh": W_xh, "W_hh": W_hh, "W_hy": W_hy, "b_h": b_h, "b_y": b_y}
     params = {k: np.asarray(v) for k, v in params.items() if v is not None}
     grads = {k: np.asarray(v) for k, v in (grads or {}).items()}
@@ -30,6 +38,8 @@ def export_case(path, W_xh, W_hh, W_hy, inputs, targets, grads=None, h0=None,
         data["h0"] = np.asarray(h0)
     if str(path).endswith(".json"):
         case = {"layout": layout, "activation": {"hidden": hidden, "output": output},
+                **{k: (v if isinstance(v, str) else np.asarray(v).tolist())
+                   for k, v in settings.items()},
                 "params": {k: v.tolist() for k, v in params.items()},
                 **{k: v.tolist() for k, v in data.items()}}
         if grads:
@@ -38,6 +48,7 @@ def export_case(path, W_xh, W_hh, W_hy, inputs, targets, grads=None, h0=None,
             json.dump(case, f)
     else:
         np.savez(path, layout=layout, activation_hidden=hidden, activation_output=output,
+                 **{k: np.asarray(v) for k, v in settings.items()},
                  **params, **data, **{"grad_" + k: v for k, v in grads.items()})
 
 

@@ -355,17 +355,22 @@ fn a_near_perfect_fit_is_confirmed() {
 /// differ between machines and are compared as "tiny".
 #[test]
 fn the_readme_shows_the_real_output_on_the_committed_example() {
+    readme_block_is_real_output("fixtures/cases/original_question.json", 1);
+    readme_block_is_real_output("fixtures/cases/softmax_wrong.json", 1);
+}
+
+/// The README's block after `$ diagnose check FILE` is what the command
+/// prints (numbers below 1e-7 aside: rounding-level differences between
+/// machines), and the command exits with `code`.
+fn readme_block_is_real_output(file: &str, code: i32) {
     let readme = std::fs::read_to_string(case_support::root().join("README.md")).unwrap();
     let start = readme
-        .find("$ diagnose check fixtures/cases/original_question.json\n")
-        .expect("the README shows the example");
+        .find(&format!("$ diagnose check {file}\n"))
+        .unwrap_or_else(|| panic!("the README shows {file}"));
     let block = &readme[start..];
     let block = &block[block.find('\n').unwrap() + 1..block.find("\n```").unwrap()];
-    let (code, out, err) = check(
-        std::path::Path::new("fixtures/cases/original_question.json"),
-        &[],
-    );
-    assert_eq!(code, 1, "{err}");
+    let (found, out, err) = check(std::path::Path::new(file), &[]);
+    assert_eq!(found, code, "{err}");
     let tiny = |s: &str| -> String {
         s.split(' ')
             .map(|w| {
@@ -385,7 +390,7 @@ fn the_readme_shows_the_real_output_on_the_committed_example() {
     assert_eq!(
         tiny(block),
         tiny(out.trim_end()),
-        "README block vs real output"
+        "README block vs real output of {file}"
     );
 }
 
