@@ -46,6 +46,37 @@ pub enum Truncation {
 /// `1` where `h_t > 0` and `0` elsewhere, the left derivative at `a_t = 0`. No clipping happens here:
 /// clipping belongs to training code, never to the gradient a checker judges.
 pub fn bptt(rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>, trace: &Trace) -> Gradients {
+    bptt_with(rnn, x, targets, trace, |_, h| {
+        rnn.hidden.derivative_from_output(h)
+    })
+}
+
+/// [`bptt`] with ReLU's *right* derivative at its kinks: `f'(a_t) = 1` where
+/// `a_t = 0` exactly (and where `a_t > 0`), the other valid choice of code
+/// that writes `a >= 0` where [`bptt`] (like `h > 0`) takes the left
+/// derivative `0`. For any other hidden unit, and wherever no pre-activation
+/// is exactly 0, it is [`bptt`].
+pub fn bptt_right_at_kinks(
+    rnn: &Rnn,
+    x: &DMatrix<f64>,
+    targets: &DMatrix<f64>,
+    trace: &Trace,
+) -> Gradients {
+    let f = rnn.hidden;
+    bptt_with(rnn, x, targets, trace, |a, h| match f {
+        crate::Activation::Relu => f64::from(a >= 0.0),
+        _ => f.derivative_from_output(h),
+    })
+}
+
+/// [`bptt`] with `f'(a_t)` from `derivative(a_t, h_t)`.
+fn bptt_with(
+    rnn: &Rnn,
+    x: &DMatrix<f64>,
+    targets: &DMatrix<f64>,
+    trace: &Trace,
+    derivative: impl Fn(f64, f64) -> f64,
+) -> Gradients {
     let p = &rnn.params;
     let t_len = trace.len();
     let dz = output_delta(rnn, targets, trace);
@@ -58,9 +89,9 @@ pub fn bptt(rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>, trace: &Trace) 
         dh.copy_from(&dh_next);
         dh.gemv_tr(1.0, &p.w_hy, &dz.column(t - 1), 1.0); // dh = W_hyᵀ dz_t + dh_next
         let mut da_t = da.column_mut(t - 1);
-        da_t.zip_zip_apply(&dh, &trace.h.column(t), |da, dh, h| {
-            *da = dh * rnn.hidden.derivative_from_output(h) // da_t = dh ⊙ f'(a_t)
-        });
+        for (i, da) in da_t.iter_mut().enumerate() {
+            *da = dh[i] * derivative(trace.a[(i, t - 1)], trace.h[(i, t)]); // da_t = dh ⊙ f'(a_t)
+        }
         dh_next.gemv_tr(1.0, &p.w_hh, &da_t, 0.0); // dh_next = W_hhᵀ da_t
     }
     let dh_0 = dh_next; // after t = 1, dh_next = W_hhᵀ da_1 = ∂L/∂h_0

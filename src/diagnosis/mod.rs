@@ -531,6 +531,7 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         params.push(report);
     }
     if let Some(user) = &case.grads {
+        probe_kinks(&case, &rnn, user, &mut params, &judge);
         probe_truncation(&case, &rnn, user, &mut params, &judge);
     }
 
@@ -1237,6 +1238,55 @@ fn inconclusive_reason(s: &crate::judge::BlockStats, precision: Precision) -> St
 /// For each wrong gradient on the path through time (`W_xh`, `W_hh`, `b_h`,
 /// `h0`): the smallest window `k < T` for which it equals BPTT truncated to
 /// `k` steps, within a compute budget.
+/// The ReLU pre-activations exactly at the kink, `a_t[i] = 0`, of `rnn` on
+/// the case (0 for any other hidden unit).
+pub fn relu_kinks(rnn: &Rnn, case: &Case) -> usize {
+    if rnn.hidden != crate::Activation::Relu {
+        return 0;
+    }
+    let trace = rnn.forward(&case.inputs, &case.targets);
+    trace.a.iter().filter(|&&a| a == 0.0).count()
+}
+
+/// Where a ReLU pre-activation is exactly 0, the derivative is a choice:
+/// the reference takes the left one (`0`, as `h > 0` code does); code that
+/// writes `a >= 0` takes the right one (`1`). A block found wrong that
+/// agrees with the right-derivative BPTT ([`crate::bptt::bptt_right_at_kinks`])
+/// is inconclusive, never wrong, with that reason.
+fn probe_kinks(
+    case: &Case,
+    rnn: &Rnn,
+    user: &UserGrads,
+    params: &mut [ParamReport],
+    judge: &impl Fn(Param, &DMatrix<f64>, &DMatrix<f64>) -> BlockCompare,
+) {
+    let kinks = relu_kinks(rnn, case);
+    if kinks == 0 {
+        return;
+    }
+    let (x, y) = (&case.inputs, &case.targets);
+    let right = crate::bptt::bptt_right_at_kinks(rnn, x, y, &rnn.forward(x, y));
+    for r in params
+        .iter_mut()
+        .filter(|r| r.verdict == ParamVerdict::Wrong)
+    {
+        let p = r.param;
+        let agrees = user
+            .get(p)
+            .is_some_and(|u| judge(p, u, &block(&right, p)).verdict == ParamVerdict::Correct);
+        if agrees {
+            r.verdict = ParamVerdict::Inconclusive;
+            r.reason = Some(format!(
+                "{kinks} ReLU pre-activation{} exactly 0 (at the kink): there the derivative is \
+                 a choice; yours takes the right derivative (1, `a >= 0`), the reference the \
+                 left (0, `h > 0`); both are valid subgradients, and away from the kinks they \
+                 agree",
+                if kinks == 1 { " is" } else { "s are" }
+            ));
+        }
+    }
+}
+
 fn probe_truncation(
     case: &Case,
     rnn: &Rnn,

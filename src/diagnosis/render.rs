@@ -407,6 +407,15 @@ impl fmt::Display for Diagnosis {
                 writeln!(f, ")")?;
             }
         }
+        let kinks = super::relu_kinks(&c.rnn, c);
+        if kinks > 0 {
+            writeln!(
+                f,
+                "kinks:     {kinks} ReLU pre-activation{} exactly 0; the reference takes the left \
+                 derivative (0) there",
+                if kinks == 1 { " is" } else { "s are" }
+            )?;
+        }
         for w in &self.warnings {
             writeln!(f, "warning:   {w}")?;
         }

@@ -463,3 +463,71 @@ fn loss_steps_and_reduction_change_the_reference_gradient() {
     let (code, out, _) = check(&written, &[]);
     assert_eq!(code, 0, "{out}");
 }
+
+#[test]
+fn a_relu_kink_at_exactly_zero_makes_the_right_derivative_inconclusive_not_wrong() {
+    use nalgebra::{DMatrix, DVector};
+    use rnn_gradcheck::bptt::{bptt, bptt_right_at_kinks};
+    use rnn_gradcheck::random::random_problem;
+    use rnn_gradcheck::Activation;
+    // No hidden bias, h0 = 0 and x_1 = 0: a_1 = 0 exactly for every unit.
+    let (mut rnn, mut x, y) = random_problem(8, 3, 4, 2, 5, 1.0);
+    rnn.hidden = Activation::Relu;
+    rnn.output = Activation::Identity;
+    rnn.params.b_h = None;
+    rnn.params.h_0 = DVector::zeros(4);
+    x.column_mut(0).fill(0.0);
+    let trace = rnn.forward(&x, &y);
+    assert!(trace.a.column(0).iter().all(|&a| a == 0.0));
+    let left = bptt(&rnn, &x, &y, &trace);
+    let right = bptt_right_at_kinks(&rnn, &x, &y, &trace);
+    assert_ne!(
+        left.h_0, right.h_0,
+        "the one-sided derivatives differ at h_0"
+    );
+    let case_with = |g: &rnn_gradcheck::Gradients| {
+        let mut c = case::load(fixture("column_correct.json")).unwrap();
+        c.rnn = rnn.clone();
+        c.inputs = x.clone();
+        c.targets = y.clone();
+        c.f32_evidence = None;
+        let col = |v: &DVector<f64>| DMatrix::from_column_slice(v.len(), 1, v.as_slice());
+        c.grads = Some(case::UserGrads(vec![
+            (Param::WXh, g.w_xh.clone()),
+            (Param::WHh, g.w_hh.clone()),
+            (Param::WHy, g.w_hy.clone()),
+            (Param::BY, col(g.b_y.as_ref().unwrap())),
+            (Param::H0, col(&g.h_0)),
+        ]));
+        c
+    };
+    let o = DiagnoseOptions::default();
+    // The left derivative: h0's gradient W_hhᵀ da_1 is exactly 0, which
+    // certifies nothing (inconclusive for that reason); the rest is correct.
+    let d = diagnose(case_with(&left), &o).unwrap();
+    assert!(
+        d.to_string()
+            .contains("kinks:     4 ReLU pre-activations are exactly 0"),
+        "{d}"
+    );
+    for p in &d.params {
+        match p.param {
+            Param::H0 => assert!(p.reason.as_ref().unwrap().contains("exactly 0 here"), "{d}"),
+            _ => assert_eq!(p.verdict, ParamVerdict::Correct, "{d}"),
+        }
+    }
+    let d = diagnose(case_with(&right), &o).unwrap();
+    assert_eq!(d.verdict, Overall::Inconclusive, "{d}");
+    let h0 = d.params.iter().find(|p| p.param == Param::H0).unwrap();
+    assert_eq!(h0.verdict, ParamVerdict::Inconclusive);
+    assert!(
+        h0.reason.as_ref().unwrap().contains("right derivative"),
+        "{d}"
+    );
+    assert_eq!(d.exit_code(), 3);
+    // A wrong h0 gradient is still wrong.
+    let mut wrong = right.clone();
+    wrong.h_0 *= -1.0;
+    let d = diagnose(case_with(&wrong), &o).unwrap();
+    assert_eq!(d.verdict, Overall::Wrong, "{d}");
+}

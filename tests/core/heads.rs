@@ -213,3 +213,44 @@ fn a_cross_entropy_mask_is_a_zeroed_target_column() {
     let by_weights = bptt(&rnn, &x, &targets, &rnn.forward(&x, &targets));
     assert_eq!(by_targets, by_weights);
 }
+
+#[test]
+fn central_differences_never_blame_a_correct_relu_gradient_when_probes_cross_kinks() {
+    // Unit 0's first pre-activation is put 1e-8 above its kink (through
+    // b_h), so the probes b_h[0] ± h (h ≈ 1e-5) land on both sides of it:
+    // the plain quotient mixes the two one-sided slopes. The step ladder
+    // re-measures the disagreement with smaller steps, which stop
+    // crossing; a correct gradient is never called wrong.
+    let mut crossings = 0;
+    for seed in 0..12 {
+        let (mut rnn, x, targets) = random_problem(seed, 3, 6, 2, 8, 1.0);
+        rnn.hidden = Activation::Relu;
+        rnn.output = Activation::Identity;
+        let a_1 = rnn.forward(&x, &targets).a[(0, 0)];
+        rnn.params.b_h.as_mut().unwrap()[0] -= a_1 - 1e-8;
+        let trace = rnn.forward(&x, &targets);
+        let a = trace.a[(0, 0)];
+        assert!(a > 0.0 && a < 1e-7, "seed {seed}: a = {a:e}");
+        let grad = bptt(&rnn, &x, &targets, &trace);
+        let f = |r: &Rnn| r.loss(&x, &targets);
+        // The plain quotient at h = 1e-5 really is off: it crosses the kink.
+        let quotient = {
+            let mut r = rnn.clone();
+            let b = r.params.b_h.as_ref().unwrap()[0];
+            r.params.b_h.as_mut().unwrap()[0] = b + 1e-5;
+            let plus = f(&r);
+            r.params.b_h.as_mut().unwrap()[0] = b - 1e-5;
+            (plus - f(&r)) / 2e-5
+        };
+        let g = grad.b_h.as_ref().unwrap()[0];
+        if (quotient - g).abs() > 1e-3 * g.abs().max(1e-3) {
+            crossings += 1;
+        }
+        let report = check_central(&mut rnn, &grad, f, &CheckOptions::default()).unwrap();
+        assert_ne!(report.verdict(), Verdict::Wrong, "seed {seed}: {report}");
+    }
+    assert!(
+        crossings >= 6,
+        "the probes crossed the kink in {crossings} of 12"
+    );
+}
