@@ -232,6 +232,15 @@ pub enum Bug {
     /// Symptom: `b_h` and `b_y` fail, everything else passes. Harmless for a
     /// bias-free network (the original's).
     BiasGradientsForgotten,
+    /// **The target left out of the output error**: min-char-rnn's
+    /// `dy = np.copy(ps[t])` without the `dy[targets[t]] -= 1` after it.
+    ///
+    /// Wrong: `dz_t = p_t` (softmax + cross-entropy); `dy_t = y_t` (squared
+    /// error). Right: `dz_t = p_t − onehot(target_t)`; `dy_t = y_t − target_t`.
+    ///
+    /// Symptom: every block fails; the loss never goes down for long (the
+    /// update only pushes every output towards 0). Never harmless.
+    TargetLeftOut,
 }
 
 /// The error of parsing an unknown bug name.
@@ -244,7 +253,7 @@ const HIDDEN_PATH: &[&str] = &["W_xh", "W_hh", "b_h", "h_0"];
 
 impl Bug {
     /// Every variant, in the order documented.
-    pub const ALL: [Bug; 18] = [
+    pub const ALL: [Bug; 19] = [
         Bug::Original,
         Bug::WrongPreActivation,
         Bug::DhNextDropped,
@@ -263,6 +272,7 @@ impl Bug {
         Bug::SumOverTime,
         Bug::StatefulDhNext,
         Bug::BiasGradientsForgotten,
+        Bug::TargetLeftOut,
     ];
 
     /// The stable kebab-case name used on the command line and in files.
@@ -286,6 +296,7 @@ impl Bug {
             Bug::SumOverTime => "sum-over-time",
             Bug::StatefulDhNext => "stateful-dh-next",
             Bug::BiasGradientsForgotten => "bias-gradients-forgotten",
+            Bug::TargetLeftOut => "target-left-out",
         }
     }
 
@@ -310,6 +321,7 @@ impl Bug {
             Bug::SumOverTime => "gradient summed over t where the loss averages (a factor T)",
             Bug::StatefulDhNext => "dh_next not reset between sequences (starts at the previous pass's dh_0)",
             Bug::BiasGradientsForgotten => "db_h = 0 and db_y = 0",
+            Bug::TargetLeftOut => "dy_t = y_t: the target left out of the output error (softmax: dz_t = p_t, no − 1 at the target's class)",
         }
     }
 
@@ -330,7 +342,8 @@ impl Bug {
             | Bug::MissingOutputDerivative
             | Bug::OutputErrorSign
             | Bug::MeanOverTime
-            | Bug::SumOverTime => ALL_BLOCKS,
+            | Bug::SumOverTime
+            | Bug::TargetLeftOut => ALL_BLOCKS,
             Bug::DhInsteadOfDaForInputs => &["W_xh", "b_h"],
             Bug::CurrentStateInDwHh | Bug::TransposedDwHh => &["W_hh"],
             Bug::BiasGradientsForgotten => &["b_h", "b_y"],
@@ -344,7 +357,8 @@ impl Bug {
     /// biases for forgotten bias gradients.
     pub fn harmless_on(self, rnn: &Rnn, t_len: usize) -> bool {
         let linear_hidden = rnn.hidden == Activation::Identity;
-        let linear_output = rnn.output == Activation::Identity;
+        // Softmax + cross-entropy: dz = p − target has no g' to get wrong.
+        let linear_output = matches!(rnn.output, Activation::Identity | Activation::Softmax);
         match self {
             Bug::Original => linear_hidden && t_len <= 1,
             Bug::WrongPreActivation
@@ -361,7 +375,8 @@ impl Bug {
             Bug::DhNextWithoutWhh
             | Bug::CurrentStateInDwHh
             | Bug::OutputErrorSign
-            | Bug::StatefulDhNext => false,
+            | Bug::StatefulDhNext
+            | Bug::TargetLeftOut => false,
         }
     }
 
@@ -471,6 +486,10 @@ impl Bug {
             },
             Bug::BiasGradientsForgotten => Rules {
                 bias_gradients: false,
+                ..c
+            },
+            Bug::TargetLeftOut => Rules {
+                target_in_error: false,
                 ..c
             },
         }

@@ -88,6 +88,10 @@ pub(crate) enum TimeScale {
 pub(crate) struct Rules {
     /// `dy_t = error_sign · (y_t − target_t)`.
     pub error_sign: f64,
+    /// False: the target's term is left out of the output error,
+    /// `dy_t = y_t` (softmax + cross-entropy: `dz_t = p_t`, no `− 1` at the
+    /// target's class).
+    pub target_in_error: bool,
     pub output: OutputDerivative,
     /// The derivative in `da^x_t` (used by `dW_xh` and `db_h`).
     pub hidden_x: HiddenDerivative,
@@ -114,6 +118,7 @@ impl Rules {
     /// Full, correct BPTT.
     pub const CORRECT: Rules = Rules {
         error_sign: 1.0,
+        target_in_error: true,
         output: OutputDerivative::PreActivation,
         hidden_x: HiddenDerivative::PreActivation,
         hidden_h: HiddenDerivative::PreActivation,
@@ -255,7 +260,18 @@ fn hidden_derivatives(
 /// for a rule to misplace).
 fn output_deltas(rnn: &Rnn, targets: &DMatrix<f64>, trace: &Trace, rules: &Rules) -> DMatrix<f64> {
     if rnn.loss_kind() == crate::model::Loss::CrossEntropy {
-        return crate::bptt::output_delta(rnn, targets, trace) * rules.error_sign;
+        let mut dz = crate::bptt::output_delta(rnn, targets, trace);
+        if !rules.target_in_error {
+            // dz_t = w_t (p_t Σ_o target_{o,t} − target_t) without its − target_t.
+            let mut weighted = targets.clone();
+            if let Some(w) = &rnn.step_weights {
+                for (mut col, &w_t) in weighted.column_iter_mut().zip(w.iter()) {
+                    col *= w_t;
+                }
+            }
+            dz += weighted;
+        }
+        return dz * rules.error_sign;
     }
     let mut dz = squared_error_deltas(rnn, targets, trace, rules);
     if let Some(w) = &rnn.step_weights {
@@ -281,7 +297,11 @@ fn squared_error_deltas(
         }
         OutputDerivative::Omitted => trace.y.map(|_| 1.0),
     };
-    ((&trace.y - targets) * rules.error_sign).component_mul(&derivative)
+    let dy = match rules.target_in_error {
+        true => &trace.y - targets,
+        false => trace.y.clone(),
+    };
+    (dy * rules.error_sign).component_mul(&derivative)
 }
 
 fn carry(rnn: &Rnn, rule: Carry, da: &DVector<f64>) -> DVector<f64> {

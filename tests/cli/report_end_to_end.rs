@@ -144,7 +144,7 @@ fn a_quick_report_has_every_figure_and_metric() {
     // The checker passes the correct gradient, and every catalogue bug but
     // the one about biases (the question's network has none), on every seed.
     let verdicts = summary["checker_verdicts"].as_array().unwrap();
-    assert_eq!(verdicts.len(), 19 * 2, "correct and 18 bugs × two seeds");
+    assert_eq!(verdicts.len(), 20 * 2, "correct and 19 bugs × two seeds");
     for v in verdicts {
         let expected = match v["backward"].as_str().unwrap() {
             "correct" | "bias-gradients-forgotten" => "correct",

@@ -254,3 +254,34 @@ fn central_differences_never_blame_a_correct_relu_gradient_when_probes_cross_kin
         "the probes crossed the kink in {crossings} of 12"
     );
 }
+
+#[test]
+fn every_catalogue_bug_is_caught_on_softmax_and_relu_networks_unless_harmless_there() {
+    use rnn_gradcheck::bugs::Bug;
+    for seed in 0..3 {
+        let relu = {
+            let (mut rnn, x, y) = random_problem(seed, 3, 5, 2, 6, 1.0);
+            rnn.hidden = Activation::Relu;
+            rnn.output = Activation::Tanh;
+            (rnn, x, y)
+        };
+        for (mut rnn, x, targets) in [softmax_problem(seed, 6, 1.0), relu] {
+            for bug in Bug::ALL {
+                let grad = bug.gradient(&rnn, &x, &targets);
+                let f = |r: &Rnn| r.loss(&x, &targets);
+                let report = check_central(&mut rnn, &grad, f, &CheckOptions::default()).unwrap();
+                let expected = match bug.harmless_on(&rnn, x.ncols()) {
+                    true => Verdict::Correct,
+                    false => Verdict::Wrong,
+                };
+                assert_eq!(
+                    report.verdict(),
+                    expected,
+                    "{bug} on {}/{} (seed {seed}): {report}",
+                    rnn.hidden,
+                    rnn.output
+                );
+            }
+        }
+    }
+}
