@@ -13,8 +13,8 @@ use serde_json::value::RawValue;
 use super::raw::{RawArray, RawCase, Slot, Text};
 use super::{one_line, shown, CaseError, Format, Param, MAX_VALUES};
 
-const TOP_KEYS: &str =
-    "params, h0, inputs, targets, grads, layout, activation, loss, loss_steps, reduction";
+const TOP_KEYS: &str = "params, h0, inputs, targets, grads, layout, activation, loss, loss_steps, \
+                        reduction, reference";
 const PARAM_KEYS: &str = "W_xh, W_hh, W_hy, b_h, b_y (h0 is a top-level key)";
 const GRAD_KEYS: &str = "W_xh, W_hh, W_hy, b_h, b_y, h0";
 const ACTIVATION_KEYS: &str = "hidden, output";
@@ -65,6 +65,26 @@ pub(crate) fn parse(bytes: &[u8], path: &str) -> Result<RawCase, CaseError> {
             "reduction" => raw
                 .texts
                 .push((Text::Reduction, string(value, path, "reduction")?)),
+            "reference" => {
+                // "full", or {"truncate": K}
+                let text = if value.get().trim_start().starts_with('{') {
+                    let mut k = None;
+                    for (name, v) in unique(object(value, path, "reference")?, path, "reference")? {
+                        if name != "truncate" {
+                            return Err(CaseError::Unknown {
+                                path: path.into(),
+                                key: format!("reference.{}", shown(&name)),
+                                allowed: "truncate".into(),
+                            });
+                        }
+                        k = Some(v.get().trim().to_string());
+                    }
+                    format!("truncate:{}", k.unwrap_or_default())
+                } else {
+                    string(value, path, "reference")?
+                };
+                raw.texts.push((Text::Reference, text));
+            }
             "loss_steps" => {
                 if value.get().trim_start().starts_with('"') {
                     let s = string(value, path, "loss_steps")?;

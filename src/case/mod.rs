@@ -32,6 +32,7 @@ pub(crate) mod npz;
 pub(crate) mod raw;
 mod write;
 
+use std::fmt;
 use std::path::Path;
 
 use nalgebra::DMatrix;
@@ -137,6 +138,50 @@ pub struct Case {
     pub grads: Option<UserGrads>,
     /// Set when the values look like single precision (see [`F32Evidence`]).
     pub f32_evidence: Option<F32Evidence>,
+    /// What the user's gradients are to be compared with (key `reference`).
+    pub reference: Reference,
+}
+
+/// The gradient a case's gradients are judged against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Reference {
+    /// The gradient of the loss (full BPTT, confirmed).
+    #[default]
+    Full,
+    /// Truncated BPTT as RNNNumpy's `bptt_truncate = K` defines it: the loss
+    /// at step `t` reaches the pre-activations of steps `t, t−1, …, t−K`
+    /// (`Truncation::Window(K + 1)`). Not the derivative of anything: code
+    /// that truncates on purpose is checked against it.
+    Truncate(usize),
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reference::Full => f.write_str("full"),
+            Reference::Truncate(k) => write!(f, "truncate:{k}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Reference {
+    type Err = String;
+    /// `full` or `truncate:K` (`K ≥ 0`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "full" => Ok(Reference::Full),
+            t => t
+                .strip_prefix("truncate:")
+                .and_then(|k| k.trim().parse::<usize>().ok())
+                .map(Reference::Truncate)
+                .ok_or_else(|| {
+                    format!(
+                        "unknown reference \"{}\"; expected \"full\" or truncate:K with K ≥ 0",
+                        shown(t)
+                    )
+                }),
+        }
+    }
 }
 
 impl Case {

@@ -23,7 +23,8 @@ use super::{one_line, shown, CaseError, Format, Param, MAX_FILE_BYTES, MAX_VALUE
 pub const MAX_HEADER: usize = 10_000;
 
 const KEYS: &str = "W_xh, W_hh, W_hy, b_h, b_y, h0, inputs, targets, grad_<param>, layout, \
-                    activation_hidden, activation_output, loss, loss_steps, reduction";
+                    activation_hidden, activation_output, loss, loss_steps, reduction, \
+                    reference_truncate";
 
 /// Parses an `.npz` case file into a [`RawCase`].
 pub(crate) fn parse(bytes: &[u8], path: &str) -> Result<RawCase, CaseError> {
@@ -157,6 +158,7 @@ fn classify(key: &str) -> Option<Target> {
         "loss" => return Some(Target::Text(Text::Loss)),
         "reduction" => return Some(Target::Text(Text::Reduction)),
         "loss_steps" => Slot::LossSteps,
+        "reference_truncate" => Slot::ReferenceTruncate,
         k => match k.strip_prefix("grad_") {
             Some(p) => Slot::Grad(Param::from_key(p)?),
             None => Slot::Param(Param::from_key(k)?),

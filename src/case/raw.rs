@@ -5,7 +5,8 @@
 use nalgebra::{DMatrix, DVector};
 
 use super::{
-    shown, Case, CaseError, F32Evidence, Format, Layout, Param, UserGrads, SHORT_FRACTION_BITS,
+    shown, Case, CaseError, F32Evidence, Format, Layout, Param, Reference, UserGrads,
+    SHORT_FRACTION_BITS,
 };
 use crate::activation::Activation;
 use crate::model::{Loss, Params, Rnn};
@@ -23,6 +24,8 @@ pub(crate) enum Slot {
     Targets,
     /// `loss_steps`, as a 0/1 array.
     LossSteps,
+    /// `.npz`'s `reference_truncate`, a 0-d integer.
+    ReferenceTruncate,
 }
 
 /// A text setting.
@@ -34,6 +37,8 @@ pub(crate) enum Text {
     Loss,
     LossSteps,
     Reduction,
+    /// `reference`: `full` or `truncate:K` (JSON's `{"truncate": K}`).
+    Reference,
 }
 
 impl Format {
@@ -43,6 +48,7 @@ impl Format {
             (_, Slot::Inputs) => "inputs".into(),
             (_, Slot::Targets) => "targets".into(),
             (_, Slot::LossSteps) => "loss_steps".into(),
+            (_, Slot::ReferenceTruncate) => "reference_truncate".into(),
             (_, Slot::Param(Param::H0)) => "h0".into(),
             (Format::Json, Slot::Param(p)) => format!("params.{p}"),
             (Format::Json, Slot::Grad(p)) => format!("grads.{p}"),
@@ -58,6 +64,7 @@ impl Format {
             (_, Text::Loss) => "loss",
             (_, Text::LossSteps) => "loss_steps",
             (_, Text::Reduction) => "reduction",
+            (_, Text::Reference) => "reference",
             (Format::Json, Text::Hidden) => "activation.hidden",
             (Format::Json, Text::Output) => "activation.output",
             (Format::Npz, Text::Hidden) => "activation_hidden",
@@ -449,6 +456,35 @@ impl Builder<'_> {
         Ok((!w.iter().all(|&v| v == 1.0)).then(|| DVector::from_vec(w)))
     }
 
+    /// The reference: `reference` (`"full"`, JSON `{"truncate": K}`) or
+    /// `.npz`'s `reference_truncate` (a 0-d integer `K ≥ 0`).
+    fn reference(&self, raw: &mut RawCase) -> Result<Reference, CaseError> {
+        if let Some(a) = raw.take(Slot::ReferenceTruncate) {
+            return match a.data[..] {
+                [k] if k >= 0.0 && k.fract() == 0.0 && a.shape.len() <= 1 => {
+                    Ok(Reference::Truncate(k as usize))
+                }
+                _ => Err(CaseError::Value {
+                    path: self.path.into(),
+                    key: self.key(Slot::ReferenceTruncate),
+                    detail: format!(
+                        "expected one integer K ≥ 0 (a 0-d array), found {} {:?}",
+                        shape_text(&a.shape),
+                        &a.data[..a.data.len().min(3)]
+                    ),
+                }),
+            };
+        }
+        match self.text(raw, Text::Reference) {
+            None => Ok(Reference::Full),
+            Some(s) => s.parse().map_err(|detail| CaseError::Value {
+                path: self.path.into(),
+                key: self.format.text_key(Text::Reference).into(),
+                detail,
+            }),
+        }
+    }
+
     /// Cross-entropy targets, returned one-hot as `n_out × T`: class indices
     /// (a vector of `T` integers in `0..n_out`), or one-hot rows `T × n_out`
     /// (a row of zeros is a step without loss).
@@ -593,6 +629,7 @@ pub(crate) fn build(mut raw: RawCase, path: &str) -> Result<Case, CaseError> {
         h_0,
     };
     let step_weights = b.step_weights(&mut raw, inputs.ncols())?;
+    let reference = b.reference(&mut raw)?;
     let mut rnn = Rnn::new(params, hidden, output);
     rnn.step_weights = step_weights;
     let mut case = Case {
@@ -604,6 +641,7 @@ pub(crate) fn build(mut raw: RawCase, path: &str) -> Result<Case, CaseError> {
         targets,
         grads: None,
         f32_evidence,
+        reference,
     };
 
     let mut grads = Vec::new();

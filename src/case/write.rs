@@ -39,6 +39,9 @@ pub fn case_json(case: &Case, grads: &Gradients) -> Result<String, CaseError> {
         let _ = writeln!(out, "  \"loss_steps\": [{}],", mask.join(", "));
         let _ = writeln!(out, "  \"reduction\": \"{reduction}\",");
     }
+    if let super::Reference::Truncate(k) = case.reference {
+        let _ = writeln!(out, "  \"reference\": {{\"truncate\": {k}}},");
+    }
     out.push_str("  \"params\": {\n");
     let mut fields = vec![
         field(case, Param::WXh, &p.w_xh, "    ")?,

@@ -531,3 +531,50 @@ fn a_relu_kink_at_exactly_zero_makes_the_right_derivative_inconclusive_not_wrong
     let d = diagnose(case_with(&wrong), &o).unwrap();
     assert_eq!(d.verdict, Overall::Wrong, "{d}");
 }
+
+#[test]
+fn a_truncated_reference_is_rnnnumpys_bptt_truncate() {
+    // column_correct.json has T = 5 and full-BPTT gradients. With RNNNumpy's
+    // definition (the loss at step t reaches a_t … a_{t−K}), K = 4 reaches
+    // a_1 from every step, so the full gradient is the reference; K = 3
+    // misses the loss at step 5's path to a_1, so it is not.
+    let fixture_path = fixture("column_correct.json");
+    let (code, out, _) = check(&fixture_path, &["--reference", "truncate:4"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("the reference is truncated BPTT with bptt_truncate = 4"),
+        "{out}"
+    );
+    let (code, out, _) = check(&fixture_path, &["--reference", "truncate:3"]);
+    assert_eq!(code, 1, "{out}");
+    let (code, _, err) = check(&fixture_path, &["--reference", "truncate:x"]);
+    assert_eq!(code, 2, "{err}");
+
+    // The same through the file's key, and what K = 1 computes is accepted.
+    let dir = tempfile::tempdir().unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&fixture_path).unwrap()).unwrap();
+    v["reference"] = serde_json::json!({"truncate": 1});
+    let path = dir.path().join("truncate1.json");
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    let c = case::load(&path).unwrap();
+    assert_eq!(c.reference, case::Reference::Truncate(1));
+    let trace = c.rnn.forward(&c.inputs, &c.targets);
+    let window_2 = rnn_gradcheck::bptt_truncated(
+        &c.rnn,
+        &c.inputs,
+        &c.targets,
+        &trace,
+        rnn_gradcheck::Truncation::Window(2),
+    );
+    let written = dir.path().join("truncate1_correct.json");
+    std::fs::write(&written, case::case_json(&c, &window_2).unwrap()).unwrap();
+    assert_eq!(
+        case::load(&written).unwrap().reference,
+        case::Reference::Truncate(1)
+    );
+    let (code, out, _) = check(&written, &[]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = check(&written, &["--reference", "full"]);
+    assert_eq!(code, 1, "{out}");
+}

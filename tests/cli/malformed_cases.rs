@@ -698,3 +698,29 @@ fn malformed_loss_steps_and_reductions_are_refused() {
         refused(d, name, &bytes, &needles);
     }
 }
+
+#[test]
+fn malformed_references_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cases: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
+        (
+            "reference_negative.json",
+            edit(|v| v["reference"] = json!({"truncate": -1})),
+            vec!["key `reference`", "truncate:K with K ≥ 0"],
+        ),
+        (
+            "reference_word.json",
+            edit(|v| v["reference"] = json!("partial")),
+            vec!["key `reference`", "unknown reference \"partial\""],
+        ),
+        (
+            "reference_key.json",
+            edit(|v| v["reference"] = json!({"window": 3})),
+            vec!["key `reference.window`"],
+        ),
+    ];
+    for (name, bytes, needles) in cases {
+        refused(d, name, &bytes, &needles);
+    }
+}

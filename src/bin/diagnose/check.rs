@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args as ClapArgs, ValueEnum};
-use rnn_gradcheck::case::{self, case_json, write_atomic};
+use rnn_gradcheck::case::{self, case_json, write_atomic, Reference};
 use rnn_gradcheck::diagnosis::{
     confirmation_cost, diagnose, DiagnoseOptions, Precision, PrecisionChoice,
 };
@@ -51,6 +51,16 @@ pub struct Args {
     /// --sample, central otherwise, plus the Taylor slope (all).
     #[arg(long, default_value = "all", value_parser = method)]
     pub method: Method,
+    /// What your gradients are compared with: the gradient of the loss
+    /// (full), or truncated BPTT as RNNNumpy's bptt_truncate = K defines it
+    /// (truncate:K: the loss at step t reaches a_t … a_(t−K)). Default: the
+    /// file's `reference`, else full.
+    #[arg(long, value_name = "full|truncate:K", value_parser = reference)]
+    pub reference: Option<Reference>,
+}
+
+fn reference(s: &str) -> Result<Reference, String> {
+    s.parse::<Reference>()
 }
 
 fn method(s: &str) -> Result<Method, String> {
@@ -95,7 +105,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn check(args: &Args) -> Result<ExitCode, String> {
-    let case = case::load(&args.file).map_err(|e| e.to_string())?;
+    let mut case = case::load(&args.file).map_err(|e| e.to_string())?;
+    if let Some(r) = args.reference {
+        case.reference = r;
+    }
     let options = DiagnoseOptions {
         rtol: args.tolerance,
         sample: args
