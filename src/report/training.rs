@@ -125,21 +125,27 @@ pub(crate) fn runs_csv(r: &Results) -> Vec<u8> {
         "oscillation_amplitude",
         "total_rise",
     ]);
-    for run in &r.get::<OriginalCode>().runs {
-        let m = &run.metrics;
-        csv.row(&[
-            "question".into(),
-            "original-online".into(),
-            run.job.seed.to_string(),
-            format!("weight_multiplier = {}", run.job.lr),
-            run.job.epochs.to_string(),
-            num(run.losses[0]),
+    // The columns after `schedule`: epochs and the loss-curve metrics.
+    let metrics = |epochs: usize, initial: f64, m: &crate::train::LossMetrics| {
+        [
+            epochs.to_string(),
+            num(initial),
             num(m.min_loss),
             num(m.final_loss),
             num(m.fraction_up),
             num(m.oscillation_amplitude),
             num(m.total_rise),
-        ]);
+        ]
+    };
+    for run in &r.get::<OriginalCode>().runs {
+        let head = [
+            "question".into(),
+            "original-online".into(),
+            run.job.seed.to_string(),
+            format!("weight_multiplier = {}", run.job.lr),
+        ];
+        let tail = metrics(run.job.epochs, run.losses[0], &run.metrics);
+        csv.row(&[&head[..], &tail[..]].concat());
     }
     let sets = [
         ("ablation", &r.get::<Ablation>().runs),
@@ -147,20 +153,14 @@ pub(crate) fn runs_csv(r: &Results) -> Vec<u8> {
     ];
     for (name, runs) in sets {
         for run in runs.iter() {
-            let m = &run.metrics;
-            csv.row(&[
+            let head = [
                 name.into(),
                 run.job.variant.name().into(),
                 run.job.seed.to_string(),
                 run.job.lr.describe().replace(',', ";"),
-                m.epochs.to_string(),
-                num(run.losses[0]),
-                num(m.min_loss),
-                num(m.final_loss),
-                num(m.fraction_up),
-                num(m.oscillation_amplitude),
-                num(m.total_rise),
-            ]);
+            ];
+            let tail = metrics(run.metrics.epochs, run.losses[0], &run.metrics);
+            csv.row(&[&head[..], &tail[..]].concat());
         }
     }
     csv.into_bytes()
