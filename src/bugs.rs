@@ -241,6 +241,16 @@ pub enum Bug {
     /// Symptom: every block fails; the loss never goes down for long (the
     /// update only pushes every output towards 0). Never harmless.
     TargetLeftOut,
+    /// **The loss's step weights left out of the gradient**: a mask
+    /// (`loss_steps`, a many-to-one model) or a mean (`÷ N`, `÷ T'`) applied
+    /// where the loss is computed but not where its gradient is.
+    ///
+    /// Wrong: `dz_t = ∂ℓ_t/∂z_t`. Right: `dz_t = w_t ∂ℓ_t/∂z_t`.
+    ///
+    /// Symptom: every block fails; with a mean, by the constant factor `N`
+    /// or `T'` (a gradient `N` times too large); with a mask, the masked
+    /// steps' terms are extra. Harmless without step weights.
+    WeightsLeftOutOfGradient,
 }
 
 /// The error of parsing an unknown bug name.
@@ -253,7 +263,7 @@ const HIDDEN_PATH: &[&str] = &["W_xh", "W_hh", "b_h", "h_0"];
 
 impl Bug {
     /// Every variant, in the order documented.
-    pub const ALL: [Bug; 19] = [
+    pub const ALL: [Bug; 20] = [
         Bug::Original,
         Bug::WrongPreActivation,
         Bug::DhNextDropped,
@@ -273,6 +283,7 @@ impl Bug {
         Bug::StatefulDhNext,
         Bug::BiasGradientsForgotten,
         Bug::TargetLeftOut,
+        Bug::WeightsLeftOutOfGradient,
     ];
 
     /// The stable kebab-case name used on the command line and in files.
@@ -297,6 +308,7 @@ impl Bug {
             Bug::StatefulDhNext => "stateful-dh-next",
             Bug::BiasGradientsForgotten => "bias-gradients-forgotten",
             Bug::TargetLeftOut => "target-left-out",
+            Bug::WeightsLeftOutOfGradient => "weights-left-out-of-gradient",
         }
     }
 
@@ -322,6 +334,7 @@ impl Bug {
             Bug::StatefulDhNext => "dh_next not reset between sequences (starts at the previous pass's dh_0)",
             Bug::BiasGradientsForgotten => "db_h = 0 and db_y = 0",
             Bug::TargetLeftOut => "dy_t = y_t: the target left out of the output error (softmax: dz_t = p_t, no − 1 at the target's class)",
+            Bug::WeightsLeftOutOfGradient => "the loss's mask or mean (w_t) applied in the loss but not in the gradient",
         }
     }
 
@@ -343,7 +356,8 @@ impl Bug {
             | Bug::OutputErrorSign
             | Bug::MeanOverTime
             | Bug::SumOverTime
-            | Bug::TargetLeftOut => ALL_BLOCKS,
+            | Bug::TargetLeftOut
+            | Bug::WeightsLeftOutOfGradient => ALL_BLOCKS,
             Bug::DhInsteadOfDaForInputs => &["W_xh", "b_h"],
             Bug::CurrentStateInDwHh | Bug::TransposedDwHh => &["W_hh"],
             Bug::BiasGradientsForgotten => &["b_h", "b_y"],
@@ -354,7 +368,8 @@ impl Bug {
     /// this kind, whatever its weights and data (the cases its doc calls
     /// harmless): `T = 1` for the bugs that live in time, `n_h = 1` for a
     /// forgotten transpose, an identity activation for a derivative bug, no
-    /// biases for forgotten bias gradients.
+    /// biases for forgotten bias gradients, no step weights for forgotten
+    /// weights.
     pub fn harmless_on(self, rnn: &Rnn, t_len: usize) -> bool {
         let linear_hidden = rnn.hidden == Activation::Identity;
         // Softmax + cross-entropy: dz = p − target has no g' to get wrong.
@@ -372,6 +387,7 @@ impl Bug {
             Bug::DhNextWhhNotTransposed | Bug::TransposedDwHh => rnn.params.n_h() == 1,
             Bug::MissingOutputDerivative => linear_output,
             Bug::BiasGradientsForgotten => rnn.params.b_h.is_none() && rnn.params.b_y.is_none(),
+            Bug::WeightsLeftOutOfGradient => rnn.step_weights.is_none(),
             Bug::DhNextWithoutWhh
             | Bug::CurrentStateInDwHh
             | Bug::OutputErrorSign
@@ -490,6 +506,10 @@ impl Bug {
             },
             Bug::TargetLeftOut => Rules {
                 target_in_error: false,
+                ..c
+            },
+            Bug::WeightsLeftOutOfGradient => Rules {
+                weights_in_gradient: false,
                 ..c
             },
         }

@@ -92,6 +92,9 @@ pub(crate) struct Rules {
     /// `dy_t = y_t` (softmax + cross-entropy: `dz_t = p_t`, no `− 1` at the
     /// target's class).
     pub target_in_error: bool,
+    /// False: the loss's step weights `w_t` (a mask, a mean over steps or
+    /// sequences) are in the loss but not in the gradient.
+    pub weights_in_gradient: bool,
     pub output: OutputDerivative,
     /// The derivative in `da^x_t` (used by `dW_xh` and `db_h`).
     pub hidden_x: HiddenDerivative,
@@ -119,6 +122,7 @@ impl Rules {
     pub const CORRECT: Rules = Rules {
         error_sign: 1.0,
         target_in_error: true,
+        weights_in_gradient: true,
         output: OutputDerivative::PreActivation,
         hidden_x: HiddenDerivative::PreActivation,
         hidden_h: HiddenDerivative::PreActivation,
@@ -147,6 +151,8 @@ pub(crate) struct Kind {
     pub scalar_state: bool,
     /// Neither bias exists.
     pub no_biases: bool,
+    /// Every step's loss has weight 1 (no mask, no mean).
+    pub unweighted: bool,
 }
 
 impl Kind {
@@ -160,6 +166,7 @@ impl Kind {
             single_step: t_len <= 1,
             scalar_state: rnn.params.n_h() == 1,
             no_biases: rnn.params.b_h.is_none() && rnn.params.b_y.is_none(),
+            unweighted: rnn.step_weights.is_none(),
         }
     }
 }
@@ -178,7 +185,8 @@ impl Rules {
     ///   `dh_next` is moot when `dh_next = 0` (not for a stateful pass);
     /// * with one hidden unit, `W_hh = W_hhᵀ` and the outer product of
     ///   `dW_hh` is its own transpose;
-    /// * without biases there are no bias gradients to forget.
+    /// * without biases there are no bias gradients to forget;
+    /// * without step weights there are none to leave out of the gradient.
     pub fn on(&self, kind: Kind) -> Rules {
         let c = Rules::CORRECT;
         let mut r = *self;
@@ -202,6 +210,9 @@ impl Rules {
                 r.carry = c.carry;
             }
             r.transpose_dw_hh = c.transpose_dw_hh;
+        }
+        if kind.unweighted {
+            r.weights_in_gradient = c.weights_in_gradient;
         }
         if kind.no_biases {
             r.bias_gradients = c.bias_gradients;
@@ -259,6 +270,16 @@ fn hidden_derivatives(
 /// `(p_t · Σ_o target_{o,t} − target_t)` times the error's sign (no `g'`
 /// for a rule to misplace).
 fn output_deltas(rnn: &Rnn, targets: &DMatrix<f64>, trace: &Trace, rules: &Rules) -> DMatrix<f64> {
+    if !rules.weights_in_gradient && rnn.step_weights.is_some() {
+        // The loss weighs its steps; this gradient forgets to.
+        let mut unweighted = rnn.clone();
+        unweighted.step_weights = None;
+        let rules = Rules {
+            weights_in_gradient: true,
+            ..*rules
+        };
+        return output_deltas(&unweighted, targets, trace, &rules);
+    }
     if rnn.loss_kind() == crate::model::Loss::CrossEntropy {
         let mut dz = crate::bptt::output_delta(rnn, targets, trace);
         if !rules.target_in_error {

@@ -569,7 +569,15 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         .grads
         .as_ref()
         .zip(candidates.as_ref())
-        .map(|(user, c)| fingerprint::matches(user, c, |p, u, c| agrees(&judge(p, u, c))));
+        .map(|(user, c)| {
+            let mut m = fingerprint::matches(user, c, |p, u, c| agrees(&judge(p, u, c)));
+            // Without step weights there are none to forget: the variant
+            // would be named "harmless here" beside every correct gradient.
+            if rnn.step_weights.is_none() {
+                m.retain(|name| name != crate::bugs::Bug::WeightsLeftOutOfGradient.name());
+            }
+            m
+        });
     let mut partial_matches = Vec::new();
     if let (Some(user), Some(c), Some(m)) = (&case.grads, &candidates, &matches) {
         if m.is_empty() && verdict == Overall::Wrong {

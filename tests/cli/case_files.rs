@@ -437,6 +437,12 @@ fn loss_steps_and_reduction_change_the_reference_gradient() {
     let o = DiagnoseOptions::default();
     let d = diagnose(case::load(&path).unwrap(), &o).unwrap();
     assert_eq!(d.verdict, Overall::Wrong);
+    // What the file's gradients are: the loss's weights left out.
+    let matches = d.matches.clone().unwrap();
+    assert!(
+        matches.contains(&"weights-left-out-of-gradient".to_string()),
+        "{matches:?}"
+    );
 
     let mut c = case::load(&path).unwrap();
     let t_len = c.t_len();

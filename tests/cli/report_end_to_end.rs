@@ -142,12 +142,13 @@ fn a_quick_report_has_every_figure_and_metric() {
         }
     }
     // The checker passes the correct gradient, and every catalogue bug but
-    // the one about biases (the question's network has none), on every seed.
+    // the ones about biases and step weights (the question's network has
+    // neither), on every seed.
     let verdicts = summary["checker_verdicts"].as_array().unwrap();
-    assert_eq!(verdicts.len(), 20 * 2, "correct and 19 bugs × two seeds");
+    assert_eq!(verdicts.len(), 21 * 2, "correct and 20 bugs × two seeds");
     for v in verdicts {
         let expected = match v["backward"].as_str().unwrap() {
-            "correct" | "bias-gradients-forgotten" => "correct",
+            "correct" | "bias-gradients-forgotten" | "weights-left-out-of-gradient" => "correct",
             _ => "wrong",
         };
         assert_eq!(v["verdict"], expected, "{v}");

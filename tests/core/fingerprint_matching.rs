@@ -298,13 +298,16 @@ fn variants_are_told_apart_on_almost_every_network() {
 fn a_gradient_no_variant_computes_matches_nothing() {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let params = random_params(&mut rng, (3, 5, 2), 1.0, true);
-    let rnn = Rnn::new(params, Activation::Tanh, Activation::Sigmoid);
+    let mut rnn = Rnn::new(params, Activation::Tanh, Activation::Sigmoid);
+    // Step weights (a mask and a mean), so that forgetting them matters too.
+    rnn.step_weights = Some(DVector::from_vec(vec![0.25, 0.0, 0.25, 0.25, 0.0, 0.25]));
     let x = uniform_matrix(&mut rng, 3, 6, 1.0);
     let y = uniform_matrix(&mut rng, 2, 6, 0.5).add_scalar(0.5);
     let mut g = bptt(&rnn, &x, &y, &rnn.forward(&x, &y));
     let candidates = catalogue(&rnn, &x, &y);
     let options = DiagnoseOptions::default();
-    // No variant is harmless on a tanh/sigmoid network with biases and T = 6.
+    // No variant is harmless on a tanh/sigmoid network with biases, T = 6
+    // and a weighted loss.
     assert!(fingerprint_against(&case_of(&rnn, &x, &y, &g), &candidates, &options).is_empty());
     g.w_hh[(1, 2)] *= 1.01;
     assert!(fingerprint_against(&case_of(&rnn, &x, &y, &g), &candidates, &options).is_empty());

@@ -285,3 +285,37 @@ fn every_catalogue_bug_is_caught_on_softmax_and_relu_networks_unless_harmless_th
         }
     }
 }
+
+#[test]
+fn every_catalogue_bug_is_caught_on_weighted_losses_unless_harmless_there() {
+    use rnn_gradcheck::bugs::Bug;
+    for seed in 0..3 {
+        for softmax in [false, true] {
+            let (mut rnn, x, targets) = if softmax {
+                softmax_problem(seed, 6, 1.0)
+            } else {
+                random_problem(seed, 3, 5, 2, 6, 1.0)
+            };
+            // A mask and a mean over the counted steps.
+            let mask = [0.0, 1.0, 1.0, 0.0, 1.0, 1.0];
+            rnn.step_weights = Some(nalgebra::DVector::from_iterator(
+                6,
+                mask.iter().map(|m| m / 4.0),
+            ));
+            for bug in Bug::ALL {
+                let grad = bug.gradient(&rnn, &x, &targets);
+                let f = |r: &Rnn| r.loss(&x, &targets);
+                let report = check_central(&mut rnn, &grad, f, &CheckOptions::default()).unwrap();
+                let expected = match bug.harmless_on(&rnn, x.ncols()) {
+                    true => Verdict::Correct,
+                    false => Verdict::Wrong,
+                };
+                assert_eq!(
+                    report.verdict(),
+                    expected,
+                    "{bug} (softmax {softmax}, seed {seed}): {report}"
+                );
+            }
+        }
+    }
+}

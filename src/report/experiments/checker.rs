@@ -252,13 +252,17 @@ impl Checker {
                 String::new()
             } else {
                 format!(
-                    "; {} computed the right gradient here (a bug about biases is harmless on a \
-                     network without biases)",
-                    passed
-                        .iter()
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    "; {} computed the right gradient here (a bug about biases, or about the \
+                     loss's step weights, is harmless on a network without them)",
+                    {
+                        let names: Vec<String> = passed.iter().map(|n| format!("`{n}`")).collect();
+                        match names.split_last() {
+                            Some((last, rest)) if !rest.is_empty() => {
+                                format!("{} and {last}", rest.join(", "))
+                            }
+                            _ => names.join(""),
+                        }
+                    }
                 )
             }
         );
@@ -327,7 +331,7 @@ fn figure(c: &Checker, r: &Results, files: &mut Files) -> Result<(), ReportError
         note: Some(format!(
             "Every entry of W_xh, W_hh and W_hy at each seed's initial weights (the question's network: no biases, h_0 = 0 and not trained):\n\
              analytic a against central differences n, step ∛ε·max(1, |θ|). One dot per seed ({}). Right of the dashed line the checker\n\
-             fails the matrix. \"original\" is the question's backward pass; bugs that need biases compute the right gradient here."
+             fails the matrix. \"original\" is the question's backward pass; bugs that need biases or step weights compute the right gradient here."
             ,
             seeds_text(r)
         )),
