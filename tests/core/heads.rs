@@ -255,9 +255,29 @@ fn central_differences_never_blame_a_correct_relu_gradient_when_probes_cross_kin
     );
 }
 
+/// Every catalogue bug's gradient on `rnn` is wrong by central differences,
+/// unless [`Bug::harmless_on`] the network, where it is correct.
+fn caught_unless_harmless(mut rnn: Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>, seed: u64) {
+    use rnn_gradcheck::bugs::Bug;
+    for bug in Bug::ALL {
+        let grad = bug.gradient(&rnn, x, targets);
+        let f = |r: &Rnn| r.loss(x, targets);
+        let report = check_central(&mut rnn, &grad, f, &CheckOptions::default()).unwrap();
+        let expected = match bug.harmless_on(&rnn, x.ncols()) {
+            true => Verdict::Correct,
+            false => Verdict::Wrong,
+        };
+        let (h, o, weighted) = (rnn.hidden, rnn.output, rnn.step_weights.is_some());
+        assert_eq!(
+            report.verdict(),
+            expected,
+            "{bug} on {h}/{o}, weighted {weighted}, seed {seed}: {report}"
+        );
+    }
+}
+
 #[test]
 fn every_catalogue_bug_is_caught_on_softmax_and_relu_networks_unless_harmless_there() {
-    use rnn_gradcheck::bugs::Bug;
     for seed in 0..3 {
         let relu = {
             let (mut rnn, x, y) = random_problem(seed, 3, 5, 2, 6, 1.0);
@@ -265,30 +285,14 @@ fn every_catalogue_bug_is_caught_on_softmax_and_relu_networks_unless_harmless_th
             rnn.output = Activation::Tanh;
             (rnn, x, y)
         };
-        for (mut rnn, x, targets) in [softmax_problem(seed, 6, 1.0), relu] {
-            for bug in Bug::ALL {
-                let grad = bug.gradient(&rnn, &x, &targets);
-                let f = |r: &Rnn| r.loss(&x, &targets);
-                let report = check_central(&mut rnn, &grad, f, &CheckOptions::default()).unwrap();
-                let expected = match bug.harmless_on(&rnn, x.ncols()) {
-                    true => Verdict::Correct,
-                    false => Verdict::Wrong,
-                };
-                assert_eq!(
-                    report.verdict(),
-                    expected,
-                    "{bug} on {}/{} (seed {seed}): {report}",
-                    rnn.hidden,
-                    rnn.output
-                );
-            }
+        for (rnn, x, targets) in [softmax_problem(seed, 6, 1.0), relu] {
+            caught_unless_harmless(rnn, &x, &targets, seed);
         }
     }
 }
 
 #[test]
 fn every_catalogue_bug_is_caught_on_weighted_losses_unless_harmless_there() {
-    use rnn_gradcheck::bugs::Bug;
     for seed in 0..3 {
         for softmax in [false, true] {
             let (mut rnn, x, targets) = if softmax {
@@ -302,20 +306,7 @@ fn every_catalogue_bug_is_caught_on_weighted_losses_unless_harmless_there() {
                 6,
                 mask.iter().map(|m| m / 4.0),
             ));
-            for bug in Bug::ALL {
-                let grad = bug.gradient(&rnn, &x, &targets);
-                let f = |r: &Rnn| r.loss(&x, &targets);
-                let report = check_central(&mut rnn, &grad, f, &CheckOptions::default()).unwrap();
-                let expected = match bug.harmless_on(&rnn, x.ncols()) {
-                    true => Verdict::Correct,
-                    false => Verdict::Wrong,
-                };
-                assert_eq!(
-                    report.verdict(),
-                    expected,
-                    "{bug} (softmax {softmax}, seed {seed}): {report}"
-                );
-            }
+            caught_unless_harmless(rnn, &x, &targets, seed);
         }
     }
 }
