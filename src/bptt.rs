@@ -165,15 +165,25 @@ fn windowed(
 /// With step weights `w` ([`Rnn::step_weights`]), column `t` is multiplied by `w_t`.
 pub(crate) fn output_delta(rnn: &Rnn, targets: &DMatrix<f64>, trace: &Trace) -> DMatrix<f64> {
     let mut dz = unweighted_output_delta(rnn, targets, trace);
-    if let Some(w) = &rnn.step_weights {
-        for (mut col, &w_t) in dz.column_iter_mut().zip(w.iter()) {
-            col *= w_t;
-        }
-    }
+    weigh_steps(&mut dz, rnn.step_weights.as_ref());
     dz
 }
 
-fn unweighted_output_delta(rnn: &Rnn, targets: &DMatrix<f64>, trace: &Trace) -> DMatrix<f64> {
+/// Column `t` of `m` times `w_t` (nothing without step weights).
+pub(crate) fn weigh_steps(m: &mut DMatrix<f64>, step_weights: Option<&DVector<f64>>) {
+    if let Some(w) = step_weights {
+        for (mut col, &w_t) in m.column_iter_mut().zip(w.iter()) {
+            col *= w_t;
+        }
+    }
+}
+
+/// [`output_delta`] before the step weights.
+pub(crate) fn unweighted_output_delta(
+    rnn: &Rnn,
+    targets: &DMatrix<f64>,
+    trace: &Trace,
+) -> DMatrix<f64> {
     match rnn.loss_kind() {
         Loss::SquaredError => {
             let mut dz = &trace.y - targets; // dy

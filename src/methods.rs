@@ -190,9 +190,7 @@ impl Report {
                     central_max_rel_error: central.map(|b| b.max_rel_error()),
                     central_failed: central.map(|b| b.failed()),
                     taylor_slope: taylor.and_then(|b| b.slope()),
-                    taylor_verdict: taylor.map(|b| {
-                        crate::taylor::label(b.verdict(), b.slope().is_some()).to_string()
-                    }),
+                    taylor_verdict: taylor.map(|b| b.label().to_string()),
                     exact_max_rel_error: exact.map(|b| b.max_rel_error()),
                     exact_failed: exact.map(|b| b.failed()),
                     name,

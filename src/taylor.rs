@@ -220,6 +220,11 @@ impl TaylorBlock {
             })
     }
 
+    /// The word reports print for this block's verdict ([`label`]).
+    pub fn label(&self) -> &'static str {
+        label(self.verdict(), self.slope().is_some())
+    }
+
     /// Non-finite if any direction is, else wrong if any direction is, else
     /// inconclusive if any fitted direction is, else correct if any is, else
     /// inconclusive (no direction measurable).
@@ -567,7 +572,7 @@ impl fmt::Display for TaylorReport {
                 slope,
                 steps,
                 per_direction.join(" "),
-                label(b.verdict(), b.slope().is_some())
+                b.label()
             )?;
         }
         let verdict = match self.verdict() {

@@ -270,35 +270,18 @@ fn hidden_derivatives(
 /// `(p_t · Σ_o target_{o,t} − target_t)` times the error's sign (no `g'`
 /// for a rule to misplace).
 fn output_deltas(rnn: &Rnn, targets: &DMatrix<f64>, trace: &Trace, rules: &Rules) -> DMatrix<f64> {
-    if !rules.weights_in_gradient && rnn.step_weights.is_some() {
-        // The loss weighs its steps; this gradient forgets to.
-        let mut unweighted = rnn.clone();
-        unweighted.step_weights = None;
-        let rules = Rules {
-            weights_in_gradient: true,
-            ..*rules
-        };
-        return output_deltas(&unweighted, targets, trace, &rules);
-    }
-    if rnn.loss_kind() == crate::model::Loss::CrossEntropy {
-        let mut dz = crate::bptt::output_delta(rnn, targets, trace);
-        if !rules.target_in_error {
-            // dz_t = w_t (p_t Σ_o target_{o,t} − target_t) without its − target_t.
-            let mut weighted = targets.clone();
-            if let Some(w) = &rnn.step_weights {
-                for (mut col, &w_t) in weighted.column_iter_mut().zip(w.iter()) {
-                    col *= w_t;
-                }
+    let mut dz = match rnn.loss_kind() {
+        crate::model::Loss::CrossEntropy => {
+            let mut dz = crate::bptt::unweighted_output_delta(rnn, targets, trace);
+            if !rules.target_in_error {
+                dz += targets; // p_t Σ_o target_{o,t} without its − target_t
             }
-            dz += weighted;
+            dz * rules.error_sign
         }
-        return dz * rules.error_sign;
-    }
-    let mut dz = squared_error_deltas(rnn, targets, trace, rules);
-    if let Some(w) = &rnn.step_weights {
-        for (mut col, &w_t) in dz.column_iter_mut().zip(w.iter()) {
-            col *= w_t;
-        }
+        crate::model::Loss::SquaredError => squared_error_deltas(rnn, targets, trace, rules),
+    };
+    if rules.weights_in_gradient {
+        crate::bptt::weigh_steps(&mut dz, rnn.step_weights.as_ref());
     }
     dz
 }

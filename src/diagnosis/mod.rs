@@ -367,6 +367,9 @@ pub struct Diagnosis {
     pub warnings: Vec<String>,
     /// The reference gradient (what `--write-grads` writes).
     pub reference: Gradients,
+    /// ReLU pre-activations exactly at the kink, `a_t[i] = 0` (0 for other
+    /// hidden units): where the reference takes the left derivative.
+    pub relu_kinks: usize,
     /// The Taylor-slope and exact-oracle verdicts on the user's gradients,
     /// when [`DiagnoseOptions::method`] asked for them and the file has
     /// gradients (blocks the file does not give are not judged).
@@ -544,10 +547,11 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         };
         params.push(report);
     }
+    let relu_kinks = relu_kinks(&rnn, &trace);
     if let Some(user) = &case.grads {
-        probe_kinks(&case, &rnn, user, &mut params, &judge);
+        probe_kinks(&case, &rnn, &trace, relu_kinks, user, &mut params, &judge);
         if case.reference == crate::case::Reference::Full {
-            probe_truncation(&case, &rnn, user, &mut params, &judge);
+            probe_truncation(&case, &rnn, &trace, user, &mut params, &judge);
         }
     }
 
@@ -671,6 +675,7 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         partial_matches,
         warnings,
         reference,
+        relu_kinks,
         case,
     })
 }
@@ -1262,14 +1267,13 @@ fn inconclusive_reason(s: &crate::judge::BlockStats, precision: Precision) -> St
 /// For each wrong gradient on the path through time (`W_xh`, `W_hh`, `b_h`,
 /// `h0`): the smallest window `k < T` for which it equals BPTT truncated to
 /// `k` steps, within a compute budget.
-/// The ReLU pre-activations exactly at the kink, `a_t[i] = 0`, of `rnn` on
-/// the case (0 for any other hidden unit).
-pub fn relu_kinks(rnn: &Rnn, case: &Case) -> usize {
-    if rnn.hidden != crate::Activation::Relu {
-        return 0;
+/// The ReLU pre-activations exactly at the kink, `a_t[i] = 0`, in `trace`
+/// (0 for any other hidden unit).
+fn relu_kinks(rnn: &Rnn, trace: &crate::model::Trace) -> usize {
+    match rnn.hidden {
+        crate::Activation::Relu => trace.a.iter().filter(|&&a| a == 0.0).count(),
+        _ => 0,
     }
-    let trace = rnn.forward(&case.inputs, &case.targets);
-    trace.a.iter().filter(|&&a| a == 0.0).count()
 }
 
 /// Where a ReLU pre-activation is exactly 0, the derivative is a choice:
@@ -1280,16 +1284,16 @@ pub fn relu_kinks(rnn: &Rnn, case: &Case) -> usize {
 fn probe_kinks(
     case: &Case,
     rnn: &Rnn,
+    trace: &crate::model::Trace,
+    kinks: usize,
     user: &UserGrads,
     params: &mut [ParamReport],
     judge: &impl Fn(Param, &DMatrix<f64>, &DMatrix<f64>) -> BlockCompare,
 ) {
-    let kinks = relu_kinks(rnn, case);
     if kinks == 0 {
         return;
     }
-    let (x, y) = (&case.inputs, &case.targets);
-    let right = crate::bptt::bptt_right_at_kinks(rnn, x, y, &rnn.forward(x, y));
+    let right = crate::bptt::bptt_right_at_kinks(rnn, &case.inputs, &case.targets, trace);
     for r in params
         .iter_mut()
         .filter(|r| r.verdict == ParamVerdict::Wrong)
@@ -1314,6 +1318,7 @@ fn probe_kinks(
 fn probe_truncation(
     case: &Case,
     rnn: &Rnn,
+    trace: &crate::model::Trace,
     user: &UserGrads,
     params: &mut [ParamReport],
     judge: &impl Fn(Param, &DMatrix<f64>, &DMatrix<f64>) -> BlockCompare,
@@ -1327,14 +1332,13 @@ fn probe_truncation(
     let (x, y) = (&case.inputs, &case.targets);
     let t_len = case.t_len();
     let n_h = rnn.params.n_h() as f64;
-    let trace = rnn.forward(x, y);
     let mut cost = 0.0;
     for k in 1..t_len {
         cost += (t_len * k) as f64 * n_h * n_h;
         if open.is_empty() || cost > TRUNCATION_BUDGET {
             break;
         }
-        let g = bptt_truncated(rnn, x, y, &trace, Truncation::Window(k));
+        let g = bptt_truncated(rnn, x, y, trace, Truncation::Window(k));
         open.retain(|&i| {
             let p = params[i].param;
             let hit = user

@@ -407,7 +407,7 @@ impl fmt::Display for Diagnosis {
                 writeln!(f, ")")?;
             }
         }
-        let kinks = super::relu_kinks(&c.rnn, c);
+        let kinks = self.relu_kinks;
         if kinks > 0 {
             writeln!(
                 f,
@@ -513,9 +513,7 @@ impl fmt::Display for Diagnosis {
                 let slope = taylor
                     .and_then(|b| b.slope())
                     .map_or("-".to_string(), |s| format!("{s:.2}"));
-                let tv = taylor.map_or("not run", |b| {
-                    crate::taylor::label(b.verdict(), b.slope().is_some())
-                });
+                let tv = taylor.map_or("not run", |b| b.label());
                 writeln!(f, "{:<6} {:>12}  {tv}", p.key(), slope)?;
             }
             writeln!(f, "(slope ≈ 2: the gradient is right; ≈ 1: it is wrong)")?;
