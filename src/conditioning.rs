@@ -17,7 +17,7 @@ use nalgebra::DMatrix;
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 
-use crate::bptt::bptt;
+use crate::batch::Batch;
 use crate::model::{Gradients, Param, Rnn};
 
 /// The spread of one block over the draws.
@@ -47,6 +47,20 @@ pub fn round_off_spread(
     draws: usize,
     seed: u64,
 ) -> Vec<(&'static str, BlockSpread)> {
+    let batch = Batch::single(rnn, x, targets);
+    batch_spread(&batch, base, reference, eps, draws, seed)
+}
+
+/// [`round_off_spread`] of a minibatch ([`crate::batch`]): every sequence's
+/// inputs and targets perturbed, the batch's BPTT.
+pub fn batch_spread(
+    batch: &Batch<'_>,
+    base: &Gradients,
+    reference: &Gradients,
+    eps: f64,
+    draws: usize,
+    seed: u64,
+) -> Vec<(&'static str, BlockSpread)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_F100);
     let mut out: Vec<(&'static str, BlockSpread)> = Param::ALL
         .map(Param::name)
@@ -69,12 +83,12 @@ pub fn round_off_spread(
                 .iter_mut()
                 .for_each(|v| *v *= 1.0 + eps * rng.random_range(-1.0..=1.0))
         };
-        let mut perturbed = rnn.clone();
+        let mut perturbed = batch.rnn.clone();
         perturbed.params.iter_blocks_mut(|_, v| jig(v));
-        let (mut px, mut py) = (x.clone(), targets.clone());
+        let (mut px, mut py) = (batch.x.clone(), batch.targets.clone());
         jig(px.as_mut_slice());
         jig(py.as_mut_slice());
-        let g = bptt(&perturbed, &px, &py, &perturbed.forward(&px, &py));
+        let g = Batch::new(&perturbed, &px, &py, batch.n).bptt();
         for (name, s) in &mut out {
             let (Some(gd), Some(b), Some(r)) =
                 (g.block(name), base.block(name), reference.block(name))
@@ -116,7 +130,7 @@ mod tests {
         let spread_of = |scale: f64, t: usize| {
             let (mut rnn, x, y) = random_problem(3, 3, 10, 1, t, scale);
             rnn.hidden = crate::Activation::Tanh;
-            let g = bptt(&rnn, &x, &y, &rnn.forward(&x, &y));
+            let g = crate::bptt::bptt(&rnn, &x, &y, &rnn.forward(&x, &y));
             let s = round_off_spread(&rnn, &x, &y, &g, &g, f64::EPSILON, 4, 0);
             let w_hh = s.iter().find(|(n, _)| *n == "W_hh").unwrap().1;
             w_hh.frobenius / crate::judge::frobenius(g.block("W_hh").unwrap())

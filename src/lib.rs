@@ -47,6 +47,7 @@
 
 pub mod activation;
 pub mod attribution;
+pub mod batch;
 pub mod bptt;
 pub mod bugs;
 #[cfg(feature = "cli")]

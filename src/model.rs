@@ -37,7 +37,9 @@ pub struct Params {
     pub b_h: Option<DVector<f64>>,
     /// Output bias, `n_out`, or `None` for none.
     pub b_y: Option<DVector<f64>>,
-    /// Initial hidden state `h_0`, `n_h` (zeros by default).
+    /// Initial hidden state `h_0`, `n_h` (zeros by default); for a minibatch
+    /// whose sequences start from their own states, the `N` states stacked
+    /// (`n_h·N`, the column-major `n_h × N`; see [`crate::batch`]).
     pub h_0: DVector<f64>,
 }
 
@@ -57,15 +59,14 @@ impl Params {
         }
     }
 
-    /// Zeros shaped like `self` (same sizes, same biases present).
+    /// Zeros shaped like `self` (same sizes, same biases present, as many
+    /// initial states).
     pub fn zeros_like(&self) -> Self {
-        Self::zeros(self.n_in(), self.n_h(), self.n_out(), false).with_biases_like(self)
-    }
-
-    fn with_biases_like(mut self, other: &Params) -> Self {
-        self.b_h = other.b_h.as_ref().map(|b| DVector::zeros(b.len()));
-        self.b_y = other.b_y.as_ref().map(|b| DVector::zeros(b.len()));
-        self
+        let mut zeros = Self::zeros(self.n_in(), self.n_h(), self.n_out(), false);
+        zeros.b_h = self.b_h.as_ref().map(|b| DVector::zeros(b.len()));
+        zeros.b_y = self.b_y.as_ref().map(|b| DVector::zeros(b.len()));
+        zeros.h_0 = DVector::zeros(self.h_0.len());
+        zeros
     }
 
     /// Input size `n_in`.
@@ -488,7 +489,8 @@ impl Params {
             Param::WHy => Some(m(&self.w_hy)),
             Param::BH => self.b_h.as_ref().map(v),
             Param::BY => self.b_y.as_ref().map(v),
-            Param::H0 => Some(v(&self.h_0)),
+            // One state per column: `n_h × N` for N stacked states.
+            Param::H0 => Some((self.n_h(), self.h_0.len() / self.n_h().max(1))),
         }
     }
 

@@ -45,6 +45,11 @@ pub trait GradientFn {
         targets: &DMatrix<f64>,
         grad: &mut Gradients,
     ) -> f64;
+
+    /// `L` at `rnn.params` (after the last update): a forward pass.
+    fn loss(&mut self, rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> f64 {
+        rnn.loss(x, targets)
+    }
 }
 
 /// Any closure `(rnn, x, targets) -> (loss, gradient)` is a [`GradientFn`].
@@ -87,6 +92,40 @@ impl GradientFn for Backward {
                 rnn.loss(x, targets)
             }
         }
+    }
+}
+
+/// A backward pass over the `n` sequences of a minibatch
+/// ([`crate::batch`]): `x` and `targets` hold them side by side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Batched {
+    /// The backward pass run on every sequence.
+    pub backward: Backward,
+    /// `N`, the number of sequences.
+    pub n: usize,
+}
+
+impl GradientFn for Batched {
+    fn loss_and_gradient(
+        &mut self,
+        rnn: &Rnn,
+        x: &DMatrix<f64>,
+        targets: &DMatrix<f64>,
+        grad: &mut Gradients,
+    ) -> f64 {
+        let batch = crate::batch::Batch::new(rnn, x, targets, self.n);
+        let mut backward = self.backward;
+        let mut loss = 0.0;
+        *grad = batch.gradient(|r, x, y| {
+            let mut g = r.params.zeros_like();
+            loss += backward.loss_and_gradient(r, x, y, &mut g);
+            g
+        });
+        loss
+    }
+
+    fn loss(&mut self, rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> f64 {
+        crate::batch::Batch::new(rnn, x, targets, self.n).loss()
     }
 }
 
@@ -183,7 +222,7 @@ where
         observe(e, rnn, &grad);
         step(rnn, &grad, options.lr.at(e), options.train_initial_state);
     }
-    let last = rnn.loss(x, targets);
+    let last = grad_fn.loss(rnn, x, targets);
     losses.push(last);
     TrainRun {
         losses,

@@ -2,7 +2,7 @@
 //! own code computes, in JSON or numpy `.npz`, validated into the crate's
 //! column-vector types.
 //!
-//! The format (documented with examples in `fixtures/README.md`):
+//! The format (every key documented with examples in `fixtures/README.md`):
 //!
 //! | key (JSON) | key (`.npz`) | shape, layout `"column"` | required |
 //! | --- | --- | --- | --- |
@@ -10,12 +10,16 @@
 //! | `params.W_hh` | `W_hh` | `n_h × n_h` | yes |
 //! | `params.W_hy` | `W_hy` | `n_out × n_h` | yes |
 //! | `params.b_h`, `params.b_y` | `b_h`, `b_y` | `n_h`, `n_out` | no: absent is zero and untrained |
-//! | `h0` | `h0` | `n_h` | no: zeros |
-//! | `inputs` | `inputs` | `T × n_in` (1-D when `n_in = 1`) | yes |
-//! | `targets` | `targets` | `T × n_out` (1-D when `n_out = 1`) | yes |
+//! | `h0` | `h0` | `n_h`, or `N × n_h` (one per sequence of a batch) | no: zeros |
+//! | `inputs` | `inputs` | `T × n_in` (1-D when `n_in = 1`), or `N × T × n_in` for a batch of `N` | yes |
+//! | `targets` | `targets` | `T × n_out` / `N × T × n_out`; cross-entropy: class indices `T` / `N × T`, or one-hot | yes |
 //! | `grads.W_xh` … `grads.h0` | `grad_W_xh` … `grad_h0` | as the parameter | no |
 //! | `layout` | `layout` (0-d string array) | `"column"` or `"row"` | no: `"column"` |
-//! | `activation.hidden`, `activation.output` | `activation_hidden`, `activation_output` | `sigmoid`, `tanh`, `identity` | no: sigmoid |
+//! | `activation.hidden`, `activation.output` | `activation_hidden`, `activation_output` | hidden `sigmoid`, `tanh`, `identity`, `relu`; output `sigmoid`, `tanh`, `identity`, `softmax` | no: sigmoid |
+//! | `loss` | `loss` | `squared_error` or `cross_entropy` (softmax only) | no: implied by the output |
+//! | `loss_steps` | `loss_steps` | `"all"`, `"last"`, or a 0/1 mask `T` / `N × T` | no: `"all"` |
+//! | `reduction` | `reduction` | `"sum"`, `"mean_batch"` (÷ N), `"mean_steps"` (÷ counted steps) | no: `"sum"` |
+//! | `reference` | `reference_truncate` | `"full"` or `{"truncate": K}` | no: `"full"` |
 //!
 //! In layout `"row"` (numpy's `x @ W`) every parameter matrix and its
 //! gradient is stored transposed (`W_xh` is `n_in × n_h`); `inputs` and
@@ -130,10 +134,13 @@ pub struct Case {
     pub layout: Layout,
     /// The network: parameters (column layout), `h0`, nonlinearities.
     pub rnn: Rnn,
-    /// Inputs, `n_in × T` (columns are time steps, as in [`crate::model`]).
+    /// Inputs, `n_in × (N·T)` (columns are time steps, as in
+    /// [`crate::model`]; sequence after sequence, see [`crate::batch`]).
     pub inputs: DMatrix<f64>,
-    /// Targets, `n_out × T`.
+    /// Targets, `n_out × (N·T)`.
     pub targets: DMatrix<f64>,
+    /// `N`, the number of sequences (1 unless `inputs` is `N × T × n_in`).
+    pub batch: usize,
     /// The user's gradients, if the file has any.
     pub grads: Option<UserGrads>,
     /// Set when the values look like single precision (see [`F32Evidence`]).
@@ -187,7 +194,17 @@ impl std::str::FromStr for Reference {
 impl Case {
     /// Sequence length `T`.
     pub fn t_len(&self) -> usize {
-        self.inputs.ncols()
+        self.inputs.ncols() / self.batch
+    }
+
+    /// The case's sequences as a [`crate::batch::Batch`] of its network.
+    pub fn sequences(&self) -> crate::batch::Batch<'_> {
+        crate::batch::Batch::new(&self.rnn, &self.inputs, &self.targets, self.batch)
+    }
+
+    /// True when each sequence has its own `h0` (`N × n_h` in the file).
+    pub fn h0_per_sequence(&self) -> bool {
+        self.rnn.params.h_0.len() != self.rnn.params.n_h()
     }
 
     /// The column-layout shape `(rows, cols)` of `param` (vectors are `n × 1`).
@@ -199,7 +216,7 @@ impl Case {
             Param::WHy => p.w_hy.shape(),
             Param::BH => (p.b_h.as_ref().map_or(0, |b| b.len()), 1),
             Param::BY => (p.b_y.as_ref().map_or(0, |b| b.len()), 1),
-            Param::H0 => (p.h_0.len(), 1),
+            Param::H0 => (p.n_h(), p.h_0.len() / p.n_h()),
         }
     }
 
@@ -213,10 +230,13 @@ impl Case {
     }
 
     /// Maps a column-layout index of `param` to the index the user sees in
-    /// the file (transposed for matrices in layout `"row"`; vectors are 1-D,
-    /// so their column index is dropped by callers).
+    /// the file (transposed for matrices in layout `"row"`, and for `h0`'s
+    /// `n_h × N` states, `N × n_h` in the file; vectors are 1-D, so their
+    /// column index is dropped by callers).
     pub fn file_index(&self, param: Param, (i, j): (usize, usize)) -> (usize, usize) {
-        if self.layout == Layout::Row && param.is_matrix() {
+        if (self.layout == Layout::Row && param.is_matrix())
+            || (param == Param::H0 && self.h0_per_sequence())
+        {
             (j, i)
         } else {
             (i, j)

@@ -147,6 +147,15 @@ impl Dim {
     }
 }
 
+/// The shape of the sequences, from `inputs`: `N` sequences of `T` steps,
+/// `batched` when `inputs` was 3-D (`N × T × n_in`, even with `N = 1`).
+#[derive(Clone, Copy, Debug)]
+struct Batch {
+    n: usize,
+    t_len: usize,
+    batched: bool,
+}
+
 /// The validator: the file's path and format, for messages.
 struct Builder<'a> {
     path: &'a str,
@@ -268,20 +277,18 @@ impl Builder<'_> {
         }
     }
 
-    /// A sequence: `T × n` (1-D allowed when `n = 1`), returned as `n × T`
-    /// (columns are time steps). `t_len` is `None` for the first sequence.
+    /// A sequence, `T × n` (1-D allowed when `n = 1`), or a batch of `N`
+    /// sequences, `N × T × n`; returned as `n × (N·T)` (columns are time
+    /// steps, sequence after sequence) with `N`. `batch` is `None` for the
+    /// first array read (`inputs`), then the `(N, T)` it had.
     fn sequence(
         &self,
         slot: Slot,
         a: &RawArray,
         n: usize,
         name: &'static str,
-        t_len: Option<usize>,
-    ) -> Result<DMatrix<f64>, CaseError> {
-        let t_dim = match t_len {
-            Some(t) => Dim::Is(t, "T, from inputs"),
-            None => Dim::Free("T"),
-        };
+        batch: Option<Batch>,
+    ) -> Result<(DMatrix<f64>, usize), CaseError> {
         if !a.shape.is_empty() && a.data.is_empty() {
             return Err(CaseError::Value {
                 path: self.path.into(),
@@ -292,17 +299,48 @@ impl Builder<'_> {
                 ),
             });
         }
+        if let Some(b @ Batch { batched: true, .. }) = batch {
+            return match a.shape[..] {
+                [nb, t, c] if nb == b.n && t == b.t_len && c == n => {
+                    Ok((DMatrix::from_column_slice(n, nb * t, &a.data), nb))
+                }
+                [nb, t] if nb == b.n && t == b.t_len && n == 1 => {
+                    Ok((DMatrix::from_column_slice(1, nb * t, &a.data), nb))
+                }
+                _ => Err(self.shape_error(
+                    slot,
+                    format!(
+                        "{} (N, from inputs) × {} (T, from inputs) × {n} ({name})",
+                        b.n, b.t_len
+                    ),
+                    &a.shape,
+                    String::new(),
+                )),
+            };
+        }
+        let t_dim = match batch {
+            Some(b) => Dim::Is(b.t_len, "T, from inputs"),
+            None => Dim::Free("T"),
+        };
         let (t, cols) = match a.shape[..] {
             [t] if n == 1 => (t, 1),
             [t, c] => (t, c),
+            [nb, t, c] if batch.is_none() && c == n && nb > 0 && t > 0 => {
+                return Ok((DMatrix::from_column_slice(n, nb * t, &a.data), nb));
+            }
             _ => (0, 0),
         };
         if t_dim.fits(t) && cols == n {
             // Row-major T × n is column-major n × T.
-            return Ok(DMatrix::from_column_slice(n, t, &a.data));
+            return Ok((DMatrix::from_column_slice(n, t, &a.data), 1));
         }
-        let also = if n == 1 { " (or a vector of T)" } else { "" };
-        Err(self.mismatch(slot, a, t_dim, Dim::Is(n, name), also))
+        let also = match (n, batch) {
+            (1, Some(_)) => " (or a vector of T)".to_string(),
+            (1, None) => " (or a vector of T, or N × T × n_in for a batch)".to_string(),
+            (_, None) => format!(", or N × T × {n} for a batch of N sequences"),
+            _ => String::new(),
+        };
+        Err(self.mismatch(slot, a, t_dim, Dim::Is(n, name), &also))
     }
 
     fn finite(&self, slot: Slot, a: &RawArray) -> Result<(), CaseError> {
@@ -383,15 +421,17 @@ impl Builder<'_> {
         Ok(loss)
     }
 
-    /// `w_t` from `loss_steps` (`"all"`, `"last"` or a 0/1 array of `T`)
-    /// and `reduction` (`"sum"`, `"mean_batch"`: ÷ N, which is 1 for one
-    /// sequence, or `"mean_steps"`: ÷ the number of counted steps); `None`
+    /// `w_{n,t}` from `loss_steps` (`"all"`, `"last"`, or a 0/1 array of `T`
+    /// for every sequence or `N × T`) and `reduction` (`"sum"`,
+    /// `"mean_batch"`: ÷ N, or `"mean_steps"`: ÷ the number of counted
+    /// sequence-steps), in the order of the columns of the inputs; `None`
     /// when every weight is 1.
     fn step_weights(
         &self,
         raw: &mut RawCase,
-        t_len: usize,
+        batch: Batch,
     ) -> Result<Option<DVector<f64>>, CaseError> {
+        let (n, t_len) = (batch.n, batch.t_len);
         let text_err = |text: Text, detail: String| CaseError::Value {
             path: self.path.into(),
             key: self.format.text_key(text).into(),
@@ -399,36 +439,53 @@ impl Builder<'_> {
         };
         let mask: Vec<f64> = match (raw.take(Slot::LossSteps), self.text(raw, Text::LossSteps)) {
             (Some(a), _) => {
-                if a.shape[..] != [t_len] {
+                let per_sequence = a.shape[..] == [t_len];
+                if !(per_sequence || (batch.batched && a.shape[..] == [n, t_len])) {
+                    let expected = if batch.batched {
+                        format!(
+                            "a 0/1 vector of T = {t_len}, or {n} × {t_len} (N × T, from inputs)"
+                        )
+                    } else {
+                        format!("a 0/1 vector of T = {t_len} (from inputs)")
+                    };
                     return Err(self.shape_error(
                         Slot::LossSteps,
-                        format!("a 0/1 vector of T = {t_len} (from inputs)"),
+                        expected,
                         &a.shape,
                         String::new(),
                     ));
                 }
                 if let Some(k) = a.data.iter().position(|&v| v != 0.0 && v != 1.0) {
+                    let at = if per_sequence {
+                        format!("[{k}]")
+                    } else {
+                        format!("[{}, {}]", k / t_len, k % t_len)
+                    };
                     return Err(CaseError::Value {
                         path: self.path.into(),
                         key: self.key(Slot::LossSteps),
-                        detail: format!("a mask holds 0 or 1; [{k}] is {}", a.data[k]),
+                        detail: format!("a mask holds 0 or 1; {at} is {}", a.data[k]),
                     });
                 }
-                a.data
+                if per_sequence {
+                    a.data.repeat(n)
+                } else {
+                    a.data
+                }
             }
-            (None, None) => vec![1.0; t_len],
+            (None, None) => vec![1.0; n * t_len],
             (None, Some(s)) => match s.trim() {
-                "all" => vec![1.0; t_len],
-                "last" => (0..t_len).map(|t| f64::from(t + 1 == t_len)).collect(),
-                other => {
-                    return Err(text_err(
-                        Text::LossSteps,
-                        format!(
+                "all" => vec![1.0; n * t_len],
+                "last" => (0..n * t_len)
+                    .map(|j| f64::from((j + 1) % t_len == 0))
+                    .collect(),
+                other => return Err(text_err(
+                    Text::LossSteps,
+                    format!(
                         "unknown loss_steps \"{}\"; expected \"all\", \"last\" or a 0/1 array of T",
                         shown(other)
                     ),
-                    ))
-                }
+                )),
             },
         };
         let counted = mask.iter().filter(|&&m| m == 1.0).count();
@@ -440,7 +497,8 @@ impl Builder<'_> {
             ));
         }
         let factor = match self.text(raw, Text::Reduction).as_deref().map(str::trim) {
-            None | Some("sum") | Some("mean_batch") => 1.0,
+            None | Some("sum") => 1.0,
+            Some("mean_batch") => 1.0 / n as f64,
             Some("mean_steps") => 1.0 / counted as f64,
             Some(other) => {
                 return Err(text_err(
@@ -485,51 +543,74 @@ impl Builder<'_> {
         }
     }
 
-    /// Cross-entropy targets, returned one-hot as `n_out × T`: class indices
-    /// (a vector of `T` integers in `0..n_out`), or one-hot rows `T × n_out`
-    /// (a row of zeros is a step without loss).
-    fn classes(&self, a: &RawArray, n_out: usize, t_len: usize) -> Result<DMatrix<f64>, CaseError> {
+    /// Cross-entropy targets, returned one-hot as `n_out × (N·T)`: class
+    /// indices (`T` integers in `0..n_out`, or `N × T` for a batch), or
+    /// one-hot rows (`T × n_out`, or `N × T × n_out`; a row of zeros is a
+    /// step without loss).
+    fn classes(&self, a: &RawArray, n_out: usize, batch: Batch) -> Result<DMatrix<f64>, CaseError> {
         let slot = Slot::Targets;
+        let (n, t_len) = (batch.n, batch.t_len);
         let value_err = |detail: String| CaseError::Value {
             path: self.path.into(),
             key: self.key(slot),
             detail,
         };
-        match a.shape[..] {
-            [t] if t == t_len => {
-                let mut onehot = DMatrix::zeros(n_out, t_len);
-                for (step, &c) in a.data.iter().enumerate() {
-                    if c.fract() != 0.0 || c < 0.0 || c >= n_out as f64 {
-                        return Err(value_err(format!(
-                            "class index {c} at step [{step}] is not an integer in 0..{n_out} (n_out, from W_hy)"
-                        )));
-                    }
-                    onehot[(c as usize, step)] = 1.0;
-                }
-                Ok(onehot)
+        // Where the flat entry `k` of a `steps`-long list of classes is.
+        let at = |k: usize| {
+            if batch.batched {
+                format!("[{}, {}]", k / t_len, k % t_len)
+            } else {
+                format!("[{k}]")
             }
-            [t, c] if t == t_len && c == n_out => {
-                for (k, &v) in a.data.iter().enumerate() {
-                    if v != 0.0 && v != 1.0 {
-                        return Err(value_err(format!(
-                            "one-hot targets hold 0 or 1; [{}, {}] is {v}",
-                            k / n_out,
-                            k % n_out
-                        )));
-                    }
+        };
+        let indices = match a.shape[..] {
+            [t] => !batch.batched && t == t_len,
+            [nb, t] => batch.batched && nb == n && t == t_len,
+            _ => false,
+        };
+        let one_hot = match a.shape[..] {
+            [t, c] => !batch.batched && t == t_len && c == n_out,
+            [nb, t, c] => batch.batched && nb == n && t == t_len && c == n_out,
+            _ => false,
+        };
+        if indices {
+            let mut onehot = DMatrix::zeros(n_out, n * t_len);
+            for (step, &c) in a.data.iter().enumerate() {
+                if c.fract() != 0.0 || c < 0.0 || c >= n_out as f64 {
+                    return Err(value_err(format!(
+                        "class index {c} at step {} is not an integer in 0..{n_out} (n_out, from W_hy)",
+                        at(step)
+                    )));
                 }
-                if let Some(row) = (0..t).find(|r| a.data[r * n_out..(r + 1) * n_out].iter().sum::<f64>() > 1.0) {
-                    return Err(value_err(format!("one-hot row [{row}] has more than one 1")));
-                }
-                Ok(DMatrix::from_column_slice(n_out, t, &a.data))
+                onehot[(c as usize, step)] = 1.0;
             }
-            _ => Err(self.shape_error(
-                slot,
-                format!("class indices, a vector of T = {t_len} (from inputs), or one-hot rows {t_len} × {n_out} (T × n_out) for cross_entropy"),
-                &a.shape,
-                String::new(),
-            )),
+            return Ok(onehot);
         }
+        if one_hot {
+            for (k, &v) in a.data.iter().enumerate() {
+                if v != 0.0 && v != 1.0 {
+                    return Err(value_err(format!(
+                        "one-hot targets hold 0 or 1; {} is {v}",
+                        at(k / n_out).replace(']', &format!(", {}]", k % n_out))
+                    )));
+                }
+            }
+            if let Some(row) = (0..n * t_len)
+                .find(|r| a.data[r * n_out..(r + 1) * n_out].iter().sum::<f64>() > 1.0)
+            {
+                return Err(value_err(format!(
+                    "one-hot row {} has more than one 1",
+                    at(row)
+                )));
+            }
+            return Ok(DMatrix::from_column_slice(n_out, n * t_len, &a.data));
+        }
+        let expected = if batch.batched {
+            format!("class indices {n} × {t_len} (N × T, from inputs), or one-hot {n} × {t_len} × {n_out} (N × T × n_out) for cross_entropy")
+        } else {
+            format!("class indices, a vector of T = {t_len} (from inputs), or one-hot rows {t_len} × {n_out} (T × n_out) for cross_entropy")
+        };
+        Err(self.shape_error(slot, expected, &a.shape, String::new()))
     }
 }
 
@@ -599,16 +680,24 @@ pub(crate) fn build(mut raw: RawCase, path: &str) -> Result<Case, CaseError> {
     let w_hy = b.weight(Slot::Param(Param::WHy), &w_hy_raw, Dim::Free("n_out"), h)?;
     let (n_in, n_out) = (w_xh.ncols(), w_hy.nrows());
 
-    let inputs = b.sequence(Slot::Inputs, &inputs_raw, n_in, "n_in, from W_xh", None)?;
+    let (inputs, n) = b.sequence(Slot::Inputs, &inputs_raw, n_in, "n_in, from W_xh", None)?;
+    let batch = Batch {
+        n,
+        t_len: inputs.ncols() / n,
+        batched: inputs_raw.shape.len() == 3,
+    };
     let targets = match loss {
-        Loss::SquaredError => b.sequence(
-            Slot::Targets,
-            &targets_raw,
-            n_out,
-            "n_out, from W_hy",
-            Some(inputs.ncols()),
-        )?,
-        Loss::CrossEntropy => b.classes(&targets_raw, n_out, inputs.ncols())?,
+        Loss::SquaredError => {
+            b.sequence(
+                Slot::Targets,
+                &targets_raw,
+                n_out,
+                "n_out, from W_hy",
+                Some(batch),
+            )?
+            .0
+        }
+        Loss::CrossEntropy => b.classes(&targets_raw, n_out, batch)?,
     };
 
     let mut vector = |p: Param, n: usize, name: &str| -> Result<Option<DVector<f64>>, CaseError> {
@@ -618,7 +707,31 @@ pub(crate) fn build(mut raw: RawCase, path: &str) -> Result<Case, CaseError> {
     };
     let b_h = vector(Param::BH, n_h, "n_h")?;
     let b_y = vector(Param::BY, n_out, "n_out")?;
-    let h_0 = vector(Param::H0, n_h, "n_h")?.unwrap_or_else(|| DVector::zeros(n_h));
+    // h0: one state for every sequence (`n_h`), or one per sequence (`N × n_h`).
+    let h0_grad_per_sequence = raw
+        .arrays
+        .iter()
+        .any(|(s, a)| *s == Slot::Grad(Param::H0) && batch.n > 1 && a.shape[..] == [batch.n, n_h]);
+    let h_0 = match raw.take(Slot::Param(Param::H0)) {
+        Some(a) if batch.n > 1 && a.shape[..] == [batch.n, n_h] => {
+            DVector::from_column_slice(&a.data)
+        }
+        Some(a) => b
+            .vector(Slot::Param(Param::H0), &a, n_h, "n_h")
+            .map_err(|e| match (e, batch.n) {
+                (CaseError::Shape { path, key, found, .. }, n) if n > 1 => CaseError::Shape {
+                    path,
+                    key,
+                    expected: format!("a vector of {n_h} (n_h, one state for every sequence) or {n} × {n_h} (N × n_h, one per sequence)"),
+                    found,
+                    hint: String::new(),
+                },
+                (e, _) => e,
+            })?,
+        // No h0: zeros, one per sequence if the gradient is given per sequence.
+        None if h0_grad_per_sequence => DVector::zeros(n_h * batch.n),
+        None => DVector::zeros(n_h),
+    };
 
     let params = Params {
         w_xh,
@@ -628,7 +741,7 @@ pub(crate) fn build(mut raw: RawCase, path: &str) -> Result<Case, CaseError> {
         b_y,
         h_0,
     };
-    let step_weights = b.step_weights(&mut raw, inputs.ncols())?;
+    let step_weights = b.step_weights(&mut raw, batch)?;
     let reference = b.reference(&mut raw)?;
     let mut rnn = Rnn::new(params, hidden, output);
     rnn.step_weights = step_weights;
@@ -639,6 +752,7 @@ pub(crate) fn build(mut raw: RawCase, path: &str) -> Result<Case, CaseError> {
         rnn,
         inputs,
         targets,
+        batch: batch.n,
         grads: None,
         f32_evidence,
         reference,
@@ -658,7 +772,18 @@ pub(crate) fn build(mut raw: RawCase, path: &str) -> Result<Case, CaseError> {
             });
         }
         let (rows, cols) = case.shape(p);
-        let g = if p.is_matrix() {
+        let g = if p == Param::H0 && cols > 1 {
+            // One state per sequence: `N × n_h` in the file, `n_h × N` here.
+            if a.shape[..] != [cols, rows] {
+                return Err(b.shape_error(
+                    slot,
+                    format!("{cols} × {rows} (N × n_h, as h0)"),
+                    &a.shape,
+                    String::new(),
+                ));
+            }
+            DMatrix::from_column_slice(rows, cols, &a.data)
+        } else if p.is_matrix() {
             let names = match p {
                 Param::WXh => ("n_h", "n_in"),
                 Param::WHh => ("n_h", "n_h"),

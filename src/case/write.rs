@@ -27,16 +27,29 @@ pub fn case_json(case: &Case, grads: &Gradients) -> Result<String, CaseError> {
         case.rnn.hidden, case.rnn.output
     );
     if let Some(w) = &case.rnn.step_weights {
-        // Weights are a 0/1 mask times one factor: 1 (sum) or 1/count (mean_steps).
-        let mask: Vec<&str> = w
-            .iter()
-            .map(|&v| if v != 0.0 { "1" } else { "0" })
+        // Weights are a 0/1 mask times one factor: 1 (sum), 1/N (mean_batch)
+        // or 1/count (mean_steps).
+        let (t_len, n) = (case.t_len(), case.batch);
+        let bit = |v: &f64| if *v != 0.0 { "1" } else { "0" };
+        let mask: Vec<String> = (0..n)
+            .map(|k| {
+                let row: Vec<&str> = w.rows(k * t_len, t_len).iter().map(bit).collect();
+                format!("[{}]", row.join(", "))
+            })
             .collect();
-        let reduction = match w.iter().any(|&v| v != 0.0 && v != 1.0) {
-            true => "mean_steps",
-            false => "sum",
+        let factor = w.iter().copied().find(|&v| v != 0.0).unwrap_or(1.0);
+        let reduction = if factor == 1.0 {
+            "sum"
+        } else if n > 1 && factor == 1.0 / n as f64 {
+            "mean_batch"
+        } else {
+            "mean_steps"
         };
-        let _ = writeln!(out, "  \"loss_steps\": [{}],", mask.join(", "));
+        let mask = match n {
+            1 => mask[0].clone(),
+            _ => format!("[{}]", mask.join(", ")),
+        };
+        let _ = writeln!(out, "  \"loss_steps\": {mask},");
         let _ = writeln!(out, "  \"reduction\": \"{reduction}\",");
     }
     if let super::Reference::Truncate(k) = case.reference {
@@ -56,16 +69,16 @@ pub fn case_json(case: &Case, grads: &Gradients) -> Result<String, CaseError> {
     }
     out.push_str(&fields.join(",\n"));
     out.push_str("\n  },\n");
-    let _ = writeln!(out, "{},", field(case, Param::H0, &col(&p.h_0), "  ")?);
+    let _ = writeln!(out, "{},", field(case, Param::H0, &h0(case, &p.h_0), "  ")?);
     let _ = writeln!(
         out,
         "  \"inputs\": {},",
-        rows(&case.inputs.transpose(), "inputs", "  ")?
+        sequences(case, &case.inputs, "inputs")?
     );
     let _ = writeln!(
         out,
         "  \"targets\": {},",
-        rows(&case.targets.transpose(), "targets", "  ")?
+        sequences(case, &case.targets, "targets")?
     );
     out.push_str("  \"grads\": {\n");
     let mut fields = vec![
@@ -79,10 +92,32 @@ pub fn case_json(case: &Case, grads: &Gradients) -> Result<String, CaseError> {
     if let Some(b) = &grads.b_y {
         fields.push(field(case, Param::BY, &col(b), "    ")?);
     }
-    fields.push(field(case, Param::H0, &col(&grads.h_0), "    ")?);
+    fields.push(field(case, Param::H0, &h0(case, &grads.h_0), "    ")?);
     out.push_str(&fields.join(",\n"));
     out.push_str("\n  }\n}\n");
     Ok(out)
+}
+
+/// `T × n` rows for one sequence, `N × T × n` for a batch.
+fn sequences(case: &Case, m: &DMatrix<f64>, key: &str) -> Result<String, CaseError> {
+    let t_len = case.t_len();
+    if case.batch == 1 {
+        return rows(&m.transpose(), key, "  ");
+    }
+    let each: Result<Vec<String>, CaseError> = (0..case.batch)
+        .map(|k| rows(&m.columns(k * t_len, t_len).transpose(), key, "    "))
+        .collect();
+    Ok(format!("[\n    {}\n  ]", each?.join(",\n    ")))
+}
+
+/// `h0` (or its gradient) as the file holds it: a vector, or `N × n_h`
+/// (the stacked states as rows) for one state per sequence, which
+/// [`field`] writes as rows.
+fn h0(case: &Case, v: &nalgebra::DVector<f64>) -> DMatrix<f64> {
+    match case.h0_per_sequence() {
+        true => DMatrix::from_column_slice(case.rnn.params.n_h(), case.batch, v.as_slice()),
+        false => col(v),
+    }
 }
 
 fn col(v: &nalgebra::DVector<f64>) -> DMatrix<f64> {
@@ -92,7 +127,10 @@ fn col(v: &nalgebra::DVector<f64>) -> DMatrix<f64> {
 /// `"key": value` for a parameter (or its gradient) given in the column
 /// layout: matrices transposed in layout `"row"`, vectors 1-D.
 fn field(case: &Case, p: Param, m: &DMatrix<f64>, indent: &str) -> Result<String, CaseError> {
-    let value = if !p.is_matrix() {
+    let value = if p == Param::H0 && m.ncols() > 1 {
+        // n_h × N states, one row per sequence in every layout.
+        rows(&m.transpose(), p.key(), indent)?
+    } else if !p.is_matrix() {
         vector(m.as_slice(), p.key())?
     } else if case.layout == Layout::Row {
         rows(&m.transpose(), p.key(), indent)?

@@ -37,11 +37,17 @@ pub struct Candidate {
 /// If the shapes of `x` (`n_in × T`) or `targets` (`n_out × T`) do not match
 /// the network.
 pub fn catalogue(rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Vec<Candidate> {
+    catalogue_of(&crate::batch::Batch::single(rnn, x, targets))
+}
+
+/// [`catalogue`] on a minibatch: each variant's gradient of every
+/// sequence, merged as the batch's ([`crate::batch::Batch::gradient`]).
+pub fn catalogue_of(batch: &crate::batch::Batch<'_>) -> Vec<Candidate> {
     Bug::ALL
         .iter()
         .map(|b| Candidate {
             name: b.name().to_string(),
-            grads: b.gradient(rnn, x, targets),
+            grads: batch.gradient(|r, x, y| b.gradient(r, x, y)),
         })
         .collect()
 }

@@ -21,7 +21,7 @@
 //! and `floor` are the diagnosis's tolerance and the parameter's absolute
 //! floor (per entry, applied to the norm: a coarse line, for words only).
 
-use nalgebra::DMatrix;
+use crate::batch::Batch;
 
 use crate::attribution::{self, StepWeights};
 use crate::bugs::Backward;
@@ -94,31 +94,31 @@ pub struct InTime {
 
 /// Whether the attribution of a case of these sizes fits the budgets.
 pub fn affordable(rnn: &Rnn, t_len: usize) -> bool {
+    affordable_batch(rnn, t_len, 1)
+}
+
+/// [`affordable`] for `n` sequences of `t_len` steps (the work is `n` times
+/// one sequence's, the memory is one sequence's terms twice over).
+pub fn affordable_batch(rnn: &Rnn, t_len: usize, n: usize) -> bool {
     let p = &rnn.params;
     let (n_in, n_h, n_out) = (p.n_in() as f64, p.n_h() as f64, p.n_out() as f64);
     let t = t_len as f64;
     let weights = n_h * (n_in + n_h + n_out + 1.0) + n_out;
-    t * t * n_h * (n_in + n_h + n_out) <= BUDGET && 2.0 * t * weights <= MEMORY_BUDGET
+    n as f64 * t * t * n_h * (n_in + n_h + n_out) <= BUDGET && 2.0 * t * weights <= MEMORY_BUDGET
 }
 
 /// The attribution in time of `params` (the wrong ones; `h0` has no per-step
-/// terms and is skipped) for the gradient `variant` computes.
-///
-/// # Panics
-/// If the shapes of `x` or `targets` do not match the network.
+/// terms and is skipped) for the gradient `variant` computes. In a
+/// minibatch, step `t`'s and lag `k`'s terms are summed over the sequences.
 pub fn attribute(
-    rnn: &Rnn,
-    x: &DMatrix<f64>,
-    targets: &DMatrix<f64>,
+    batch: &Batch<'_>,
     variant: Bug,
     params: &[(Param, f64)],
     rtol: f64,
 ) -> Vec<(Param, InTime)> {
-    let (correct, yours) = (Backward::Correct, Backward::Bug(variant));
-    let correct_steps = attribution::per_step(rnn, x, targets, correct);
-    let variant_steps = attribution::per_step(rnn, x, targets, yours);
-    let correct_lags = attribution::by_lag(rnn, x, targets, correct);
-    let variant_lags = attribution::by_lag(rnn, x, targets, yours);
+    let correct = Terms::of(batch, Backward::Correct);
+    let yours = Terms::of(batch, Backward::Bug(variant));
+    let zeros = || StepWeights::zeros_like(&batch.rnn.params);
     params
         .iter()
         .filter(|(p, _)| *p != Param::H0)
@@ -131,16 +131,17 @@ pub fn attribute(
                     .map(|(a, b)| term(block(a, name), block(b, name), floor, rtol))
                     .collect::<Vec<_>>()
             };
-            let steps = terms(variant_steps.steps(), correct_steps.steps());
-            let lags = terms(&variant_lags.lags, &correct_lags.lags);
-            let leftover = variant_lags.leftover.as_ref().map(|l| {
-                let mut sum = StepWeights::zeros_like(&rnn.params);
+            let steps = terms(&yours.steps, &correct.steps);
+            let lags = terms(&yours.lags, &correct.lags);
+            let leftover = yours.leftover.as_ref().map(|l| {
+                let mut sum = zeros();
                 l.iter().for_each(|s| sum.add(s));
                 norm(block(&sum, name))
             });
-            let total = correct_lags.total();
-            let mut late = StepWeights::zeros_like(&rnn.params);
-            correct_lags.lags[1..].iter().for_each(|l| late.add(l));
+            let mut total = zeros();
+            correct.lags.iter().for_each(|l| total.add(l));
+            let mut late = zeros();
+            correct.lags[1..].iter().for_each(|l| late.add(l));
             let whole = norm(block(&total, name));
             let through_time_share = if whole > 0.0 {
                 norm(block(&late, name)) / whole
@@ -159,6 +160,44 @@ pub fn attribute(
             )
         })
         .collect()
+}
+
+/// A backward pass's per-step and per-lag terms, summed over a batch's
+/// sequences.
+struct Terms {
+    steps: Vec<StepWeights>,
+    lags: Vec<StepWeights>,
+    leftover: Option<Vec<StepWeights>>,
+}
+
+impl Terms {
+    fn of(batch: &Batch<'_>, backward: Backward) -> Terms {
+        let mut sum: Option<Terms> = None;
+        for s in batch.sequences() {
+            let steps = attribution::per_step(&s.rnn, &s.x, &s.targets, backward);
+            let lags = attribution::by_lag(&s.rnn, &s.x, &s.targets, backward);
+            let one = Terms {
+                steps: steps.steps().to_vec(),
+                lags: lags.lags,
+                leftover: lags.leftover,
+            };
+            sum = Some(match sum {
+                None => one,
+                Some(mut acc) => {
+                    let add = |a: &mut [StepWeights], b: &[StepWeights]| {
+                        a.iter_mut().zip(b).for_each(|(a, b)| a.add(b))
+                    };
+                    add(&mut acc.steps, &one.steps);
+                    add(&mut acc.lags, &one.lags);
+                    if let (Some(a), Some(b)) = (&mut acc.leftover, &one.leftover) {
+                        add(a, b);
+                    }
+                    acc
+                }
+            });
+        }
+        sum.expect("a batch has at least one sequence")
+    }
 }
 
 fn block<'a>(w: &'a StepWeights, name: &str) -> &'a [f64] {

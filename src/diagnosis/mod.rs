@@ -448,17 +448,27 @@ pub enum DiagnosisError {
 /// assert_eq!(d.wrong(), vec![Param::WXh, Param::WHh]);
 /// ```
 pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, DiagnosisError> {
-    let (x, y) = (&case.inputs, &case.targets);
+    let batch = case.sequences();
     let mut rnn = case.rnn.clone();
-    let trace = rnn.forward(x, y);
-    if !trace.loss.is_finite() {
+    let traces = batch.traces();
+    let loss: f64 = traces.iter().map(|t| t.loss).sum();
+    if !loss.is_finite() {
+        let (k, trace) = traces
+            .iter()
+            .enumerate()
+            .find(|(_, t)| !t.loss.is_finite())
+            .expect("a non-finite sum has a non-finite term");
+        let location = locate_non_finite(trace, &batch.sequence(k).targets);
         return Err(DiagnosisError::LossNotFinite {
             path: case.path.clone(),
-            loss: trace.loss,
-            location: locate_non_finite(&trace, y),
+            loss,
+            location: match batch.n {
+                1 => location,
+                _ => format!("sequence {k}: {location}"),
+            },
         });
     }
-    let refereed = reference(&case, &mut rnn, &trace, options);
+    let refereed = reference(&case, &mut rnn, &traces, options);
     let reference = refereed.grads.clone();
 
     let (precision, rtol) = resolve(&case, options);
@@ -485,7 +495,9 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
                  reaches a_t … a_(t−{k})), as asked: your gradients are judged against \
                  it, not against the gradient of the loss"
             ));
-            bptt_truncated(&rnn, x, y, &trace, Truncation::Window(k + 1))
+            batch.gradient(|r, x, y| {
+                bptt_truncated(r, x, y, &r.forward(x, y), Truncation::Window(k + 1))
+            })
         }
     };
     let judge = |p: Param, user: &DMatrix<f64>, against: &DMatrix<f64>| {
@@ -519,7 +531,7 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
                 let c = judge(p, u, &r);
                 let worst_index = c.worst.map(|(i, j)| {
                     let (fi, fj) = case.file_index(p, (i, j));
-                    if p.is_matrix() {
+                    if file_shape.len() == 2 {
                         vec![fi, fj]
                     } else {
                         vec![fi]
@@ -547,11 +559,11 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         };
         params.push(report);
     }
-    let relu_kinks = relu_kinks(&rnn, &trace);
+    let relu_kinks = traces.iter().map(|t| relu_kinks(&rnn, t)).sum();
     if let Some(user) = &case.grads {
-        probe_kinks(&case, &rnn, &trace, relu_kinks, user, &mut params, &judge);
+        probe_kinks(&case, relu_kinks, user, &mut params, &judge);
         if case.reference == crate::case::Reference::Full {
-            probe_truncation(&case, &rnn, &trace, user, &mut params, &judge);
+            probe_truncation(&case, user, &mut params, &judge);
         }
     }
 
@@ -568,7 +580,7 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
     let candidates = case
         .grads
         .as_ref()
-        .map(|_| fingerprint::catalogue(&rnn, x, y));
+        .map(|_| fingerprint::catalogue_of(&batch));
     let matches = case
         .grads
         .as_ref()
@@ -593,13 +605,13 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         .and_then(|m| m.first())
         .and_then(|name| name.parse::<crate::bugs::Bug>().ok());
     if let Some(variant) = variant.filter(|_| verdict == Overall::Wrong) {
-        if in_time::affordable(&rnn, case.t_len()) {
+        if in_time::affordable_batch(&rnn, case.t_len(), case.batch) {
             let wrong: Vec<(Param, f64)> = params
                 .iter()
                 .filter(|r| r.verdict.is_wrong())
                 .map(|r| (r.param, r.floor))
                 .collect();
-            for (p, a) in in_time::attribute(&rnn, x, y, variant, &wrong, rtol) {
+            for (p, a) in in_time::attribute(&batch, variant, &wrong, rtol) {
                 if let Some(r) = params.iter_mut().find(|r| r.param == p) {
                     r.in_time = Some(a);
                 }
@@ -665,7 +677,7 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
 
     Ok(Diagnosis {
         methods,
-        loss: trace.loss,
+        loss,
         precision,
         rtol,
         reference_check,
@@ -697,12 +709,18 @@ fn step_free_methods(
             }
         }
     }
-    let (x, y) = (&case.inputs, &case.targets);
+    let batch = case.sequences();
     let mut options = methods::MethodOptions::default();
     options.taylor.seed = seed;
-    let taylor = methods::check_method_rnn(Method::Taylor, &case.rnn, x, y, &full, &options)
-        .ok()
-        .and_then(|r| r.taylor);
+    let taylor = methods::check_method(
+        Method::Taylor,
+        &mut case.rnn.clone(),
+        &full,
+        |r: &Rnn| batch.with(r).loss(),
+        &options,
+    )
+    .ok()
+    .and_then(|r| r.taylor);
     methods::Report {
         central: None,
         taylor,
@@ -749,7 +767,7 @@ pub fn locate_non_finite(trace: &crate::model::Trace, targets: &DMatrix<f64>) ->
 pub fn confirmation_cost(case: &Case, sample: Option<usize>) -> f64 {
     let p = &case.rnn.params;
     let (n_in, n_h, n_out) = (p.n_in() as f64, p.n_h() as f64, p.n_out() as f64);
-    let forward = case.t_len() as f64 * n_h * (n_in + n_h + n_out);
+    let forward = (case.batch * case.t_len()) as f64 * n_h * (n_in + n_h + n_out);
     let entries: f64 = Param::ALL
         .into_iter()
         .filter(|q| case.has(*q))
@@ -787,8 +805,8 @@ pub fn fingerprint_against(
         return Vec::new();
     };
     let (precision, rtol) = resolve(case, options);
-    let trace = case.rnn.forward(&case.inputs, &case.targets);
-    let refereed = reference(case, &mut case.rnn.clone(), &trace, options);
+    let traces = case.sequences().traces();
+    let refereed = reference(case, &mut case.rnn.clone(), &traces, options);
     let allowances = allowances(case, &refereed, precision, options.seed);
     fingerprint::matches(user, candidates, |p, u, c| {
         agrees(&compare_block(
@@ -878,12 +896,16 @@ struct Refereed {
 fn reference(
     case: &Case,
     rnn: &mut Rnn,
-    trace: &crate::model::Trace,
+    traces: &[crate::model::Trace],
     options: &DiagnoseOptions,
 ) -> Refereed {
-    let (x, y) = (&case.inputs, &case.targets);
-    let bptt_reference = &bptt(rnn, x, y, trace);
-    let loss_scale = numerics::loss_rounding_scale(trace, y);
+    let batch = case.sequences();
+    let bptt_reference = &batch.gradient(|r, x, y| bptt(r, x, y, &r.forward(x, y)));
+    let loss_scale = traces
+        .iter()
+        .enumerate()
+        .map(|(k, t)| numerics::loss_rounding_scale(t, &batch.sequence(k).targets))
+        .sum();
     let total = crate::model::Param::ALL
         .map(crate::model::Param::name)
         .iter()
@@ -897,7 +919,7 @@ fn reference(
     conditioning.iter_blocks_mut(|_, v| v.fill(0.0));
 
     if exact_everywhere {
-        let exact = rnn.exact_gradient(x, y);
+        let exact = batch.with(rnn).exact_gradient();
         let mut worst = 0.0f64;
         for name in crate::model::Param::ALL.map(crate::model::Param::name) {
             let (Some(e), Some(r), Some(d)) = (
@@ -941,7 +963,7 @@ fn reference(
         loss_scale,
         ..CheckOptions::default()
     };
-    let report = checker::check_central(rnn, bptt_reference, |r: &Rnn| r.loss(x, y), &opts)
+    let report = checker::check_central(rnn, bptt_reference, |r: &Rnn| batch.with(r).loss(), &opts)
         .expect("the reference has the parameters' blocks by construction");
     let mut grads = bptt_reference.clone();
     let mut escalated = 0;
@@ -951,7 +973,7 @@ fn reference(
         for e in b.entries.iter().filter(|e| e.verdict != Verdict::Correct) {
             let k = e.index.0 + e.index.1 * rows;
             direction.block_mut(&b.name).expect("block")[k] = 1.0;
-            let exact = rnn.directional_derivative(x, y, &direction);
+            let exact = batch.with(rnn).directional_derivative(&direction);
             direction.block_mut(&b.name).expect("block")[k] = 0.0;
             let r = grads.block_mut(&b.name).expect("block");
             conditioning.block_mut(&b.name).expect("block")[k] = (r[k] - exact).abs();
@@ -1013,20 +1035,17 @@ fn precision_warnings(case: &Case, choice: PrecisionChoice, used: Precision) -> 
 
 /// One parameter of a [`Gradients`] as an `n × 1` or `rows × cols` matrix.
 fn block(g: &Gradients, p: Param) -> DMatrix<f64> {
-    let v = match p {
-        Param::WXh => return g.w_xh.clone(),
-        Param::WHh => return g.w_hh.clone(),
-        Param::WHy => return g.w_hy.clone(),
-        Param::BH => g.b_h.clone().unwrap_or_default(),
-        Param::BY => g.b_y.clone().unwrap_or_default(),
-        Param::H0 => g.h_0.clone(),
-    };
-    DMatrix::from_column_slice(v.len(), 1, v.as_slice())
+    match (g.shape(p), g.get(p)) {
+        (Some((rows, cols)), Some(v)) => DMatrix::from_column_slice(rows, cols, v),
+        _ => DMatrix::zeros(0, 1),
+    }
 }
 
 fn file_shape(case: &Case, p: Param) -> Vec<usize> {
     let (r, c) = case.shape(p);
-    if !p.is_matrix() {
+    if p == Param::H0 && case.h0_per_sequence() {
+        vec![c, r]
+    } else if !p.is_matrix() {
         vec![r]
     } else if case.layout == crate::case::Layout::Row {
         vec![c, r]
@@ -1078,10 +1097,8 @@ fn allowances(
 ) -> Vec<(Param, Allowance)> {
     let eps = precision.epsilon();
     let reference = &refereed.grads;
-    let spreads = crate::conditioning::round_off_spread(
-        &case.rnn,
-        &case.inputs,
-        &case.targets,
+    let spreads = crate::conditioning::batch_spread(
+        &case.sequences(),
         &refereed.bptt,
         reference,
         eps,
@@ -1283,8 +1300,6 @@ fn relu_kinks(rnn: &Rnn, trace: &crate::model::Trace) -> usize {
 /// is inconclusive, never wrong, with that reason.
 fn probe_kinks(
     case: &Case,
-    rnn: &Rnn,
-    trace: &crate::model::Trace,
     kinks: usize,
     user: &UserGrads,
     params: &mut [ParamReport],
@@ -1293,7 +1308,9 @@ fn probe_kinks(
     if kinks == 0 {
         return;
     }
-    let right = crate::bptt::bptt_right_at_kinks(rnn, &case.inputs, &case.targets, trace);
+    let right = case
+        .sequences()
+        .gradient(|r, x, y| crate::bptt::bptt_right_at_kinks(r, x, y, &r.forward(x, y)));
     for r in params
         .iter_mut()
         .filter(|r| r.verdict == ParamVerdict::Wrong)
@@ -1317,8 +1334,6 @@ fn probe_kinks(
 
 fn probe_truncation(
     case: &Case,
-    rnn: &Rnn,
-    trace: &crate::model::Trace,
     user: &UserGrads,
     params: &mut [ParamReport],
     judge: &impl Fn(Param, &DMatrix<f64>, &DMatrix<f64>) -> BlockCompare,
@@ -1329,16 +1344,17 @@ fn probe_truncation(
             params[i].verdict == ParamVerdict::Wrong && through_time.contains(&params[i].param)
         })
         .collect();
-    let (x, y) = (&case.inputs, &case.targets);
+    let batch = case.sequences();
     let t_len = case.t_len();
-    let n_h = rnn.params.n_h() as f64;
+    let n_h = case.rnn.params.n_h() as f64;
     let mut cost = 0.0;
     for k in 1..t_len {
-        cost += (t_len * k) as f64 * n_h * n_h;
+        cost += (case.batch * t_len * k) as f64 * n_h * n_h;
         if open.is_empty() || cost > TRUNCATION_BUDGET {
             break;
         }
-        let g = bptt_truncated(rnn, x, y, trace, Truncation::Window(k));
+        let g = batch
+            .gradient(|r, x, y| bptt_truncated(r, x, y, &r.forward(x, y), Truncation::Window(k)));
         open.retain(|&i| {
             let p = params[i].param;
             let hit = user

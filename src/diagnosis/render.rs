@@ -226,7 +226,7 @@ impl Diagnosis {
             "layout": c.layout.name(),
             "activation": {"hidden": c.rnn.hidden.name(), "output": c.rnn.output.name()},
             "sizes": {"n_in": c.rnn.params.n_in(), "n_h": c.rnn.params.n_h(),
-                      "n_out": c.rnn.params.n_out(), "T": c.t_len()},
+                      "n_out": c.rnn.params.n_out(), "T": c.t_len(), "N": c.batch},
             "loss": self.loss,
             "precision": self.precision.name(),
             "tolerance": self.rtol,
@@ -345,9 +345,14 @@ impl fmt::Display for Diagnosis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.case;
         let p = &c.rnn.params;
+        let batch = match (c.batch, c.h0_per_sequence()) {
+            (1, _) => String::new(),
+            (n, true) => format!(", a batch of N {n}, each from its own h0"),
+            (n, false) => format!(", a batch of N {n}, all from one h0"),
+        };
         writeln!(
             f,
-            "case:      {} ({}, layout {}, {}/{}; n_in {}, n_h {}, n_out {}, T {})",
+            "case:      {} ({}, layout {}, {}/{}; n_in {}, n_h {}, n_out {}, T {}{batch})",
             c.path,
             c.format.name(),
             c.layout.name(),
@@ -358,21 +363,32 @@ impl fmt::Display for Diagnosis {
             p.n_out(),
             c.t_len()
         )?;
-        let formula = match c.rnn.loss_kind() {
-            crate::model::Loss::SquaredError => "L = Σ_t ½‖y_t − target_t‖²",
-            crate::model::Loss::CrossEntropy => "L = −Σ_t log p_t[target_t], p_t = softmax(z_t)",
+        let formula = match (c.rnn.loss_kind(), c.batch) {
+            (crate::model::Loss::SquaredError, 1) => "L = Σ_t ½‖y_t − target_t‖²",
+            (crate::model::Loss::CrossEntropy, 1) => {
+                "L = −Σ_t log p_t[target_t], p_t = softmax(z_t)"
+            }
+            (crate::model::Loss::SquaredError, _) => "L = Σ_n Σ_t ½‖y_nt − target_nt‖²",
+            (crate::model::Loss::CrossEntropy, _) => {
+                "L = −Σ_n Σ_t log p_nt[target_nt], p_nt = softmax(z_nt)"
+            }
         };
         let weights = match &c.rnn.step_weights {
             None => String::new(),
             Some(w) => {
                 let counted: Vec<f64> = w.iter().copied().filter(|&v| v != 0.0).collect();
                 let per_step = if counted.iter().all(|&v| v == counted[0]) {
-                    format!("weight {}", counted[0])
+                    format!("weight {}", fraction(counted[0]))
                 } else {
                     "varying weights".into()
                 };
+                let steps = if c.batch > 1 {
+                    "sequence-steps"
+                } else {
+                    "steps"
+                };
                 format!(
-                    "; each step's term × w_t: {} of {} steps carry loss, {per_step}",
+                    "; each step's term × w_t: {} of {} {steps} carry loss, {per_step}",
                     counted.len(),
                     w.len()
                 )
@@ -600,5 +616,16 @@ impl fmt::Display for Diagnosis {
             self.rtol,
             self.precision.name()
         )
+    }
+}
+
+/// `w` as `1/k` when it is the reciprocal of a whole number (a mean's
+/// weight), else as printed.
+fn fraction(w: f64) -> String {
+    let k = (1.0 / w).round();
+    if w != 1.0 && k > 1.0 && k < 1e9 && 1.0 / k == w {
+        format!("1/{k}")
+    } else {
+        format!("{w}")
     }
 }

@@ -142,6 +142,13 @@ pub fn train_case(
         )));
     }
     let losses = match spec.protocol {
+        Protocol::Online if case.batch > 1 => {
+            return Err(TrainError::Settings(format!(
+                "online training replays the question's code on one sequence, and {} holds a \
+                 batch of {}: use --protocol full-sequence",
+                case.path, case.batch
+            )))
+        }
         Protocol::Online => {
             let start = if case.rnn.params.h_0.iter().all(|&h| h == 0.0) {
                 Start::Fresh
@@ -174,7 +181,10 @@ pub fn train_case(
                 lr: LearningRate::Constant { lr },
                 train_initial_state: false,
             };
-            let mut backward = spec.backward;
+            let mut backward = crate::train::Batched {
+                backward: spec.backward,
+                n: case.batch,
+            };
             train(
                 &mut rnn,
                 &case.inputs,

@@ -724,3 +724,100 @@ fn malformed_references_are_refused() {
         refused(d, name, &bytes, &needles);
     }
 }
+
+/// The min-char-rnn-shaped case made a batch of two sequences (the second
+/// the first reversed), each from its own `h0`, edited by `f`.
+fn edit_batch(f: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let mut v: Value =
+        serde_json::from_slice(&std::fs::read(fixture("softmax_correct.json")).unwrap()).unwrap();
+    let reversed = |a: &Value| {
+        let mut a = a.as_array().unwrap().clone();
+        a.reverse();
+        Value::Array(a)
+    };
+    v["inputs"] = json!([v["inputs"].clone(), reversed(&v["inputs"])]);
+    v["targets"] = json!([v["targets"].clone(), reversed(&v["targets"])]);
+    v["h0"] = json!([v["h0"].clone(), v["h0"].clone()]);
+    v["loss_steps"] = json!("all");
+    v.as_object_mut().unwrap().remove("grads");
+    f(&mut v);
+    serde_json::to_vec(&v).unwrap()
+}
+
+#[test]
+fn malformed_batches_are_refused_with_the_key_and_the_expected_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The unedited batch is accepted (so every refusal below is the edit's).
+    let ok = d.join("batch.json");
+    std::fs::write(&ok, edit_batch(|_| {})).unwrap();
+    let (code, out, err) = check(&ok, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("a batch of N 2, each from its own h0"),
+        "{out}"
+    );
+    let cases: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
+        (
+            "ragged.json",
+            edit_batch(|v| {
+                v["inputs"][1].as_array_mut().unwrap().pop();
+            }),
+            vec!["key `inputs`"],
+        ),
+        (
+            "targets_not_batched.json",
+            edit_batch(|v| v["targets"] = v["targets"][0].clone()),
+            vec![
+                "key `targets`",
+                "class indices 2 × 8 (N × T, from inputs)",
+                "found a vector of 8",
+            ],
+        ),
+        (
+            "class_out_of_range.json",
+            edit_batch(|v| v["targets"][1][6] = json!(7)),
+            vec!["key `targets`", "class index 7 at step [1, 6]", "0..5"],
+        ),
+        (
+            "h0_wrong_rows.json",
+            edit_batch(|v| {
+                v["h0"] = json!([v["h0"][0].clone(), v["h0"][0].clone(), v["h0"][0].clone()])
+            }),
+            vec![
+                "key `h0`",
+                "or 2 × 6 (N × n_h, one per sequence)",
+                "found 3 × 6",
+            ],
+        ),
+        (
+            "mask_shape.json",
+            edit_batch(|v| v["loss_steps"] = json!([[1, 1], [1, 1]])),
+            vec![
+                "key `loss_steps`",
+                "a 0/1 vector of T = 8, or 2 × 8 (N × T, from inputs)",
+            ],
+        ),
+        (
+            "mask_value.json",
+            edit_batch(|v| {
+                let mut m = vec![vec![1.0; 8]; 2];
+                m[1][3] = 2.0;
+                v["loss_steps"] = json!(m);
+            }),
+            vec!["key `loss_steps`", "[1, 3] is 2"],
+        ),
+        (
+            "grad_h0_shape.json",
+            edit_batch(|v| v["grads"] = json!({"h0": v["h0"][0].clone()})),
+            vec![
+                "key `grads.h0`",
+                "2 × 6 (N × n_h, as h0)",
+                "found a vector of 6",
+            ],
+        ),
+    ];
+    for (name, bytes, needles) in cases {
+        refused(d, name, &bytes, &needles);
+    }
+}

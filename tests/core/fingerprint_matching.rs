@@ -53,6 +53,7 @@ fn case_of(rnn: &Rnn, x: &DMatrix<f64>, y: &DMatrix<f64>, g: &Gradients) -> Case
         rnn: rnn.clone(),
         inputs: x.clone(),
         targets: y.clone(),
+        batch: 1,
         grads: Some(user_grads(g)),
         f32_evidence: None,
         reference: Default::default(),
