@@ -9,6 +9,7 @@ mod fixture_blocks;
 #[path = "../torture_support/mod.rs"]
 mod torture_support;
 
+mod adapters;
 mod case_files;
 mod case_fuzz;
 mod check_methods;
