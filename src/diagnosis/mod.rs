@@ -963,8 +963,15 @@ fn reference(
         loss_scale,
         ..CheckOptions::default()
     };
-    let report = checker::check_central(rnn, bptt_reference, |r: &Rnn| batch.with(r).loss(), &opts)
-        .expect("the reference has the parameters' blocks by construction");
+    // One sequence on a model the fast paths compute: the same report as
+    // `checker::check_central` on `Workspace::loss`, on every core
+    // (`tests/core/fast_paths.rs`); otherwise the plain check on the batch.
+    let report = if batch.n == 1 && crate::fast::supports(rnn) {
+        crate::fast::check_central(rnn, batch.x, batch.targets, bptt_reference, &opts)
+    } else {
+        checker::check_central(rnn, bptt_reference, |r: &Rnn| batch.with(r).loss(), &opts)
+    }
+    .expect("the reference has the parameters' blocks by construction");
     let mut grads = bptt_reference.clone();
     let mut escalated = 0;
     let mut direction = rnn.params.zeros_like();
