@@ -60,6 +60,7 @@
 //! step t").
 
 pub mod fingerprint;
+pub mod habits;
 pub mod in_time;
 mod render;
 
@@ -370,6 +371,9 @@ pub struct Diagnosis {
     /// ReLU pre-activations exactly at the kink, `a_t[i] = 0` (0 for other
     /// hidden units): where the reference takes the left derivative.
     pub relu_kinks: usize,
+    /// What wrong numbers are when they are the right ones clipped, scaled,
+    /// negated or truncated ([`habits`]); `None` otherwise.
+    pub habit: Option<habits::Habit>,
     /// The Taylor-slope and exact-oracle verdicts on the user's gradients,
     /// when [`DiagnoseOptions::method`] asked for them and the file has
     /// gradients (blocks the file does not give are not judged).
@@ -600,6 +604,18 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
             partial_matches = partial(user, c, &params, |p, u, c| agrees(&judge(p, u, c)));
         }
     }
+    let habit = match (&case.grads, verdict) {
+        (Some(user), Overall::Wrong) => {
+            let truncations: Vec<(Param, Option<usize>, bool)> = params
+                .iter()
+                .map(|r| (r.param, r.truncation, r.verdict.is_wrong()))
+                .collect();
+            habits::recognise(&case, user, &reference, &truncations, |p, u, c| {
+                judge(p, u, c).verdict == ParamVerdict::Correct
+            })
+        }
+        _ => None,
+    };
     let variant = matches
         .as_ref()
         .and_then(|m| m.first())
@@ -688,6 +704,7 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         warnings,
         reference,
         relu_kinks,
+        habit,
         case,
     })
 }

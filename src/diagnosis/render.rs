@@ -6,7 +6,7 @@ use std::fmt;
 use serde_json::{json, Value};
 
 use super::in_time::{InTime, Term};
-use super::{Diagnosis, Overall, ParamReport, ParamVerdict, Referee};
+use super::{habits, Diagnosis, Overall, ParamReport, ParamVerdict, Referee};
 use crate::bugs::Bug;
 use crate::case::Param;
 
@@ -148,8 +148,8 @@ impl Diagnosis {
             });
         } else if is(Param::WHy) {
             out.push(
-                "only W_hy is wrong: dW_hy = Σ_t dz_t h_tᵀ pairs the output error of step t with \
-                 the hidden state of the same step t"
+                "W_hy is wrong while W_xh and W_hh are right: dW_hy = Σ_t dz_t h_tᵀ pairs the \
+                 output error of step t with the hidden state of the same step t"
                     .to_string(),
             );
         }
@@ -252,6 +252,7 @@ impl Diagnosis {
             "summary": self.verdict_sentence(),
             "explanation": self.explanation(),
             "matches": self.matches,
+            "habit": self.habit.as_ref().map(habits::Habit::to_json),
             "partial_matches": self.partial_matches.iter().map(|m| json!({
                 "name": m.name,
                 "agrees": m.agrees.iter().map(|p| p.key()).collect::<Vec<_>>(),
@@ -541,7 +542,11 @@ impl fmt::Display for Diagnosis {
             _ => "WRONG",
         };
         writeln!(f, "verdict:   {upper}: {}", self.verdict_sentence())?;
-        if let Some(e) = self.explanation() {
+        if let Some(h) = &self.habit {
+            // The numbers are a known transformation of the right ones:
+            // that, not a search for a bug, is the diagnosis.
+            writeln!(f, "{:<10} {}", "diagnosis:", wrap(&h.sentence(), 88, 11))?;
+        } else if let Some(e) = self.explanation() {
             for (k, paragraph) in e.split(".\n  ").enumerate() {
                 let label = if k == 0 { "diagnosis:" } else { "" };
                 writeln!(f, "{label:<10} {}", wrap(paragraph, 88, 11))?;

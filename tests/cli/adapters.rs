@@ -224,6 +224,13 @@ fn min_char_rnn_clipped_at_5_is_reported_and_the_clipped_blocks_are_wrong() {
     };
     assert_eq!((at_5("W_hy"), at_5("b_h"), at_5("b_y")), (1, 3, 1));
     assert_eq!((at_5("W_xh"), at_5("W_hh")), (0, 0));
+    // check says what the numbers are: the gradient clipped at ±5.
+    let (_, _, v) = verdicts(&dump.case, &[]);
+    assert_eq!(
+        v["habit"],
+        json!({"kind": "clipped", "bound": 5.0, "clipped": 5, "of": v["habit"]["of"]}),
+        "{v}"
+    );
 }
 
 #[test]
@@ -298,9 +305,15 @@ fn rnnnumpy_correct_truncated_code_is_correct_against_its_truncated_reference() 
 
         // Judged against full BPTT instead, the truncated gradient is wrong
         // where truncation acts (U and W) and right in V.
-        let (code, got, _) = verdicts(&dump.case, &["--reference", "full"]);
+        let (code, got, v) = verdicts(&dump.case, &["--reference", "full"]);
         assert_eq!(got, expected(&RNNNUMPY, &["W_xh", "W_hh"]), "{file}");
         assert_eq!(code, 1, "{file}");
+        // ... and check finds the window: bptt_truncate = 4 is 5 steps.
+        assert_eq!(
+            v["habit"],
+            json!({"kind": "truncated", "window": 5, "bptt_truncate": 4}),
+            "{file}"
+        );
     }
 }
 

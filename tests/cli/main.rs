@@ -13,6 +13,7 @@ mod adapters;
 mod case_files;
 mod case_fuzz;
 mod check_methods;
+mod habits;
 mod malformed_cases;
 mod numpy_end_to_end;
 mod original_replica;
