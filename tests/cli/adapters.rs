@@ -224,6 +224,12 @@ fn min_char_rnn_clipped_at_5_is_reported_and_the_clipped_blocks_are_wrong() {
     };
     assert_eq!((at_5("W_hy"), at_5("b_h"), at_5("b_y")), (1, 3, 1));
     assert_eq!((at_5("W_xh"), at_5("W_hh")), (0, 0));
+    // The README's transcript is `check` on this dump, committed.
+    assert_eq!(
+        std::fs::read(&dump.case).unwrap(),
+        std::fs::read(root().join("fixtures/cases/min_char_rnn_clipped.json")).unwrap(),
+        "fixtures/cases/min_char_rnn_clipped.json is export.py min-char-rnn clipped's dump"
+    );
     // check says what the numbers are: the gradient clipped at ±5.
     let (_, _, v) = verdicts(&dump.case, &[]);
     assert_eq!(
