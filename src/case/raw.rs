@@ -758,6 +758,7 @@ pub(crate) fn build(mut raw: RawCase, path: &str) -> Result<Case, CaseError> {
         grads: None,
         f32_evidence,
         reference,
+        names: Vec::new(),
     };
 
     let mut grads = Vec::new();

@@ -11,7 +11,10 @@ use crate::bugs::Bug;
 use crate::case::Param;
 
 fn list(params: &[Param]) -> String {
-    let names: Vec<&str> = params.iter().map(|p| p.key()).collect();
+    join(params.iter().map(|p| p.key().to_string()).collect())
+}
+
+fn join(names: Vec<String>) -> String {
     match names.as_slice() {
         [] => String::new(),
         [one] => one.to_string(),
@@ -84,7 +87,11 @@ impl Diagnosis {
         }
         let mut parts = Vec::new();
         if !wrong.is_empty() {
-            parts.push(format!("{} {} wrong", list(&wrong), verb(&wrong)));
+            parts.push(format!(
+                "{} {} wrong",
+                self.list_named(&wrong),
+                verb(&wrong)
+            ));
         }
         if !open.is_empty() {
             parts.push(format!(
@@ -97,6 +104,20 @@ impl Diagnosis {
             parts.push(format!("{} {} correct", list(&right), verb(&right)));
         }
         parts.join("; ")
+    }
+
+    /// `W_hy (your Why) and b_h (your bh)` with the adapter's names
+    /// ([`crate::case::Case::names`]), the keys alone without them.
+    fn list_named(&self, params: &[Param]) -> String {
+        join(
+            params
+                .iter()
+                .map(|p| match self.case.names.iter().find(|(q, _)| q == p) {
+                    Some((_, name)) if name != p.key() => format!("{p} (your {name})"),
+                    _ => p.key().to_string(),
+                })
+                .collect(),
+        )
     }
 
     /// A plain-language reading of which gradients are wrong, or `None`.
@@ -253,6 +274,7 @@ impl Diagnosis {
             "explanation": self.explanation(),
             "matches": self.matches,
             "habit": self.habit.as_ref().map(habits::Habit::to_json),
+            "names": c.names.iter().map(|(p, n)| (p.key().to_string(), json!(n))).collect::<serde_json::Map<String, Value>>(),
             "partial_matches": self.partial_matches.iter().map(|m| json!({
                 "name": m.name,
                 "agrees": m.agrees.iter().map(|p| p.key()).collect::<Vec<_>>(),
@@ -395,6 +417,26 @@ impl fmt::Display for Diagnosis {
                 )
             }
         };
+        if !c.names.is_empty() {
+            let pairs: Vec<String> = c
+                .names
+                .iter()
+                .map(|(p, name)| format!("{p} = {name}"))
+                .collect();
+            writeln!(
+                f,
+                "{:<10} {}",
+                "names:",
+                wrap(
+                    &format!(
+                        "{} (your names, from the adapter's report)",
+                        pairs.join(", ")
+                    ),
+                    88,
+                    11
+                )
+            )?;
+        }
         writeln!(f, "loss:      {:.6e}  ({formula}{weights})", self.loss)?;
         let r = &self.reference_check;
         let scope = if r.checked == r.total {

@@ -230,8 +230,11 @@ fn min_char_rnn_clipped_at_5_is_reported_and_the_clipped_blocks_are_wrong() {
         std::fs::read(root().join("fixtures/cases/min_char_rnn_clipped.json")).unwrap(),
         "fixtures/cases/min_char_rnn_clipped.json is export.py min-char-rnn clipped's dump"
     );
-    // check says what the numbers are: the gradient clipped at ±5.
+    // check says what the numbers are: the gradient clipped at ±5, in the
+    // user's own names (the adapter's report beside the case).
     let (_, _, v) = verdicts(&dump.case, &[]);
+    assert_eq!(v["names"]["W_hy"], "Why", "{}", v["names"]);
+    assert_eq!(v["names"]["h0"], "hprev", "{}", v["names"]);
     assert_eq!(
         v["habit"],
         json!({"kind": "clipped", "bound": 5.0, "clipped": 5, "of": v["habit"]["of"]}),

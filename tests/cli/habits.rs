@@ -35,6 +35,8 @@ fn negated_gradients_are_named_the_update_direction() {
     assert_eq!(code, 1);
     assert_eq!(v["verdict"], "wrong");
     assert_eq!(v["habit"], json!({"kind": "negated", "factor": -1.0}));
+    // No adapter report beside the case: no names of the user's.
+    assert_eq!(v["names"], json!({}));
 }
 
 #[test]

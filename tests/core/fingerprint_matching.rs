@@ -57,6 +57,7 @@ fn case_of(rnn: &Rnn, x: &DMatrix<f64>, y: &DMatrix<f64>, g: &Gradients) -> Case
         grads: Some(user_grads(g)),
         f32_evidence: None,
         reference: Default::default(),
+        names: Vec::new(),
     }
 }
 
