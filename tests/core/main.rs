@@ -6,6 +6,7 @@ mod common;
 mod fixture_blocks;
 
 mod attribution;
+mod batches;
 mod bptt_by_hand;
 mod bug_catalogue;
 mod fast_paths;
