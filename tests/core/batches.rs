@@ -34,7 +34,7 @@ fn problem(
     masked: bool,
 ) -> Problem {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut params = random_params(&mut rng, (n_in, n_h, n_out), 1.0, seed % 3 != 0);
+    let mut params = random_params(&mut rng, (n_in, n_h, n_out), 1.0, !seed.is_multiple_of(3));
     if per_sequence_h0 {
         params.h_0 = DVector::from_fn(n_h * n, |_, _| rng.random_range(-0.5..=0.5));
     }
