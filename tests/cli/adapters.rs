@@ -243,6 +243,32 @@ fn min_char_rnn_clipped_at_5_is_reported_and_the_clipped_blocks_are_wrong() {
 }
 
 #[test]
+fn min_char_rnn_habits_are_named_a_mean_over_the_steps_and_the_update_direction() {
+    let python =
+        numpy!("min_char_rnn_habits_are_named_a_mean_over_the_steps_and_the_update_direction");
+    let all = ["W_xh", "W_hh", "W_hy", "b_h", "b_y"];
+    let dump = assert_verdicts(&python, &MIN_CHAR, "mean-over-steps", &all);
+    let (_, _, v) = verdicts(&dump.case, &[]);
+    assert_eq!(v["habit"]["kind"], "scaled", "{v}");
+    assert_eq!(v["habit"]["fraction"], "1/20", "{}", v["habit"]);
+    assert!(
+        v["habit"]["causes"][0]
+            .as_str()
+            .unwrap()
+            .contains("T = 20 time steps"),
+        "{}",
+        v["habit"]
+    );
+    let dump = assert_verdicts(&python, &MIN_CHAR, "update-direction", &all);
+    let (_, _, v) = verdicts(&dump.case, &[]);
+    assert_eq!(
+        v["habit"],
+        json!({"kind": "negated", "factor": -1.0}),
+        "{v}"
+    );
+}
+
+#[test]
 fn min_char_rnn_h_list_reading_the_last_state_at_t0_is_wrong_in_w_hh_only() {
     let python = numpy!("min_char_rnn_h_list_reading_the_last_state_at_t0_is_wrong_in_w_hh_only");
     assert_verdicts(&python, &MIN_CHAR, "h-list-wraps", &["W_hh"]);
