@@ -487,6 +487,12 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         ));
     }
 
+    if let Some(what) = refereed.slow {
+        warnings.push(format!(
+            "the fast paths do not compute {what} yet: the reference was confirmed on the \
+             plain path (slower on long sequences)"
+        ));
+    }
     let allowances = allowances(&case, &refereed, precision, options.seed);
     // A truncated reference replaces the gradient of the loss as what the
     // user's numbers are compared with; the allowances stay those of the
@@ -896,6 +902,9 @@ struct Refereed {
     conditioning: Gradients,
     /// How it was confirmed.
     check: ReferenceCheck,
+    /// What kept the central-difference confirmation off the fast paths
+    /// (`None` when it ran on them, or did not run).
+    slow: Option<&'static str>,
 }
 
 /// Step 1: the reference, refereed.
@@ -958,6 +967,7 @@ fn reference(
             bptt: bptt_reference.clone(),
             grads: exact,
             conditioning,
+            slow: None,
             check: ReferenceCheck {
                 referee: Referee::Exact,
                 checked: total,
@@ -983,7 +993,12 @@ fn reference(
     // One sequence on a model the fast paths compute: the same report as
     // `checker::check_central` on `Workspace::loss`, on every core
     // (`tests/core/fast_paths.rs`); otherwise the plain check on the batch.
-    let report = if batch.n == 1 && crate::fast::supports(rnn) {
+    let slow = match (batch.n, crate::fast::unsupported(rnn)) {
+        (1, None) => None,
+        (_, Some(what)) => Some(what),
+        (_, None) => Some("a minibatch"),
+    };
+    let report = if slow.is_none() {
         crate::fast::check_central(rnn, batch.x, batch.targets, bptt_reference, &opts)
     } else {
         checker::check_central(rnn, bptt_reference, |r: &Rnn| batch.with(r).loss(), &opts)
@@ -1010,6 +1025,7 @@ fn reference(
         bptt: bptt_reference.clone(),
         grads,
         conditioning,
+        slow,
         check: ReferenceCheck {
             referee: Referee::Central { escalated },
             checked: report.blocks.iter().map(|b| b.checked()).sum(),
