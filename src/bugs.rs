@@ -118,7 +118,9 @@ pub enum Bug {
     /// Right: `da_t = dh ⊙ f'(a_t)`, `dz_t = dy_t ⊙ g'(z_t)`.
     ///
     /// Symptom: every block fails (`W_hy`, `b_y` pass when `g` is the
-    /// identity). Harmless only when both activations are the identity.
+    /// identity). Harmless only when the output is the identity (or softmax)
+    /// and the hidden layer the identity or ReLU (whose `[h_t > 0]` is
+    /// `[a_t > 0]`).
     DerivativeAtActivation,
     /// **The output-form derivative fed the pre-activation**: `a(1 − a)`
     /// (sigmoid) or `1 − a²` (tanh) where `h(1 − h)` or `1 − h²` belongs,
@@ -129,7 +131,9 @@ pub enum Bug {
     /// Right: `da_t = dh ⊙ f'_out(h_t)`, `dz_t = dy_t ⊙ g'_out(y_t)`.
     ///
     /// Symptom: every block fails (`W_hy`, `b_y` pass when `g` is the
-    /// identity). Harmless only when both activations are the identity.
+    /// identity). Harmless only when the output is the identity (or softmax)
+    /// and the hidden layer the identity or ReLU (`[a_t > 0]` is
+    /// `[h_t > 0]`).
     OutputFormulaAtPreActivation,
     /// **No hidden derivative at all** (`dh` used where `da` belongs).
     ///
@@ -575,8 +579,9 @@ impl Bug {
             Bug::DhNextDropped | Bug::MeanOverTime | Bug::SumOverTime | Bug::TargetOffByOne => {
                 t_len <= 1
             }
+            // ReLU: [h_t > 0] = [a_t > 0], whichever formula and point.
             Bug::DerivativeAtActivation | Bug::OutputFormulaAtPreActivation => {
-                linear_hidden && linear_output
+                (linear_hidden || rnn.hidden == Activation::Relu) && linear_output
             }
             Bug::DhNextSkipsDerivative => t_len <= 1 || linear_hidden,
             Bug::DhNextWhhNotTransposed | Bug::TransposedDwHh => rnn.params.n_h() == 1,

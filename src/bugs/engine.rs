@@ -200,6 +200,9 @@ impl Rules {
 pub(crate) struct Kind {
     /// The hidden activation is the identity (`f' = 1` wherever evaluated).
     pub linear_hidden: bool,
+    /// The hidden activation is ReLU: `f'(h_t) = [h_t > 0] = f'(a_t)`, and
+    /// the output-form derivative at `a_t`, `[a_t > 0]`, is `f'(a_t)` too.
+    pub relu_hidden: bool,
     /// The output activation is the identity (`g' = 1` wherever evaluated).
     pub linear_output: bool,
     /// `T ≤ 1`: nothing is carried to an earlier step.
@@ -231,6 +234,7 @@ impl Kind {
         let weight = |t: usize| rnn.step_weights.as_ref().map_or(1.0, |w| w[t]);
         Kind {
             linear_hidden: rnn.hidden == Identity,
+            relu_hidden: rnn.hidden == crate::activation::Activation::Relu,
             // With softmax + cross-entropy, dz = p − target has no g' to misplace.
             linear_output: matches!(rnn.output, Identity | Softmax),
             single_step: t_len <= 1,
@@ -253,6 +257,9 @@ impl Rules {
     /// normal forms are equal:
     /// * a linear hidden layer has `f' = 1` at every point, so where `f'` is
     ///   taken, and whether `dh_next` is added before or after it, is moot;
+    /// * a ReLU hidden layer's `f'` is `[· > 0]`, the same at `a_t` and at
+    ///   `h_t = max(0, a_t)`, from either formula: `f'(h_t)` and the
+    ///   output-form derivative at `a_t` are `f'(a_t)`;
     /// * a linear output layer likewise for `g'`, and a softmax head with
     ///   cross-entropy, whose `dz = p − target` has no `g'`;
     /// * with one step, nothing is carried to an earlier step (the carry to
@@ -291,6 +298,16 @@ impl Rules {
             r.hidden_x = c.hidden_x;
             r.hidden_h = c.hidden_h;
             r.derivative_before_carry = c.derivative_before_carry;
+        }
+        if kind.relu_hidden {
+            for d in [&mut r.hidden_x, &mut r.hidden_h] {
+                if matches!(
+                    d,
+                    HiddenDerivative::Activation | HiddenDerivative::OutputFormulaAtPreActivation
+                ) {
+                    *d = c.hidden_x;
+                }
+            }
         }
         if kind.linear_output {
             r.output = c.output;
