@@ -269,6 +269,20 @@ pub enum Bug {
     /// or `T'` (a gradient `N` times too large); with a mask, the masked
     /// steps' terms are extra. Harmless without step weights.
     WeightsLeftOutOfGradient,
+    /// **The mask left out of the gradient**: the loss weighs the steps by
+    /// a 0/1 mask (padding, a many-to-one model) times the reduction's
+    /// factor (`1/N`, `1/T'`), and the gradient keeps the factor but not the
+    /// mask, CS231n's `dx = (probs − onehot) / N` without `* mask`.
+    ///
+    /// Wrong: `dz_t = c ∂ℓ_t/∂z_t` on every step, `c` the factor (the
+    /// nonzero `w_t`). Right: `dz_t = w_t ∂ℓ_t/∂z_t`, `w_t = c · mask_t`.
+    ///
+    /// Symptom: every block fails: the masked (padding) steps' terms are
+    /// extra. Harmless when no step is masked out. With a factor of 1 (a
+    /// summed loss) it is [`Bug::WeightsLeftOutOfGradient`], and both names
+    /// match. (In a minibatch, a sequence masked out entirely has no
+    /// nonzero weight to take the factor from; its terms then get weight 1.)
+    MaskLeftOutOfGradient,
     /// **The target index off by one**: the output error of step `t` uses
     /// the target of step `t − 1`, numpy's `dy[targets[t-1]] -= 1` where
     /// `dy[targets[t]] -= 1` belongs (squared error: `dy = ys[t] -
@@ -420,7 +434,7 @@ const HIDDEN_PATH: &[&str] = &["W_xh", "W_hh", "b_h", "h_0"];
 
 impl Bug {
     /// Every variant, in the order documented.
-    pub const ALL: [Bug; 29] = [
+    pub const ALL: [Bug; 30] = [
         Bug::Original,
         Bug::WrongPreActivation,
         Bug::DhNextDropped,
@@ -441,6 +455,7 @@ impl Bug {
         Bug::BiasGradientsForgotten,
         Bug::TargetLeftOut,
         Bug::WeightsLeftOutOfGradient,
+        Bug::MaskLeftOutOfGradient,
         Bug::TargetOffByOne,
         Bug::GradientAveragedLossSummed,
         Bug::DerivativeFromPreviousStep,
@@ -475,6 +490,7 @@ impl Bug {
             Bug::BiasGradientsForgotten => "bias-gradients-forgotten",
             Bug::TargetLeftOut => "target-left-out",
             Bug::WeightsLeftOutOfGradient => "weights-left-out-of-gradient",
+            Bug::MaskLeftOutOfGradient => "mask-left-out-of-gradient",
             Bug::TargetOffByOne => "target-off-by-one",
             Bug::GradientAveragedLossSummed => "gradient-averaged-loss-summed",
             Bug::DerivativeFromPreviousStep => "derivative-from-previous-step",
@@ -510,6 +526,7 @@ impl Bug {
             Bug::BiasGradientsForgotten => "db_h = 0 and db_y = 0",
             Bug::TargetLeftOut => "dy_t = y_t: the target left out of the output error (softmax: dz_t = p_t, no − 1 at the target's class)",
             Bug::WeightsLeftOutOfGradient => "the loss's mask or mean (w_t) applied in the loss but not in the gradient",
+            Bug::MaskLeftOutOfGradient => "the loss's 0/1 mask left out of the gradient, the mean's factor kept (dx = (p − onehot) / N without * mask)",
             Bug::TargetOffByOne => "dz_t uses target_{t-1} (targets[t-1]; at t = 0 targets[-1], the last step's)",
             Bug::GradientAveragedLossSummed => "gradient divided by the counted steps T' where the loss sums over them",
             Bug::DerivativeFromPreviousStep => "f' from step t-1's state (1 - hs[t-1]**2, hs[t-1] > 0) instead of step t's",
@@ -543,6 +560,7 @@ impl Bug {
             | Bug::SumOverTime
             | Bug::TargetLeftOut
             | Bug::WeightsLeftOutOfGradient
+            | Bug::MaskLeftOutOfGradient
             | Bug::TargetOffByOne
             | Bug::GradientAveragedLossSummed
             | Bug::NoRecurrenceLastStepDropped => ALL_BLOCKS,
@@ -588,6 +606,7 @@ impl Bug {
             Bug::MissingOutputDerivative => linear_output,
             Bug::BiasGradientsForgotten => rnn.params.b_h.is_none() && rnn.params.b_y.is_none(),
             Bug::WeightsLeftOutOfGradient => rnn.step_weights.is_none(),
+            Bug::MaskLeftOutOfGradient => kind.unmasked,
             Bug::GradientAveragedLossSummed => kind.one_counted_step,
             Bug::HiddenBiasSkipsFirstStep => rnn.params.b_h.is_none(),
             Bug::OutputBiasNeverAccumulated => rnn.params.b_y.is_none(),
@@ -718,6 +737,10 @@ impl Bug {
             },
             Bug::WeightsLeftOutOfGradient => Rules {
                 weights_in_gradient: false,
+                ..c
+            },
+            Bug::MaskLeftOutOfGradient => Rules {
+                mask_in_gradient: false,
                 ..c
             },
             Bug::TargetOffByOne => Rules {

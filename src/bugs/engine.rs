@@ -136,6 +136,10 @@ pub(crate) struct Rules {
     /// False: the loss's step weights `w_t` (a mask, a mean over steps or
     /// sequences) are in the loss but not in the gradient.
     pub weights_in_gradient: bool,
+    /// False: the gradient weighs every step by the step weights' one
+    /// nonzero factor (the mean's `1/N` or `1/T'`), not by the 0/1 mask
+    /// times it.
+    pub mask_in_gradient: bool,
     pub output: OutputDerivative,
     /// The derivative in `da^x_t` (used by `dW_xh` and `db_h`).
     pub hidden_x: HiddenDerivative,
@@ -176,6 +180,7 @@ impl Rules {
         target_step: TargetStep::Same,
         target_in_error: true,
         weights_in_gradient: true,
+        mask_in_gradient: true,
         output: OutputDerivative::PreActivation,
         hidden_x: HiddenDerivative::PreActivation,
         hidden_h: HiddenDerivative::PreActivation,
@@ -215,6 +220,10 @@ pub(crate) struct Kind {
     pub no_b_y: bool,
     /// Every step's loss has weight 1 (no mask, no mean).
     pub unweighted: bool,
+    /// No step is masked out: every step weight is the same (or none).
+    pub unmasked: bool,
+    /// The step weights' nonzero factor is 1 (a summed loss, or none).
+    pub unit_factor: bool,
     /// Every step is counted (`w_t ≠ 0` for all `t`, or no step weights):
     /// `T' = T`.
     pub all_steps_counted: bool,
@@ -242,6 +251,11 @@ impl Kind {
             no_b_h: rnn.params.b_h.is_none(),
             no_b_y: rnn.params.b_y.is_none(),
             unweighted: rnn.step_weights.is_none(),
+            unmasked: rnn
+                .step_weights
+                .as_ref()
+                .is_none_or(|w| w.iter().all(|&v| v == w[0])),
+            unit_factor: weight_factor(rnn.step_weights.as_ref()) == 1.0,
             all_steps_counted: counted == t_len,
             one_counted_step: counted <= 1,
             only_first_step_counted: (1..t_len).all(|t| weight(t) == 0.0),
@@ -340,6 +354,14 @@ impl Rules {
         if kind.unweighted {
             r.weights_in_gradient = c.weights_in_gradient;
         }
+        if kind.unmasked || !r.weights_in_gradient {
+            r.mask_in_gradient = c.mask_in_gradient;
+        }
+        // A factor of 1: the mask is all the weights there are.
+        if kind.unit_factor && !r.mask_in_gradient {
+            r.mask_in_gradient = c.mask_in_gradient;
+            r.weights_in_gradient = false;
+        }
         if kind.no_b_h {
             r.hidden_bias = c.hidden_bias;
         }
@@ -432,13 +454,23 @@ fn output_deltas(rnn: &Rnn, targets: &DMatrix<f64>, trace: &Trace, rules: &Rules
         }
         crate::model::Loss::SquaredError => squared_error_deltas(rnn, &target, trace, rules),
     };
-    if rules.weights_in_gradient {
+    if rules.weights_in_gradient && rules.mask_in_gradient {
         crate::bptt::weigh_steps(&mut dz, rnn.step_weights.as_ref());
+    } else if rules.weights_in_gradient {
+        dz *= weight_factor(rnn.step_weights.as_ref());
     }
     if rules.last_step_dropped && dz.ncols() > 0 {
         dz.column_mut(dz.ncols() - 1).fill(0.0);
     }
     dz
+}
+
+/// The one nonzero factor of the step weights (`w_t = factor · mask_t`):
+/// the first nonzero weight, 1 without weights or without a nonzero one.
+pub(crate) fn weight_factor(step_weights: Option<&DVector<f64>>) -> f64 {
+    step_weights
+        .and_then(|w| w.iter().copied().find(|&v| v != 0.0))
+        .unwrap_or(1.0)
 }
 
 /// The targets one step late, cyclically: column `t − 1` holds

@@ -602,6 +602,12 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
             if rnn.step_weights.is_none() {
                 m.retain(|name| name != crate::bugs::Bug::WeightsLeftOutOfGradient.name());
             }
+            // Likewise a mask that masks nothing out, in any sequence.
+            if crate::bugs::Bug::MaskLeftOutOfGradient
+                .harmless_on(&rnn, rnn.step_weights.as_ref().map_or(0, |w| w.len()))
+            {
+                m.retain(|name| name != crate::bugs::Bug::MaskLeftOutOfGradient.name());
+            }
             m
         });
     let mut partial_matches = Vec::new();

@@ -263,8 +263,21 @@ fn variants_are_distinct() {
     let (rnn, x, y) = rnn_gradcheck::random::random_problem(11, 3, 4, 2, 5, 1.0);
     let mut masked = rnn.clone();
     masked.step_weights = Some(nalgebra::dvector![1.0, 0.0, 1.0, 1.0, 1.0]);
-    let coincide = [(Bug::MeanOverTime, Bug::GradientAveragedLossSummed)];
-    for (rnn, expected) in [(&rnn, &coincide[..]), (&masked, &[][..])] {
+    // Without step weights, both step-weight variants are the correct pass.
+    let coincide = [
+        (Bug::MeanOverTime, Bug::GradientAveragedLossSummed),
+        (Bug::WeightsLeftOutOfGradient, Bug::MaskLeftOutOfGradient),
+    ];
+    // A summed masked loss: the mask is all the weights, so leaving it out
+    // is leaving the weights out; averaged, the two differ.
+    let mask_only = [(Bug::WeightsLeftOutOfGradient, Bug::MaskLeftOutOfGradient)];
+    let mut averaged = masked.clone();
+    averaged.step_weights = Some(nalgebra::dvector![1.0, 0.0, 1.0, 1.0, 1.0] / 4.0);
+    for (rnn, expected) in [
+        (&rnn, &coincide[..]),
+        (&masked, &mask_only[..]),
+        (&averaged, &[][..]),
+    ] {
         let grads: Vec<(Bug, Gradients)> = Bug::ALL
             .iter()
             .map(|&b| (b, b.gradient(rnn, &x, &y)))

@@ -604,3 +604,20 @@ fn output_gradient_in_the_window_loop_is_caught_and_named() {
     masked.0.step_weights = Some(mask());
     caught_and_named(bug, &masked, &[], &[]);
 }
+
+#[test]
+fn mask_left_out_of_the_gradient_is_caught_and_named() {
+    let bug = Bug::MaskLeftOutOfGradient;
+    // (Seed 3's ReLU units are all off at both masked steps, so there only
+    // b_y shows the extra terms: seed 4 instead.)
+    for (seed, kind) in [(1, TANH_SIGMOID), (2, TANH_SOFTMAX), (4, RELU_IDENTITY)] {
+        // A mask and a mean (÷ 3, CS231n's ÷ N): the factor kept, the mask not.
+        let mut averaged = survey_network(seed, kind, 6, true);
+        averaged.0.step_weights = Some(mask() / 3.0);
+        caught_and_named(bug, &averaged, &[], &[]);
+        // A mask and a sum: the mask is all the weights there are.
+        let mut summed = survey_network(seed, kind, 6, true);
+        summed.0.step_weights = Some(mask());
+        caught_and_named(bug, &summed, &[], &[Bug::WeightsLeftOutOfGradient]);
+    }
+}
