@@ -8,6 +8,7 @@ mod fixture_blocks;
 mod attribution;
 mod bptt_by_hand;
 mod bug_catalogue;
+mod exact_blocked;
 mod fast_paths;
 mod fingerprint_matching;
 mod gradient_properties;
