@@ -28,11 +28,11 @@
 //! that unit direction computes its `ε` part:
 //! * `W_hh dH_{t-1}` as the dual pass's `gemv` does it, a chain of separate
 //!   multiplies and adds over ascending `j` starting from the input term
-//!   ([`super::chain`]); the tangent of `W_hh[i, j]` joins its chain at step
+//!   (`src/exact/chain.rs`); the tangent of `W_hh[i, j]` joins its chain at step
 //!   `j` as `fl(fl(dh_j · w_ij) + h_{t-1}[j])`, as the dual product rule
 //!   forms it;
 //! * `f'`, `g'` and the loss by the dual pass's own rules
-//!   ([`super::heads`]);
+//!   (`src/exact/heads.rs`);
 //! * `W_hy dH_t` by the very call the dual pass makes (nalgebra's product of
 //!   `W_hy` with the tangent's `n_h × T` matrix).
 //!

@@ -26,7 +26,7 @@ use rand::{RngExt, SeedableRng};
 use rnn_gradcheck::exact::blocked::{exact_entries, Entry};
 use rnn_gradcheck::model::Param;
 use rnn_gradcheck::random::random_problem;
-use rnn_gradcheck::{Activation, Gradients, Rnn};
+use rnn_gradcheck::{Activation, GradientReport, Gradients, Rnn};
 
 const HIDDEN: [Activation; 4] = [
     Activation::Sigmoid,
@@ -353,4 +353,71 @@ fn the_comparison_catches_a_one_ulp_difference() {
         assert_eq!(differences(&bumped, &g).len(), 1, "{p}");
     }
     assert!(!same(f64::NAN, 0.0) && same(-0.0, 0.0) && !same(1.0, 1.0 + f64::EPSILON));
+}
+
+#[test]
+fn the_rnn_exact_check_reports_the_per_entry_oracles_numbers() {
+    // check_exact_rnn takes its exact values from the blocked oracle; the
+    // generic check_conditioned with one dual pass per entry must give the
+    // same report, whole and sampled, for a right and a wrong gradient.
+    use rnn_gradcheck::checker::Selection;
+    use rnn_gradcheck::exact::{check_conditioned, check_exact_rnn, ExactOptions, SPREAD_DRAWS};
+    for (seed, output) in [(13, Activation::Sigmoid), (14, Activation::Softmax)] {
+        let (rnn, x, y) = network(
+            seed,
+            (3, 9, 3, 10),
+            1.5,
+            Activation::Tanh,
+            output,
+            true,
+            true,
+        );
+        let reverse = rnn_gradcheck::bptt(&rnn, &x, &y, &rnn.forward(&x, &y));
+        let spread: Vec<f64> = rnn_gradcheck::conditioning::round_off_spread(
+            &rnn,
+            &x,
+            &y,
+            &reverse,
+            &reverse,
+            f64::EPSILON,
+            SPREAD_DRAWS,
+            0,
+        )
+        .into_iter()
+        .map(|(_, s)| s.max)
+        .collect();
+        let mut wrong = reverse.clone();
+        wrong.w_hh *= 1.0 + 1e-8;
+        for selection in [
+            Selection::Exhaustive,
+            Selection::Sampled {
+                per_block: 4,
+                seed: 3,
+            },
+        ] {
+            let options = ExactOptions {
+                selection,
+                ..ExactOptions::default()
+            };
+            for grad in [&reverse, &wrong] {
+                let blocked = check_exact_rnn(&rnn, &x, &y, grad, &options).unwrap();
+                let dual = check_conditioned(
+                    &rnn.params,
+                    grad,
+                    |d: &rnn_gradcheck::Params| rnn.loss_dual(&x, &y, d),
+                    &reverse,
+                    &spread,
+                    &options,
+                )
+                .unwrap();
+                assert_eq!(blocked, dual, "seed {seed} {selection:?}");
+                let planted = std::ptr::eq(grad, &wrong);
+                assert_eq!(
+                    blocked.passed(),
+                    !planted,
+                    "seed {seed} {selection:?}\n{blocked}"
+                );
+            }
+        }
+    }
 }
