@@ -215,6 +215,7 @@ fn time_child(bin: &Path, case: &Path) -> anyhow::Result<(f64, i32, u64)> {
         .args(["check", "--method", "exact"])
         .arg(case)
         .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .with_context(|| format!("running {}", bin.display()))?;
     let (status, rss) = wait_with_rss(child)?;
