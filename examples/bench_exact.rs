@@ -172,9 +172,9 @@ fn run(opts: &Options) -> anyhow::Result<ExitCode> {
     println!("| --- | --- | --- | --- |");
     for row in std::iter::once(&central).chain([&blocked]).chain(&runs) {
         println!(
-            "| {} | {:.3} s | {:.2}x | {} |",
+            "| {} | {} | {:.2}x | {} |",
             row.name,
-            row.median(),
+            human(row.median()),
             row.median() / base,
             row.note
         );
@@ -195,6 +195,17 @@ fn run(opts: &Options) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `1.234 s`, `12.345 ms` or `123.456 us`.
+fn human(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.3} s")
+    } else if s >= 1e-3 {
+        format!("{:.3} ms", s * 1e3)
+    } else {
+        format!("{:.3} us", s * 1e6)
+    }
 }
 
 /// `target/release/diagnose` for `target/release/examples/bench_exact`.

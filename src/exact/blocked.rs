@@ -311,10 +311,17 @@ impl Workspace {
                 pt.hidden
                     .row(tc * n_h + i, &self.c[row.clone()], &mut self.next[row]);
             }
-            for k in 0..block.len() {
-                let col = &mut self.store[k * nht + tc * n_h..k * nht + (tc + 1) * n_h];
-                for (i, v) in col.iter_mut().enumerate() {
-                    *v = self.next[i * kn + k];
+            // Into each tangent's n_h × T matrix, in 8 × 8 tiles (both
+            // sides stay in the cache).
+            for k0 in (0..block.len()).step_by(8) {
+                let lanes = k0..(k0 + 8).min(block.len());
+                for i0 in (0..n_h).step_by(8) {
+                    for i in i0..(i0 + 8).min(n_h) {
+                        let row = &self.next[i * kn + lanes.start..i * kn + lanes.end];
+                        for (k, &v) in lanes.clone().zip(row) {
+                            self.store[k * nht + tc * n_h + i] = v;
+                        }
+                    }
                 }
             }
             std::mem::swap(&mut self.prev, &mut self.next);
