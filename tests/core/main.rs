@@ -9,6 +9,7 @@ mod attribution;
 mod batches;
 mod bptt_by_hand;
 mod bug_catalogue;
+mod exact_blocked;
 mod fast_paths;
 mod fingerprint_matching;
 mod gradient_properties;
