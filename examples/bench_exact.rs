@@ -18,14 +18,17 @@
 //! --example bench_exact` (`-- --help` for the options).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+
+#[path = "bench_support/mod.rs"]
+mod bench_support;
+use bench_support::{case_json, default_diagnose, human};
 use clap::Parser;
-use nalgebra::DMatrix;
 use rnn_gradcheck::fast::{self, workloads, Workspace};
-use rnn_gradcheck::{CheckOptions, GradientReport, Gradients, Params};
+use rnn_gradcheck::{CheckOptions, GradientReport, Gradients};
 
 /// Time the blocked exact oracle and `diagnose check --method exact`
 /// against the fast central check, on one benchmark workload.
@@ -156,7 +159,7 @@ fn run(opts: &Options) -> anyhow::Result<ExitCode> {
         exact = Some(g);
 
         for (row, bin) in runs.iter_mut().zip(&binaries) {
-            let (seconds, status, rss) = time_child(bin, &case)?;
+            let (seconds, status, rss) = bench_support::time_check(bin, "exact", &case)?;
             row.seconds.push(seconds);
             row.note = format!("exit {status}, peak RSS {:.1} MB", rss as f64 / 1e6);
         }
@@ -195,112 +198,6 @@ fn run(opts: &Options) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `1.234 s`, `12.345 ms` or `123.456 us`.
-fn human(s: f64) -> String {
-    if s >= 1.0 {
-        format!("{s:.3} s")
-    } else if s >= 1e-3 {
-        format!("{:.3} ms", s * 1e3)
-    } else {
-        format!("{:.3} us", s * 1e6)
-    }
-}
-
-/// `target/release/diagnose` for `target/release/examples/bench_exact`.
-fn default_diagnose() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe().context("locating this example")?;
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("locating the target directory")?;
-    Ok(dir.join(format!("diagnose{}", std::env::consts::EXE_SUFFIX)))
-}
-
-/// Wall time, exit status and peak resident memory (bytes) of
-/// `BIN check --method exact CASE`.
-fn time_child(bin: &Path, case: &Path) -> anyhow::Result<(f64, i32, u64)> {
-    let t0 = Instant::now();
-    let child = Command::new(bin)
-        .args(["check", "--method", "exact"])
-        .arg(case)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .with_context(|| format!("running {}", bin.display()))?;
-    let (status, rss) = wait_with_rss(child)?;
-    Ok((t0.elapsed().as_secs_f64(), status, rss))
-}
-
-/// Waits for `child`: its exit status and peak resident set (bytes; 0
-/// where unknown).
-#[cfg(unix)]
-fn wait_with_rss(child: std::process::Child) -> anyhow::Result<(i32, u64)> {
-    let pid = i32::try_from(child.id()).context("process id")?;
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid value; wait4 writes it.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our child, not yet waited for; the pointers are valid.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    if r != pid {
-        bail!(
-            "waiting for process {pid}: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-    std::mem::forget(child); // reaped above
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    // ru_maxrss is in kilobytes on Linux.
-    Ok((code, u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024))
-}
-
-#[cfg(not(unix))]
-fn wait_with_rss(mut child: std::process::Child) -> anyhow::Result<(i32, u64)> {
-    let status = child.wait().context("waiting for diagnose")?;
-    Ok((status.code().unwrap_or(-1), 0))
-}
-
-/// The workload as a JSON case file (layout "column", sigmoid/sigmoid, its
-/// biases and `h0`) whose `grads` are `grad`.
-fn case_json(
-    rnn: &rnn_gradcheck::Rnn,
-    x: &DMatrix<f64>,
-    y: &DMatrix<f64>,
-    grad: &Gradients,
-) -> anyhow::Result<String> {
-    let matrix = |m: &DMatrix<f64>| -> Vec<Vec<f64>> {
-        m.row_iter().map(|r| r.iter().copied().collect()).collect()
-    };
-    let blocks = |p: &Params| {
-        let mut o = serde_json::Map::new();
-        o.insert("W_xh".into(), matrix(&p.w_xh).into());
-        o.insert("W_hh".into(), matrix(&p.w_hh).into());
-        o.insert("W_hy".into(), matrix(&p.w_hy).into());
-        if let Some(b) = &p.b_h {
-            o.insert("b_h".into(), b.as_slice().to_vec().into());
-        }
-        if let Some(b) = &p.b_y {
-            o.insert("b_y".into(), b.as_slice().to_vec().into());
-        }
-        o
-    };
-    let mut grads = blocks(grad);
-    grads.insert("h0".into(), grad.h_0.as_slice().to_vec().into());
-    let case = serde_json::json!({
-        "layout": "column",
-        "activation": {"hidden": rnn.hidden.name(), "output": rnn.output.name()},
-        "params": blocks(&rnn.params),
-        "h0": rnn.params.h_0.as_slice(),
-        "inputs": matrix(&x.transpose()),
-        "targets": matrix(&y.transpose()),
-        "grads": grads,
-    });
-    Ok(serde_json::to_string(&case)?)
 }
 
 /// `max_k |a_k − b_k| / max_k |b_k|` over all blocks.
