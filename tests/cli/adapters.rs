@@ -406,7 +406,20 @@ fn cs231n_correct_code_is_correct() {
 #[test]
 fn cs231n_mask_left_out_of_the_gradient_is_wrong_everywhere() {
     let python = numpy!("cs231n_mask_left_out_of_the_gradient_is_wrong_everywhere");
-    assert_verdicts(&python, &CS231N, "mask-not-in-gradient", &PARAMS);
+    let dump = assert_verdicts(&python, &CS231N, "mask-not-in-gradient", &PARAMS);
+    // ... and named, in the .npz dump too.
+    for case in [
+        dump.case.clone(),
+        export(&python, "cs231n", "mask-not-in-gradient", "case.npz").case,
+    ] {
+        let (_, _, v) = verdicts(&case, &[]);
+        assert_eq!(
+            v["matches"],
+            json!(["mask-left-out-of-gradient"]),
+            "{}",
+            case.display()
+        );
+    }
 }
 
 #[test]
