@@ -271,13 +271,17 @@ fn min_char_rnn_habits_are_named_a_mean_over_the_steps_and_the_update_direction(
 #[test]
 fn min_char_rnn_h_list_reading_the_last_state_at_t0_is_wrong_in_w_hh_only() {
     let python = numpy!("min_char_rnn_h_list_reading_the_last_state_at_t0_is_wrong_in_w_hh_only");
-    assert_verdicts(&python, &MIN_CHAR, "h-list-wraps", &["W_hh"]);
+    let dump = assert_verdicts(&python, &MIN_CHAR, "h-list-wraps", &["W_hh"]);
+    let (_, _, v) = verdicts(&dump.case, &[]);
+    assert_eq!(v["matches"], json!(["h-prev-wraps-around"]), "{v}");
 }
 
 #[test]
 fn min_char_rnn_hidden_bias_skipping_t0_is_wrong_in_b_h_only() {
     let python = numpy!("min_char_rnn_hidden_bias_skipping_t0_is_wrong_in_b_h_only");
-    assert_verdicts(&python, &MIN_CHAR, "bh-skips-t0", &["b_h"]);
+    let dump = assert_verdicts(&python, &MIN_CHAR, "bh-skips-t0", &["b_h"]);
+    let (_, _, v) = verdicts(&dump.case, &[]);
+    assert_eq!(v["matches"], json!(["b-h-skips-first-step"]), "{v}");
 }
 
 #[test]
@@ -425,12 +429,14 @@ fn cs231n_mask_left_out_of_the_gradient_is_wrong_everywhere() {
 #[test]
 fn cs231n_dh_not_carried_is_wrong_on_the_path_through_time_only() {
     let python = numpy!("cs231n_dh_not_carried_is_wrong_on_the_path_through_time_only");
-    assert_verdicts(
+    let dump = assert_verdicts(
         &python,
         &CS231N,
         "dh-not-carried",
         &["W_xh", "W_hh", "b_h", "h0"],
     );
+    let (_, _, v) = verdicts(&dump.case, &[]);
+    assert_eq!(v["matches"], json!(["dh-next-dropped"]), "{v}");
 }
 
 #[test]
