@@ -465,7 +465,8 @@ fn the_truth_is_the_derivative_of_its_own_loss() {
 /// The truncated truth: a window that covers the whole sequence (`K = T − 1`)
 /// is full BPTT, `K = 0` is the one-step truncation of the full recursion
 /// (two different loops of the test agreeing), and on the truncated regime
-/// the window changes `W_hh`'s gradient (else it would test nothing).
+/// the window changes `W_hh`'s gradient on most networks (else it would
+/// test nothing).
 #[test]
 fn the_truncated_truth_is_full_bptt_with_a_whole_window_and_one_step_with_none() {
     let close = |a: &[Option<Vec<f64>>], b: &[Option<Vec<f64>>]| {
@@ -501,10 +502,16 @@ fn the_truncated_truth_is_full_bptt_with_a_whole_window_and_one_step_with_none()
         let truncated = bptt::<f64>(&net, Route::Stable, Defect::None);
         let e =
             torture_support::rel_error(truncated[1].as_ref().unwrap(), full_g[1].as_ref().unwrap());
+        println!(
+            "seed {seed}: K = {k}, T = {}, {:?}: W_hh {e:.1e} from full BPTT",
+            net.t_len, net.hidden
+        );
         changed += usize::from(e >= 1e-3);
     }
+    // Not on all: in a ReLU network, a step where every unit is off stops
+    // the gradient exactly, and a window beyond it changes nothing.
     assert!(
-        changed >= 6,
+        changed >= 4,
         "the window changed W_hh by 0.1% on only {changed} of 8 networks"
     );
 }
@@ -531,6 +538,22 @@ fn the_case_files_mean_what_the_truth_computes() {
             None => rnn_gradcheck::case::Reference::Full,
         };
         assert_eq!(case.reference, expected, "{at}");
+        let layout = match net.heads.row_layout {
+            true => rnn_gradcheck::case::Layout::Row,
+            false => rnn_gradcheck::case::Layout::Column,
+        };
+        assert_eq!(case.layout, layout, "{at}");
+        // The crate's column-layout matrices are the test's (row-major).
+        let params = &case.rnn.params;
+        for (m, ours) in [
+            (&params.w_xh, &net.w_xh),
+            (&params.w_hh, &net.w_hh),
+            (&params.w_hy, &net.w_hy),
+        ] {
+            let c = m.ncols();
+            let theirs: Vec<f64> = (0..m.len()).map(|j| m[(j / c, j % c)]).collect();
+            assert_eq!(&theirs, ours, "{at}");
+        }
         let ours = loss::<f64>(&net);
         let theirs = case.sequences().loss();
         assert!(
@@ -553,8 +576,10 @@ fn the_case_files_mean_what_the_truth_computes() {
 /// round to 1 and that underflow to exactly 0; ReLU networks have mostly
 /// non-positive pre-activations, exact kinks (zero-padded inputs) and
 /// pre-activations 1e-9 from a kink; batches have N = 2–4, masks with
-/// zeros, both kinds of `h0` and every reduction; the last-step regime has
-/// networks without an output layer; float32 runs softmax, ReLU and masks.
+/// zeros, one-hot rows of zeros, both kinds of `h0` and every reduction;
+/// the last-step regime has networks without an output layer; float32 runs
+/// softmax, ReLU and masks; a fifth to a half of the cases are in layout
+/// `"row"`.
 #[test]
 fn the_new_regimes_are_as_hostile_as_they_claim() {
     let nets = |r: Regime| (0..25).map(move |s| network(r, s));
@@ -610,6 +635,26 @@ fn the_new_regimes_are_as_hostile_as_they_claim() {
         .iter()
         .any(|n| n.output == Act::Softmax && !n.heads.class_indices));
     assert!(batches.iter().any(|n| n.hidden == Act::Relu));
+    let blank = |n: &Net| {
+        (0..n.n_seq() * n.t_len).any(|j| {
+            n.target_of(j / n.t_len, j % n.t_len)
+                .iter()
+                .all(|&v| v == 0.0)
+        })
+    };
+    assert!(
+        batches.iter().any(|n| n.output == Act::Softmax && blank(n)),
+        "no one-hot row of zeros"
+    );
+    let kinked = nets(Regime::Relu).filter(Net::has_exact_kink).count();
+    assert!(kinked >= 3, "{kinked} ReLU networks with an exact kink");
+    let all: Vec<Net> = Regime::HEADS.into_iter().flat_map(nets).collect();
+    let rows = all.iter().filter(|n| n.heads.row_layout).count();
+    assert!(
+        rows * 5 >= all.len() && rows * 2 <= all.len(),
+        "{rows} of {} in layout row",
+        all.len()
+    );
 
     let last: Vec<Net> = nets(Regime::LastStep).collect();
     assert!(last.iter().all(|n| n.heads.steps == Steps::Last));

@@ -1,7 +1,9 @@
-//! The case file (JSON, column layout) of a torture network and one of its
-//! gradients, with every key of `fixtures/README.md` the network needs:
-//! `activation`, `loss`, batched `inputs` / `targets` / `h0` / `grads.h0`,
-//! class-index or one-hot targets, `loss_steps`, `reduction`, `reference`.
+//! The case file (JSON) of a torture network and one of its gradients,
+//! with every key of `fixtures/README.md` the network needs: `layout`
+//! (`"row"` transposes every matrix and its gradient), `activation`,
+//! `loss`, batched `inputs` / `targets` / `h0` / `grads.h0`, class-index or
+//! one-hot targets (rows of zeros: steps without loss), `loss_steps`,
+//! `reduction`, `reference`.
 
 use super::math::Act;
 use super::{Grad, Net, Reduction, Steps};
@@ -15,6 +17,19 @@ fn rows(v: &[f64], n_rows: usize, n_cols: usize) -> Value {
             .map(|i| json!(v[i * n_cols..(i + 1) * n_cols]))
             .collect(),
     )
+}
+
+/// A parameter matrix `n_rows × n_cols` (row-major) as the case's layout
+/// stores it: as is in layout `"column"`, transposed in `"row"`.
+fn matrix(net: &Net, v: &[f64], n_rows: usize, n_cols: usize) -> Value {
+    if net.heads.row_layout {
+        let t: Vec<f64> = (0..n_cols * n_rows)
+            .map(|k| v[(k % n_rows) * n_cols + k / n_rows])
+            .collect();
+        rows(&t, n_cols, n_rows)
+    } else {
+        rows(v, n_rows, n_cols)
+    }
 }
 
 /// `v` (`N × T × n`, row-major) as `T × n` rows, or `N × T × n` for a batch.
@@ -58,13 +73,13 @@ fn classes(net: &Net) -> Value {
     }
 }
 
-/// The case file (JSON, column layout) of `net` with gradient `grad`.
+/// The case file (JSON) of `net` with gradient `grad`.
 pub fn case_json(net: &Net, grad: &Grad) -> String {
     let (n_in, n_h, n_out) = (net.n_in, net.n_h, net.n_out);
     let mut params = json!({
-        "W_xh": rows(&net.w_xh, n_h, n_in),
-        "W_hh": rows(&net.w_hh, n_h, n_h),
-        "W_hy": rows(&net.w_hy, n_out, n_h),
+        "W_xh": matrix(net, &net.w_xh, n_h, n_in),
+        "W_hh": matrix(net, &net.w_hh, n_h, n_h),
+        "W_hy": matrix(net, &net.w_hy, n_out, n_h),
     });
     if let Some(b) = &net.b_h {
         params["b_h"] = json!(b);
@@ -77,7 +92,7 @@ pub fn case_json(net: &Net, grad: &Grad) -> String {
     for (k, p) in Param::ALL.into_iter().enumerate() {
         if let Some(g) = &grad[k] {
             let v = if p.is_matrix() {
-                rows(g, shapes[k].0, shapes[k].1)
+                matrix(net, g, shapes[k].0, shapes[k].1)
             } else if p == Param::H0 {
                 states(net, g)
             } else {
@@ -92,7 +107,7 @@ pub fn case_json(net: &Net, grad: &Grad) -> String {
         sequences(net, &net.target, n_out)
     };
     let mut case = json!({
-        "layout": "column",
+        "layout": if net.heads.row_layout { "row" } else { "column" },
         "activation": {"hidden": net.hidden.name(), "output": net.output.name()},
         "params": params,
         "h0": states(net, &net.h0),

@@ -164,12 +164,19 @@ fn apply<R: Real>(act: Act, a: R) -> R {
 /// ReLU `h > 0`), which rounds to 0 on saturated units, `p_o = 1 / Σ_j
 /// e^{z_j − z_o}` (an overflow gives `p_o = 0`), and the mask applied per
 /// step but the reduction's factor once, to the summed gradient.
+///
+/// `RightAtKinks` is `Stable` with ReLU's *right* derivative at an exact
+/// kink (`a ≥ 0`, code that writes `a >= 0`): the other one-sided
+/// derivative, as correct as the left one where `a = 0` exactly, and
+/// identical to it everywhere else.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
     /// From the pre-activation, stably.
     Stable,
     /// From the output.
     Textbook,
+    /// Stable, with ReLU's right derivative at `a = 0`.
+    RightAtKinks,
 }
 
 /// `f'(a)` given `a` and `y = f(a)`, along `route`. ReLU: the left
@@ -191,6 +198,14 @@ fn derivative<R: Real>(act: Act, a: R, y: R, route: Route) -> R {
             R::of(4.0) * e / ((one + e) * (one + e))
         }
         (Act::Relu, Route::Stable) => step(a),
+        (Act::Relu, Route::RightAtKinks) => {
+            if a >= zero {
+                one
+            } else {
+                zero
+            }
+        }
+        (_, Route::RightAtKinks) => derivative(act, a, y, Route::Stable),
         (Act::Softmax, _) => unreachable!("softmax has no elementwise derivative"),
     }
 }
@@ -199,7 +214,7 @@ fn derivative<R: Real>(act: Act, a: R, y: R, route: Route) -> R {
 fn softmax<R: Real>(z: &[R], route: Route) -> Vec<R> {
     let one = R::of(1.0);
     match route {
-        Route::Stable => {
+        Route::Stable | Route::RightAtKinks => {
             let m = z
                 .iter()
                 .copied()
@@ -380,7 +395,7 @@ pub fn bptt<R: Real>(net: &Net, route: Route, defect: Defect) -> Grad {
         net.factor()
     };
     let (per_step, at_end): (Vec<f64>, f64) = match route {
-        Route::Stable => (mask.iter().map(|m| m * factor).collect(), 1.0),
+        Route::Stable | Route::RightAtKinks => (mask.iter().map(|m| m * factor).collect(), 1.0),
         Route::Textbook => (mask, factor),
     };
     let weights = (!per_step.iter().all(|&v| v == 1.0)).then_some(per_step);
