@@ -14,14 +14,16 @@
 //! cargo run --release --example torture -- [NETWORKS_PER_REGIME] [FIRST_SEED]
 //! ```
 //! (defaults 25 and 0; `TORTURE_VERBOSE=1` lists every lie, abstention and
-//! error; `TORTURE_REGIMES=Softmax,Batch` runs only those regimes).
+//! error; `TORTURE_REGIMES=Softmax,Batch` runs only those regimes;
+//! `TORTURE_DUMP=DIR` writes each of those cases to
+//! `DIR/REGIME-SEED-KIND.json`, for `diagnose check`).
 
 #[path = "../tests/torture_support/mod.rs"]
 mod torture_support;
 
 use rnn_gradcheck::diagnosis::DiagnoseOptions;
 use rnn_gradcheck::methods::Method;
-use torture_support::{run_with, Regime, Tally};
+use torture_support::{case_json, network, run_with, variants, Kind, Regime, Tally};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -74,6 +76,9 @@ fn table(networks: u64, first: u64, method: Method) {
                     || !o.false_alarms().is_empty()
                     || o.overall_lie()
                     || o.abstained();
+                if let Some(dir) = std::env::var_os("TORTURE_DUMP").filter(|_| noteworthy) {
+                    dump(std::path::Path::new(&dir), regime, seed, &o.kind);
+                }
                 if noteworthy && std::env::var_os("TORTURE_VERBOSE").is_some() {
                     eprintln!(
                         "{regime:?} seed {seed} {:?}: {:?} {:?} {:?} {:?}",
@@ -103,4 +108,16 @@ fn print_row(name: &str, t: &Tally) {
         t.wrong_caught,
         t.wrong_blocks
     );
+}
+
+/// Writes the case of `regime`, `seed` and variant `kind` to `dir`.
+fn dump(dir: &std::path::Path, regime: Regime, seed: u64, kind: &Kind) {
+    let net = network(regime, seed);
+    let v = variants(&net, regime.f32(), seed)
+        .into_iter()
+        .find(|v| &v.kind == kind)
+        .expect("the variant judged");
+    let name = format!("{regime:?}-{seed}-{kind:?}.json").replace(['(', ')'], "");
+    std::fs::create_dir_all(dir).expect("TORTURE_DUMP is a writable directory");
+    std::fs::write(dir.join(name), case_json(&net, &v.grad)).expect("the case is written");
 }
