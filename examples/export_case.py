@@ -11,6 +11,10 @@ frozen. The file is .npz (any float dtype) or, if the name ends in .json, JSON.
 If your code updates the weights inside its backward pass (`W = W - g * lr`,
 as the question's does), `frozen_gradients` collects the g's without changing
 a weight, by passing a learning rate that records instead of stepping.
+
+For the common code shapes (Karpathy's min-char-rnn, the CS231n assignment's
+rnn_layers, the WildML RNNNumpy, the question's NN), `rnn_adapters.py` beside
+this file runs your code unchanged and calls `export_case` for you.
 """
 import json
 import os
@@ -21,15 +25,22 @@ import numpy as np
 
 def export_case(path, W_xh, W_hh, W_hy, inputs, targets, grads=None, h0=None,
                 b_h=None, b_y=None, layout="row", hidden="sigmoid", output="sigmoid",
-                loss=None, loss_steps=None, reduction=None):
+                loss=None, loss_steps=None, reduction=None, reference=None):
     """grads: a dict with any of W_xh, W_hh, W_hy, b_h, b_y, h0 (same layout as the weights).
+    inputs: T x n_in (one sequence) or N x T x n_in (a minibatch); h0: n_h or N x n_h.
     hidden: sigmoid, tanh, identity or relu; output: sigmoid, tanh, identity or softmax.
     loss: "squared_error" or "cross_entropy" (softmax; targets = class indices or one-hot rows);
-    loss_steps: "all", "last" or a 0/1 array of T; reduction: "sum", "mean_batch", "mean_steps".
-    None leaves a setting at its default (fixtures/README.md)."""
+    loss_steps: "all", "last" or a 0/1 array of T (or N x T); reduction: "sum", "mean_batch",
+    "mean_steps"; reference: "full" or {"truncate": K} (truncated BPTT, RNNNumpy's
+    bptt_truncate = K). None leaves a setting at its default (fixtures/README.md)."""
     settings = {k: v for k, v in
                 {"loss": loss, "loss_steps": loss_steps, "reduction": reduction}.items()
                 if v is not None}
+    if not (reference in (None, "full") or (isinstance(reference, dict)
+                                             and list(reference) == ["truncate"])):
+        raise ValueError(f'reference: expected "full" or {{"truncate": K}}, found {reference!r}')
+    if isinstance(loss_steps, (list, tuple, np.ndarray)):
+        settings["loss_steps"] = np.asarray(loss_steps).astype(np.int64)  # a bool mask as 0/1
     params = {"W_xh": W_xh, "W_hh": W_hh, "W_hy": W_hy, "b_h": b_h, "b_y": b_y}
     params = {k: np.asarray(v) for k, v in params.items() if v is not None}
     grads = {k: np.asarray(v) for k, v in (grads or {}).items()}
@@ -40,6 +51,8 @@ def export_case(path, W_xh, W_hh, W_hy, inputs, targets, grads=None, h0=None,
         case = {"layout": layout, "activation": {"hidden": hidden, "output": output},
                 **{k: (v if isinstance(v, str) else np.asarray(v).tolist())
                    for k, v in settings.items()},
+                **({} if reference is None else {"reference": reference if reference == "full"
+                                                 else {"truncate": int(reference["truncate"])}}),
                 "params": {k: v.tolist() for k, v in params.items()},
                 **{k: v.tolist() for k, v in data.items()}}
         if grads:
@@ -47,6 +60,8 @@ def export_case(path, W_xh, W_hh, W_hy, inputs, targets, grads=None, h0=None,
         with open(path, "w") as f:
             json.dump(case, f)
     else:
+        if isinstance(reference, dict):  # .npz: the window alone; "full" is the default
+            settings["reference_truncate"] = np.int64(reference["truncate"])
         np.savez(path, layout=layout, activation_hidden=hidden, activation_output=output,
                  **{k: np.asarray(v) for k, v in settings.items()},
                  **params, **data, **{"grad_" + k: v for k, v in grads.items()})

@@ -147,6 +147,10 @@ pub struct Case {
     pub f32_evidence: Option<F32Evidence>,
     /// What the user's gradients are to be compared with (key `reference`).
     pub reference: Reference,
+    /// The user's own names of the parameters (`W_xh` is their `Wxh`), from
+    /// the adapter's report beside the case ([`adapter_names`]); empty
+    /// without one.
+    pub names: Vec<(Param, String)>,
 }
 
 /// The gradient a case's gradients are judged against.
@@ -382,7 +386,34 @@ pub fn load(path: impl AsRef<Path>) -> Result<Case, CaseError> {
         });
     }
     let bytes = std::fs::read(path).map_err(read_err)?;
-    parse(&bytes, &shown)
+    let mut case = parse(&bytes, &shown)?;
+    case.names = adapter_names(path);
+    Ok(case)
+}
+
+/// The `names` of the report `examples/rnn_adapters.py` writes beside a
+/// case (`case.json` → `case.adapter.json`): `{"W_xh": "Wxh", …}`. Empty
+/// when there is no such file, or it is not that report (it is a
+/// courtesy, never an error).
+pub fn adapter_names(case: &Path) -> Vec<(Param, String)> {
+    let sidecar = case.with_extension("adapter.json");
+    let Ok(text) = std::fs::read_to_string(&sidecar) else {
+        return Vec::new();
+    };
+    let Ok(serde_json::Value::Object(report)) = serde_json::from_str(&text) else {
+        return Vec::new();
+    };
+    let Some(serde_json::Value::Object(names)) = report.get("names") else {
+        return Vec::new();
+    };
+    Param::ALL
+        .into_iter()
+        .filter_map(|p| {
+            let name = names.get(p.key())?.as_str()?;
+            let ok = !name.is_empty() && name.len() <= 40 && !name.chars().any(char::is_control);
+            ok.then(|| (p, name.to_string()))
+        })
+        .collect()
 }
 
 /// Validates a case from the bytes of a file; `path` is only used in

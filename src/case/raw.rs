@@ -479,13 +479,15 @@ impl Builder<'_> {
                 "last" => (0..n * t_len)
                     .map(|j| f64::from((j + 1) % t_len == 0))
                     .collect(),
-                other => return Err(text_err(
-                    Text::LossSteps,
-                    format!(
+                other => {
+                    return Err(text_err(
+                        Text::LossSteps,
+                        format!(
                         "unknown loss_steps \"{}\"; expected \"all\", \"last\" or a 0/1 array of T",
                         shown(other)
                     ),
-                )),
+                    ))
+                }
             },
         };
         let counted = mask.iter().filter(|&&m| m == 1.0).count();
@@ -756,6 +758,7 @@ pub(crate) fn build(mut raw: RawCase, path: &str) -> Result<Case, CaseError> {
         grads: None,
         f32_evidence,
         reference,
+        names: Vec::new(),
     };
 
     let mut grads = Vec::new();

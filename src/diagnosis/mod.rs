@@ -60,6 +60,7 @@
 //! step t").
 
 pub mod fingerprint;
+pub mod habits;
 pub mod in_time;
 mod render;
 
@@ -370,6 +371,9 @@ pub struct Diagnosis {
     /// ReLU pre-activations exactly at the kink, `a_t[i] = 0` (0 for other
     /// hidden units): where the reference takes the left derivative.
     pub relu_kinks: usize,
+    /// What wrong numbers are when they are the right ones clipped, scaled,
+    /// negated or truncated ([`habits`]); `None` otherwise.
+    pub habit: Option<habits::Habit>,
     /// The Taylor-slope and exact-oracle verdicts on the user's gradients,
     /// when [`DiagnoseOptions::method`] asked for them and the file has
     /// gradients (blocks the file does not give are not judged).
@@ -483,6 +487,12 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         ));
     }
 
+    if let Some(what) = refereed.slow {
+        warnings.push(format!(
+            "the fast paths do not compute {what} yet: the reference was confirmed on the \
+             plain path (slower on long sequences)"
+        ));
+    }
     let allowances = allowances(&case, &refereed, precision, options.seed);
     // A truncated reference replaces the gradient of the loss as what the
     // user's numbers are compared with; the allowances stay those of the
@@ -592,6 +602,12 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
             if rnn.step_weights.is_none() {
                 m.retain(|name| name != crate::bugs::Bug::WeightsLeftOutOfGradient.name());
             }
+            // Likewise a mask that masks nothing out, in any sequence.
+            if crate::bugs::Bug::MaskLeftOutOfGradient
+                .harmless_on(&rnn, rnn.step_weights.as_ref().map_or(0, |w| w.len()))
+            {
+                m.retain(|name| name != crate::bugs::Bug::MaskLeftOutOfGradient.name());
+            }
             m
         });
     let mut partial_matches = Vec::new();
@@ -600,6 +616,18 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
             partial_matches = partial(user, c, &params, |p, u, c| agrees(&judge(p, u, c)));
         }
     }
+    let habit = match (&case.grads, verdict) {
+        (Some(user), Overall::Wrong) => {
+            let truncations: Vec<(Param, Option<usize>, bool)> = params
+                .iter()
+                .map(|r| (r.param, r.truncation, r.verdict.is_wrong()))
+                .collect();
+            habits::recognise(&case, user, &reference, &truncations, |p, u, c| {
+                judge(p, u, c).verdict == ParamVerdict::Correct
+            })
+        }
+        _ => None,
+    };
     let variant = matches
         .as_ref()
         .and_then(|m| m.first())
@@ -688,6 +716,7 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         warnings,
         reference,
         relu_kinks,
+        habit,
         case,
     })
 }
@@ -879,6 +908,9 @@ struct Refereed {
     conditioning: Gradients,
     /// How it was confirmed.
     check: ReferenceCheck,
+    /// What kept the central-difference confirmation off the fast paths
+    /// (`None` when it ran on them, or did not run).
+    slow: Option<&'static str>,
 }
 
 /// Step 1: the reference, refereed.
@@ -941,6 +973,7 @@ fn reference(
             bptt: bptt_reference.clone(),
             grads: exact,
             conditioning,
+            slow: None,
             check: ReferenceCheck {
                 referee: Referee::Exact,
                 checked: total,
@@ -963,8 +996,20 @@ fn reference(
         loss_scale,
         ..CheckOptions::default()
     };
-    let report = checker::check_central(rnn, bptt_reference, |r: &Rnn| batch.with(r).loss(), &opts)
-        .expect("the reference has the parameters' blocks by construction");
+    // One sequence on a model the fast paths compute: the same report as
+    // `checker::check_central` on `Workspace::loss`, on every core
+    // (`tests/core/fast_paths.rs`); otherwise the plain check on the batch.
+    let slow = match (batch.n, crate::fast::unsupported(rnn)) {
+        (1, None) => None,
+        (_, Some(what)) => Some(what),
+        (_, None) => Some("a minibatch"),
+    };
+    let report = if slow.is_none() {
+        crate::fast::check_central(rnn, batch.x, batch.targets, bptt_reference, &opts)
+    } else {
+        checker::check_central(rnn, bptt_reference, |r: &Rnn| batch.with(r).loss(), &opts)
+    }
+    .expect("the reference has the parameters' blocks by construction");
     let mut grads = bptt_reference.clone();
     let mut escalated = 0;
     let mut direction = rnn.params.zeros_like();
@@ -986,6 +1031,7 @@ fn reference(
         bptt: bptt_reference.clone(),
         grads,
         conditioning,
+        slow,
         check: ReferenceCheck {
             referee: Referee::Central { escalated },
             checked: report.blocks.iter().map(|b| b.checked()).sum(),

@@ -6,12 +6,15 @@ use std::fmt;
 use serde_json::{json, Value};
 
 use super::in_time::{InTime, Term};
-use super::{Diagnosis, Overall, ParamReport, ParamVerdict, Referee};
+use super::{habits, Diagnosis, Overall, ParamReport, ParamVerdict, Referee};
 use crate::bugs::Bug;
 use crate::case::Param;
 
 fn list(params: &[Param]) -> String {
-    let names: Vec<&str> = params.iter().map(|p| p.key()).collect();
+    join(params.iter().map(|p| p.key().to_string()).collect())
+}
+
+fn join(names: Vec<String>) -> String {
     match names.as_slice() {
         [] => String::new(),
         [one] => one.to_string(),
@@ -84,7 +87,11 @@ impl Diagnosis {
         }
         let mut parts = Vec::new();
         if !wrong.is_empty() {
-            parts.push(format!("{} {} wrong", list(&wrong), verb(&wrong)));
+            parts.push(format!(
+                "{} {} wrong",
+                self.list_named(&wrong),
+                verb(&wrong)
+            ));
         }
         if !open.is_empty() {
             parts.push(format!(
@@ -97,6 +104,20 @@ impl Diagnosis {
             parts.push(format!("{} {} correct", list(&right), verb(&right)));
         }
         parts.join("; ")
+    }
+
+    /// `W_hy (your Why) and b_h (your bh)` with the adapter's names
+    /// ([`crate::case::Case::names`]), the keys alone without them.
+    fn list_named(&self, params: &[Param]) -> String {
+        join(
+            params
+                .iter()
+                .map(|p| match self.case.names.iter().find(|(q, _)| q == p) {
+                    Some((_, name)) if name != p.key() => format!("{p} (your {name})"),
+                    _ => p.key().to_string(),
+                })
+                .collect(),
+        )
     }
 
     /// A plain-language reading of which gradients are wrong, or `None`.
@@ -148,8 +169,8 @@ impl Diagnosis {
             });
         } else if is(Param::WHy) {
             out.push(
-                "only W_hy is wrong: dW_hy = Σ_t dz_t h_tᵀ pairs the output error of step t with \
-                 the hidden state of the same step t"
+                "W_hy is wrong while W_xh and W_hh are right: dW_hy = Σ_t dz_t h_tᵀ pairs the \
+                 output error of step t with the hidden state of the same step t"
                     .to_string(),
             );
         }
@@ -252,6 +273,8 @@ impl Diagnosis {
             "summary": self.verdict_sentence(),
             "explanation": self.explanation(),
             "matches": self.matches,
+            "habit": self.habit.as_ref().map(habits::Habit::to_json),
+            "names": c.names.iter().map(|(p, n)| (p.key().to_string(), json!(n))).collect::<serde_json::Map<String, Value>>(),
             "partial_matches": self.partial_matches.iter().map(|m| json!({
                 "name": m.name,
                 "agrees": m.agrees.iter().map(|p| p.key()).collect::<Vec<_>>(),
@@ -394,6 +417,26 @@ impl fmt::Display for Diagnosis {
                 )
             }
         };
+        if !c.names.is_empty() {
+            let pairs: Vec<String> = c
+                .names
+                .iter()
+                .map(|(p, name)| format!("{p} = {name}"))
+                .collect();
+            writeln!(
+                f,
+                "{:<10} {}",
+                "names:",
+                wrap(
+                    &format!(
+                        "{} (your names, from the adapter's report)",
+                        pairs.join(", ")
+                    ),
+                    88,
+                    11
+                )
+            )?;
+        }
         writeln!(f, "loss:      {:.6e}  ({formula}{weights})", self.loss)?;
         let r = &self.reference_check;
         let scope = if r.checked == r.total {
@@ -541,7 +584,11 @@ impl fmt::Display for Diagnosis {
             _ => "WRONG",
         };
         writeln!(f, "verdict:   {upper}: {}", self.verdict_sentence())?;
-        if let Some(e) = self.explanation() {
+        if let Some(h) = &self.habit {
+            // The numbers are a known transformation of the right ones:
+            // that, not a search for a bug, is the diagnosis.
+            writeln!(f, "{:<10} {}", "diagnosis:", wrap(&h.sentence(), 88, 11))?;
+        } else if let Some(e) = self.explanation() {
             for (k, paragraph) in e.split(".\n  ").enumerate() {
                 let label = if k == 0 { "diagnosis:" } else { "" };
                 writeln!(f, "{label:<10} {}", wrap(paragraph, 88, 11))?;

@@ -163,7 +163,9 @@ fn numpy_missing() -> Option<String> {
 /// stderr (which the harness does not capture, so a plain `cargo test` shows
 /// it too). `.ci/run` installs numpy, and fails if it cannot.
 pub fn python_with_numpy(test: &str) -> Option<PathBuf> {
-    let why = numpy_missing()?;
+    let Some(why) = numpy_missing() else {
+        return Some(PathBuf::from("python3"));
+    };
     let opt_out = std::env::var(SKIP_NUMPY_VAR).ok();
     if opt_out.as_deref() != Some("1") {
         let set_to = match &opt_out {

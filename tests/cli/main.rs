@@ -9,9 +9,11 @@ mod fixture_blocks;
 #[path = "../torture_support/mod.rs"]
 mod torture_support;
 
+mod adapters;
 mod case_files;
 mod case_fuzz;
 mod check_methods;
+mod habits;
 mod malformed_cases;
 mod numpy_end_to_end;
 mod original_replica;
