@@ -666,6 +666,17 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
     }
 
     let methods = match (&case.grads, precision) {
+        (Some(_), _)
+            if options.method.runs(Method::Taylor)
+                && case.reference != crate::case::Reference::Full =>
+        {
+            warnings.push(
+                "the Taylor slope measures your gradients against the loss itself, not against \
+                 the truncated reference they are judged by: skipped"
+                    .into(),
+            );
+            None
+        }
         (Some(user), Precision::F64) if options.method.runs(Method::Taylor) => {
             let report = step_free_methods(&case, user, &reference, options.seed);
             let m = MethodsReport {
