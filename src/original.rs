@@ -61,6 +61,7 @@
 //! weights frozen: the original's claimed gradient of `L`.
 
 pub mod dataset;
+mod online;
 
 use nalgebra::{DMatrix, DVector, RowDVector};
 
@@ -467,13 +468,15 @@ impl Original {
     ///     NN.RNN_forward(As[i]); NN.RNN_backprop(C_reals[i]); total_error += NN.get_cost(C_reals[i])
     /// ```
     /// Each cost is of the forward pass *before* that sample's update.
+    ///
+    /// Computed in place (`src/original/online.rs`): the same
+    /// operations in the same order as those three calls, bit for bit,
+    /// without their temporaries.
     pub fn train_epoch(&mut self, data: &Dataset) -> f64 {
+        let mut scratch = online::Scratch::new(self.ab.ncols(), self.bc.ncols());
         let mut total_error = 0.0;
         for i in 0..data.len() {
-            let c_real = data.targets.column(i).transpose();
-            self.rnn_forward(&data.x.column(i).transpose());
-            self.rnn_backprop(&c_real);
-            total_error += self.get_cost(&c_real);
+            total_error += self.online_step(data.x.column(i), data.targets.column(i), &mut scratch);
         }
         total_error
     }

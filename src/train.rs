@@ -71,8 +71,9 @@ where
 }
 
 /// Training asks a backward pass for `(L, gradient)` through this seam: the
-/// correct BPTT directly, a bug by [`Bug::gradient`](crate::bugs::Bug::gradient) (plus a forward pass for
-/// the loss).
+/// correct BPTT directly, a bug by [`Bug::gradient`](crate::bugs::Bug::gradient)'s
+/// computation without its per-step copies (`engine::tied`), whose forward
+/// pass gives the loss too (one forward pass per epoch, not two).
 impl GradientFn for Backward {
     fn loss_and_gradient(
         &mut self,
@@ -88,8 +89,9 @@ impl GradientFn for Backward {
                 trace.loss
             }
             Backward::Bug(b) => {
-                *grad = b.gradient(rnn, x, targets);
-                rnn.loss(x, targets)
+                let (loss, g) = crate::bugs::engine::tied(rnn, x, targets, &b.rules());
+                *grad = g;
+                loss
             }
         }
     }
@@ -325,6 +327,135 @@ mod tests {
     use super::*;
     use crate::random::random_problem;
     use crate::{bptt, Activation};
+
+    /// Bit-for-bit equality of every block of two gradients (NaN equals
+    /// NaN only with the same bits).
+    fn same_bits(a: &Gradients, b: &Gradients) -> bool {
+        use crate::checker::Parameters;
+        let (a, b) = (a.blocks(), b.blocks());
+        a.len() == b.len()
+            && a.iter().zip(&b).all(|(u, v)| {
+                u.name == v.name
+                    && u.values.len() == v.values.len()
+                    && u.values
+                        .iter()
+                        .zip(v.values.iter())
+                        .all(|(p, q)| p.to_bits() == q.to_bits())
+            })
+    }
+
+    /// Networks of several kinds: biases, tanh, ReLU, a linear output, step
+    /// weights, a softmax head.
+    fn kinds() -> Vec<(Rnn, DMatrix<f64>, DMatrix<f64>)> {
+        let mut out = Vec::new();
+        for seed in 0..6u64 {
+            let (mut rnn, x, mut y) = random_problem(seed, 3, 5, 2, 9, 1.5);
+            match seed {
+                1 => rnn.hidden = Activation::Tanh,
+                2 => {
+                    rnn.hidden = Activation::Relu;
+                    rnn.output = Activation::Identity;
+                }
+                3 => {
+                    rnn.step_weights =
+                        Some(nalgebra::DVector::from_fn(9, |t, _| (t % 3) as f64 * 0.5))
+                }
+                4 => {
+                    rnn.output = Activation::Softmax;
+                    y = DMatrix::from_fn(2, 9, |o, t| f64::from(u8::from(o == t % 2)));
+                }
+                5 => {
+                    rnn.params.b_h = None;
+                    rnn.params.b_y = None;
+                }
+                _ => {}
+            }
+            out.push((rnn, x, y));
+        }
+        out
+    }
+
+    #[test]
+    fn the_seam_gives_each_bugs_gradient_and_loss_bit_for_bit() {
+        use crate::bugs::Bug;
+        for (rnn, x, y) in kinds() {
+            for b in Bug::ALL {
+                let mut g = rnn.params.zeros_like();
+                let loss = Backward::Bug(b).loss_and_gradient(&rnn, &x, &y, &mut g);
+                assert_eq!(loss.to_bits(), rnn.loss(&x, &y).to_bits(), "{b}");
+                assert!(same_bits(&g, &b.gradient(&rnn, &x, &y)), "{b}");
+            }
+        }
+        // Negative control: two bugs' gradients are told apart.
+        let (rnn, x, y) = &kinds()[0];
+        assert!(!same_bits(
+            &Bug::Original.gradient(rnn, x, y),
+            &Bug::DhNextDropped.gradient(rnn, x, y)
+        ));
+    }
+
+    /// The engine's backward loop as it was written before its buffers were
+    /// reused (a temporary per operation): `deltas` must give the same bits.
+    #[test]
+    fn the_engines_deltas_are_those_of_the_allocating_loop() {
+        use crate::bugs::engine::{deltas, hidden_derivatives, Carry, Rules};
+        use crate::bugs::Bug;
+        use nalgebra::DVector;
+        for (rnn, x, y) in kinds() {
+            let trace = rnn.forward(&x, &y);
+            for b in Bug::ALL {
+                let rules = b.rules();
+                let new = deltas(&rnn, &x, &y, &trace, &rules);
+                let p = &rnn.params;
+                let t_len = trace.len();
+                let f_x = hidden_derivatives(&rnn, &x, &trace, rules.hidden_x);
+                let f_h = hidden_derivatives(&rnn, &x, &trace, rules.hidden_h);
+                let mut da_x = DMatrix::zeros(p.n_h(), t_len);
+                let mut da_h = DMatrix::zeros(p.n_h(), t_len);
+                let mut dh_next = if rules.stateful {
+                    deltas(&rnn, &x, &y, &trace, &Rules::CORRECT).dh_0
+                } else {
+                    DVector::zeros(p.n_h())
+                };
+                let mut dh_0 = DVector::zeros(p.n_h());
+                for t in (1..=t_len).rev() {
+                    let dh_out = p.w_hy.tr_mul(&new.dz.column(t - 1));
+                    let (dx, dh) = if rules.derivative_before_carry {
+                        (
+                            dh_out.component_mul(&f_x.column(t - 1)) + &dh_next,
+                            dh_out.component_mul(&f_h.column(t - 1)) + &dh_next,
+                        )
+                    } else {
+                        let dh = dh_out + &dh_next;
+                        (
+                            dh.component_mul(&f_x.column(t - 1)),
+                            dh.component_mul(&f_h.column(t - 1)),
+                        )
+                    };
+                    let carried = match rules.carry {
+                        Carry::Transposed => p.w_hh.tr_mul(&dh),
+                        Carry::NotTransposed => &p.w_hh * &dh,
+                        Carry::Identity => dh.clone(),
+                    };
+                    dh_next = if rules.through_time {
+                        carried.clone()
+                    } else {
+                        DVector::zeros(p.n_h())
+                    };
+                    if t == 1 {
+                        dh_0 = carried;
+                    }
+                    da_x.set_column(t - 1, &dx);
+                    da_h.set_column(t - 1, &dh);
+                }
+                let bits = |m: &DMatrix<f64>| m.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&new.da_x), bits(&da_x), "{b}");
+                assert_eq!(bits(&new.da_h), bits(&da_h), "{b}");
+                let v = |m: &DVector<f64>| m.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(v(&new.dh_0), v(&dh_0), "{b}");
+            }
+        }
+    }
 
     #[test]
     fn metrics_of_hand_made_curves() {

@@ -393,7 +393,7 @@ pub(crate) struct Deltas {
 }
 
 /// `f'` as the rule says, for every step: `n_h × T`.
-fn hidden_derivatives(
+pub(crate) fn hidden_derivatives(
     rnn: &Rnn,
     x: &DMatrix<f64>,
     trace: &Trace,
@@ -505,10 +505,17 @@ fn squared_error_deltas(
 }
 
 fn carry(rnn: &Rnn, rule: Carry, da: &DVector<f64>) -> DVector<f64> {
+    let mut out = DVector::zeros(da.len());
+    carry_to(rnn, rule, da, &mut out);
+    out
+}
+
+/// [`carry`] into `out` (the same products as `tr_mul` and `*`).
+fn carry_to(rnn: &Rnn, rule: Carry, da: &DVector<f64>, out: &mut DVector<f64>) {
     match rule {
-        Carry::Transposed => rnn.params.w_hh.tr_mul(da),
-        Carry::NotTransposed => &rnn.params.w_hh * da,
-        Carry::Identity => da.clone(),
+        Carry::Transposed => rnn.params.w_hh.tr_mul_to(da, out),
+        Carry::NotTransposed => rnn.params.w_hh.mul_to(da, out),
+        Carry::Identity => out.copy_from(da),
     }
 }
 
@@ -539,28 +546,31 @@ pub(crate) fn deltas(
         DVector::zeros(p.n_h())
     };
     let mut dh_0 = DVector::zeros(p.n_h());
+    // One buffer each for the step's vectors, reused from step to step.
+    let mut dh_out = DVector::zeros(p.n_h());
+    let (mut dx, mut dh) = (DVector::zeros(p.n_h()), DVector::zeros(p.n_h()));
+    let mut carried = DVector::zeros(p.n_h());
     for t in (1..=t_len).rev() {
-        let dh_out = p.w_hy.tr_mul(&dz.column(t - 1));
-        let (dx, dh) = if rules.derivative_before_carry {
-            (
-                dh_out.component_mul(&f_x.column(t - 1)) + &dh_next,
-                dh_out.component_mul(&f_h.column(t - 1)) + &dh_next,
-            )
+        p.w_hy.tr_mul_to(&dz.column(t - 1), &mut dh_out);
+        let (f_x_t, f_h_t) = (f_x.column(t - 1), f_h.column(t - 1));
+        for i in 0..p.n_h() {
+            if rules.derivative_before_carry {
+                dx[i] = dh_out[i] * f_x_t[i] + dh_next[i];
+                dh[i] = dh_out[i] * f_h_t[i] + dh_next[i];
+            } else {
+                let sum = dh_out[i] + dh_next[i];
+                dx[i] = sum * f_x_t[i];
+                dh[i] = sum * f_h_t[i];
+            }
+        }
+        carry_to(rnn, rules.carry, &dh, &mut carried);
+        if rules.through_time {
+            dh_next.copy_from(&carried);
         } else {
-            let dh = dh_out + &dh_next;
-            (
-                dh.component_mul(&f_x.column(t - 1)),
-                dh.component_mul(&f_h.column(t - 1)),
-            )
-        };
-        let carried = carry(rnn, rules.carry, &dh);
-        dh_next = if rules.through_time {
-            carried.clone()
-        } else {
-            DVector::zeros(p.n_h())
-        };
+            dh_next.fill(0.0);
+        }
         if t == 1 {
-            dh_0 = carried;
+            dh_0.copy_from(&carried);
         }
         da_x.set_column(t - 1, &dx);
         da_h.set_column(t - 1, &dh);
@@ -694,6 +704,64 @@ pub(crate) fn tie(params: &Params, steps: &[StepWeights], h_0: &DVector<f64>) ->
         b_h: sum.b_h,
         b_y: sum.b_y,
         h_0: h_0.clone(),
+    }
+}
+
+/// [`tie`] of [`per_step`], and the loss of the forward pass it ran: the
+/// same operations in the same order (each step's terms are made in one
+/// buffer reset to [`StepWeights::zeros_like`]'s values, then scaled and
+/// added to the sum), without a copy of the weights per step. What training
+/// with a catalogue bug asks for every epoch.
+#[cfg(feature = "cli")]
+pub(crate) fn tied(
+    rnn: &Rnn,
+    x: &DMatrix<f64>,
+    targets: &DMatrix<f64>,
+    rules: &Rules,
+) -> (f64, Gradients) {
+    let trace = rnn.forward(x, targets);
+    let d = deltas(rnn, x, targets, &trace, rules);
+    let scale = time_scale(rules, trace.len());
+    let zero = StepWeights::zeros_like(&rnn.params);
+    let mut sum = zero.clone();
+    let mut w = zero.clone();
+    let (n_h, n_out) = (rnn.params.n_h(), rnn.params.n_out());
+    let (mut da_x, mut da_h) = (DVector::zeros(n_h), DVector::zeros(n_h));
+    let mut dz = DVector::zeros(n_out);
+    for s in 1..=trace.len() {
+        reset(&mut w, &zero);
+        da_x.copy_from(&d.da_x.column(s - 1));
+        da_h.copy_from(&d.da_h.column(s - 1));
+        dz.copy_from(&d.dz.column(s - 1));
+        add_hidden_terms(&mut w, x, &trace, rules, s, &da_x, &da_h);
+        add_output_terms(&mut w, &trace, rules, s, &dz);
+        if scale != 1.0 {
+            w.scale(scale); // (× 1 changes no bit: skipped)
+        }
+        sum.add(&w);
+    }
+    let grad = Gradients {
+        w_xh: sum.w_xh,
+        w_hh: sum.w_hh,
+        w_hy: sum.w_hy,
+        b_h: sum.b_h,
+        b_y: sum.b_y,
+        h_0: d.dh_0 * scale,
+    };
+    (trace.loss, grad)
+}
+
+/// `w = zero`, block by block, in place.
+#[cfg(feature = "cli")]
+fn reset(w: &mut StepWeights, zero: &StepWeights) {
+    w.w_xh.copy_from(&zero.w_xh);
+    w.w_hh.copy_from(&zero.w_hh);
+    w.w_hy.copy_from(&zero.w_hy);
+    if let (Some(b), Some(z)) = (&mut w.b_h, &zero.b_h) {
+        b.copy_from(z);
+    }
+    if let (Some(b), Some(z)) = (&mut w.b_y, &zero.b_y) {
+        b.copy_from(z);
     }
 }
 

@@ -37,9 +37,9 @@
 //!    wrong one).
 //!
 //! # Pipeline
-//! `Plan` (what to run, from [`ReportOptions`]) → `compute` (each
-//! experiment in list order, on all cores; an experiment may use those
-//! before it) → `build` (every experiment's files, then `runs.csv`,
+//! `Plan` (what to run, from [`ReportOptions`]) → `compute` (every
+//! experiment on all cores, those that read no earlier result at the same
+//! time; an experiment may use those before it when it says so) → `build` (every experiment's files, then `runs.csv`,
 //! `summary.json` and `README.md`, in memory: a [`Report`]) →
 //! [`Report::write`] (each file atomically). Nothing is written before every
 //! file is ready, so a failed run leaves a previous report intact.
@@ -196,7 +196,14 @@ impl Results {
     }
 }
 
-/// Runs every experiment of the plan, in list order, each on all cores.
+/// Runs every experiment of the plan on all cores, in waves: an experiment
+/// that reads earlier results ([`experiments::Experiment::reads_earlier`])
+/// starts a wave once every experiment before it has finished, and the
+/// experiments after it that read none join its wave. The experiments of a
+/// wave run at the same time, their runs sharing the cores (no core waits for
+/// the last run of one experiment while another has runs left). Each
+/// experiment's numbers depend on nothing but the plan, the data and those
+/// earlier results, so the order of the runs changes no byte.
 pub(crate) fn compute(plan: &Plan, progress: &dyn Progress) -> Results {
     progress.set_length(experiments::ALL.iter().map(|e| (e.units)(plan)).sum());
     progress.set_message("running experiments");
@@ -205,11 +212,30 @@ pub(crate) fn compute(plan: &Plan, progress: &dyn Progress) -> Results {
         data: data::dataset(),
         experiments: Vec::new(),
     };
-    for e in experiments::ALL {
-        let done = (e.compute)(&results, progress);
-        results.experiments.push(done);
+    for wave in waves(experiments::ALL) {
+        let done: Vec<Box<dyn Experiment>> = wave
+            .par_iter()
+            .map(|e| (e.compute)(&results, progress))
+            .collect();
+        results.experiments.extend(done);
     }
     results
+}
+
+/// `list` cut before every experiment that reads earlier results.
+fn waves(list: &[experiments::Entry]) -> Vec<&[experiments::Entry]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, e) in list.iter().enumerate() {
+        if (e.reads_earlier)() && i > start {
+            out.push(&list[start..i]);
+            start = i;
+        }
+    }
+    if start < list.len() {
+        out.push(&list[start..]);
+    }
+    out
 }
 
 /// Why a report could not be built.
@@ -277,4 +303,27 @@ pub fn run(options: ReportOptions, progress: &dyn Progress) -> Result<Report, Re
     let results = compute(&plan, progress);
     progress.set_message("drawing figures");
     build(&results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waves_start_at_the_experiments_that_read_earlier_results() {
+        let lens = |list| waves(list).iter().map(|w| w.len()).collect::<Vec<_>>();
+        // Experiment 4 (gradient quality) summarises experiment 1's runs.
+        assert_eq!(lens(experiments::ALL), vec![3, 4]);
+        let all: Vec<bool> = experiments::ALL
+            .iter()
+            .map(|e| (e.reads_earlier)())
+            .collect();
+        assert_eq!(all, [false, false, false, true, false, false, false]);
+        // Each wave's first experiment is the only one that may read earlier ones.
+        for w in waves(experiments::ALL) {
+            assert!(w[1..].iter().all(|e| !(e.reads_earlier)()));
+        }
+        assert!(waves(&[]).is_empty());
+        assert_eq!(lens(&experiments::ALL[3..4]), vec![1]);
+    }
 }

@@ -138,6 +138,11 @@ impl GradientQuality {
 }
 
 impl Experiment for GradientQuality {
+    /// It summarises experiment 1's runs.
+    fn reads_earlier() -> bool {
+        true
+    }
+
     fn units(_: &Plan) -> u64 {
         0
     }

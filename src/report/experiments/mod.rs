@@ -14,8 +14,19 @@ pub(crate) trait Experiment: std::any::Any + Send + Sync {
     where
         Self: Sized;
 
+    /// Whether [`Experiment::compute`] reads the results of experiments
+    /// listed before it. Those that do not run alongside the experiments
+    /// before them ([`super::compute`]).
+    fn reads_earlier() -> bool
+    where
+        Self: Sized,
+    {
+        false
+    }
+
     /// Runs the experiment (on all cores). `earlier` holds the plan, the
-    /// data and the experiments listed before this one.
+    /// data and the experiments listed before this one (when
+    /// [`Experiment::reads_earlier`]; else, at least the plan and the data).
     fn compute(earlier: &Results, progress: &dyn Progress) -> Self
     where
         Self: Sized;
@@ -45,6 +56,8 @@ pub(crate) struct Entry {
     pub(crate) units: fn(&Plan) -> u64,
     /// [`Experiment::compute`], boxed.
     pub(crate) compute: fn(&Results, &dyn Progress) -> Box<dyn Experiment>,
+    /// [`Experiment::reads_earlier`].
+    pub(crate) reads_earlier: fn() -> bool,
 }
 
 impl Entry {
@@ -52,6 +65,7 @@ impl Entry {
         Entry {
             units: E::units,
             compute: compute::<E>,
+            reads_earlier: E::reads_earlier,
         }
     }
 }
