@@ -721,7 +721,7 @@ pub(crate) fn tied(
 ) -> (f64, Gradients) {
     let trace = rnn.forward(x, targets);
     let d = deltas(rnn, x, targets, &trace, rules);
-    let scale = time_scale(rules, trace.len());
+    let scale = time_scale(rnn, rules, trace.len());
     let zero = StepWeights::zeros_like(&rnn.params);
     let mut sum = zero.clone();
     let mut w = zero.clone();
