@@ -101,9 +101,19 @@ pub fn recognise(
     // One scale for every block: U = c R.
     let dot: f64 = blocks.iter().map(|(_, u, r)| u.dot(r)).sum();
     let rr: f64 = blocks.iter().map(|(_, _, r)| r.norm_squared()).sum();
-    let c = dot / rr;
+    let fitted = dot / rr;
+    // The fitted factor carries the user's rounding (at float32, ~1e-7):
+    // the nearest simple factor (−1, ±1/k, ±k) is taken when the judge
+    // certifies it as well, so the reading does not depend on the precision.
+    let simple = [-1.0, nearest_simple(fitted)];
+    let c = simple
+        .into_iter()
+        .find(|&k| {
+            k != 1.0 && (fitted - k).abs() <= 1e-3 * k.abs() && all(&|u, r| (u / k, r.clone()))
+        })
+        .unwrap_or(fitted);
     if c.is_finite() && c != 0.0 && (c - 1.0).abs() > 1e-9 && all(&|u, r| (u / c, r.clone())) {
-        if (c + 1.0).abs() <= 1e-9 {
+        if c == -1.0 {
             return Some(Habit::Negated);
         }
         let norm = blocks
@@ -150,6 +160,17 @@ pub fn recognise(
         }
     }
     None
+}
+
+/// The simple factor nearest `c`: `±1/k` or `±k` for the nearest whole
+/// `k ≥ 1`.
+fn nearest_simple(c: f64) -> f64 {
+    let (m, sign) = (c.abs(), c.signum());
+    if m < 1.0 {
+        sign / (1.0 / m).round().max(1.0)
+    } else {
+        sign * m.round()
+    }
 }
 
 /// `c` as `1/k`, `−1/k`, `k` or `−k` for a whole `k ≥ 2` (to 1e-9

@@ -960,7 +960,10 @@ fn reference(
     let loss_scale = traces
         .iter()
         .enumerate()
-        .map(|(k, t)| numerics::loss_rounding_scale(t, &batch.sequence(k).targets))
+        .map(|(k, t)| {
+            let targets = batch.targets.columns(k * t.len(), t.len()).into_owned();
+            numerics::loss_rounding_scale(t, &targets)
+        })
         .sum();
     let total = crate::model::Param::ALL
         .map(crate::model::Param::name)
@@ -1102,10 +1105,7 @@ fn precision_warnings(case: &Case, choice: PrecisionChoice, used: Precision) -> 
 
 /// One parameter of a [`Gradients`] as an `n × 1` or `rows × cols` matrix.
 fn block(g: &Gradients, p: Param) -> DMatrix<f64> {
-    match (g.shape(p), g.get(p)) {
-        (Some((rows, cols)), Some(v)) => DMatrix::from_column_slice(rows, cols, v),
-        _ => DMatrix::zeros(0, 1),
-    }
+    fingerprint::block(g, p).unwrap_or_else(|| DMatrix::zeros(0, 1))
 }
 
 fn file_shape(case: &Case, p: Param) -> Vec<usize> {

@@ -105,3 +105,28 @@ fn gradients_that_no_single_habit_explains_get_none() {
     assert_eq!(code, 0);
     assert_eq!(correct["habit"], Value::Null);
 }
+
+/// At float32 the fitted factor of a negated gradient is −1 only to about
+/// 1e-7: the reading must still be "negated", not "× −1.000000".
+#[test]
+fn a_negated_float32_gradient_is_named_negated() {
+    let mut v: Value =
+        serde_json::from_slice(&std::fs::read(fixture("row_f32.json")).unwrap()).unwrap();
+    fn neg(v: &mut Value) {
+        match v {
+            Value::Array(a) => a.iter_mut().for_each(neg),
+            Value::Object(o) => o.values_mut().for_each(neg),
+            Value::Number(n) => *v = json!(-n.as_f64().unwrap()),
+            _ => {}
+        }
+    }
+    neg(&mut v["grads"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f32_negated.json");
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    let (code, out, _) = check(&path, &["--json"]);
+    let json: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(code, 1);
+    assert_eq!(json["precision"], "f32", "{}", json["precision"]);
+    assert_eq!(json["habit"], json!({"kind": "negated", "factor": -1.0}));
+}
