@@ -19,6 +19,10 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::Parser;
+
+#[path = "bench_support/mod.rs"]
+mod bench_support;
+use bench_support::human;
 use rnn_gradcheck::fast::{self, workloads, Workspace};
 use rnn_gradcheck::CheckOptions;
 
@@ -32,9 +36,19 @@ struct Options {
     #[arg(long, value_delimiter = ',', default_value = "seed,small,medium")]
     workloads: Vec<String>,
     /// Tasks, comma-separated: grad (forward + BPTT), gradcheck (full
-    /// central-difference check), train (seed workload, epochs/s).
-    #[arg(long, value_delimiter = ',', default_value = "grad,gradcheck,train")]
+    /// central-difference check), train (seed workload, epochs/s), check
+    /// (`diagnose check --method M` on the workload's case, for every method,
+    /// end to end as a user runs it, against the peers' full checks).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "grad,gradcheck,train,check"
+    )]
     tasks: Vec<String>,
+    /// The `diagnose` binary the check task times (default: the one built
+    /// beside this example, `cargo build --release --bin diagnose`).
+    #[arg(long)]
+    diagnose: Option<PathBuf>,
     /// The peers directory (numpy_rnn.py, jax_rnn.py); without it the peers
     /// are not run.
     #[arg(long)]
@@ -57,7 +71,10 @@ struct Options {
     no_peers: bool,
 }
 
-const TASKS: [&str; 3] = ["grad", "gradcheck", "train"];
+const TASKS: [&str; 4] = ["grad", "gradcheck", "train", "check"];
+
+/// The methods of `diagnose check` the check task times.
+const METHODS: [&str; 4] = ["all", "central", "taylor", "exact"];
 
 fn main() -> ExitCode {
     match run(&Options::parse()) {
@@ -117,24 +134,47 @@ fn run(opts: &Options) -> anyhow::Result<ExitCode> {
     }
 
     let mut rows = Vec::new();
+    let case_dir = tempfile::tempdir().context("a directory for the case files")?;
     for name in &opts.workloads {
         let w = workloads::load_npz(&workloads::path(&fixtures(), name), name)
             .with_context(|| format!("loading workload {name}"))?;
+        // The peers' full checks, run once per workload and shared by the
+        // gradcheck and check tasks.
+        let mut peer_checks: Option<BTreeMap<&str, Measure>> = None;
         for task in &opts.tasks {
             if task == "train" && name != "seed" {
                 continue; // the peers train the seed workload only
             }
-            let ours = pool.install(|| measure_ours(&w, task, opts.train_epochs));
-            let mut theirs = BTreeMap::new();
-            if let Some(p) = &peers {
-                for peer in p.available() {
-                    match p.run(peer, name, task, opts) {
-                        Ok(m) => {
-                            theirs.insert(peer, m);
-                        }
-                        Err(e) => eprintln!("warning: {peer} {name} {task}: {e:#}"),
-                    }
+            if task == "check" {
+                let theirs = match peer_checks.take() {
+                    Some(t) => t,
+                    None => run_peers(peers.as_ref(), name, "gradcheck", opts),
+                };
+                let case = case_dir.path().join(format!("{name}.json"));
+                let grad =
+                    rnn_gradcheck::bptt(&w.rnn, &w.x, &w.targets, &w.rnn.forward(&w.x, &w.targets));
+                std::fs::write(
+                    &case,
+                    bench_support::case_json(&w.rnn, &w.x, &w.targets, &grad)?,
+                )
+                .with_context(|| format!("writing {}", case.display()))?;
+                let bin = match &opts.diagnose {
+                    Some(b) => b.clone(),
+                    None => bench_support::default_diagnose()?,
+                };
+                for method in METHODS {
+                    let ours = measure_check(&bin, method, &case, w.forward_flops() > 1e6)?;
+                    let task = format!("check --method {method}");
+                    print_row(name, &task, &ours, &theirs);
+                    rows.push((name.clone(), task, ours, theirs.clone()));
                 }
+                peer_checks = Some(theirs);
+                continue;
+            }
+            let ours = pool.install(|| measure_ours(&w, task, opts.train_epochs));
+            let theirs = run_peers(peers.as_ref(), name, task, opts);
+            if task == "gradcheck" {
+                peer_checks = Some(theirs.clone());
             }
             print_row(name, task, &ours, &theirs);
             rows.push((name.clone(), task.clone(), ours, theirs));
@@ -145,6 +185,58 @@ fn run(opts: &Options) -> anyhow::Result<ExitCode> {
 }
 
 type Row<'a> = (String, String, Measure, BTreeMap<&'a str, Measure>);
+
+/// Every available peer's time for `task` on `workload` (a warning for a
+/// peer that fails).
+fn run_peers<'a>(
+    peers: Option<&'a Peers>,
+    workload: &str,
+    task: &str,
+    opts: &Options,
+) -> BTreeMap<&'a str, Measure> {
+    let mut theirs = BTreeMap::new();
+    if let Some(p) = peers {
+        for peer in p.available() {
+            match p.run(peer, workload, task, opts) {
+                Ok(m) => {
+                    theirs.insert(peer, m);
+                }
+                Err(e) => eprintln!("warning: {peer} {workload} {task}: {e:#}"),
+            }
+        }
+    }
+    theirs
+}
+
+/// `diagnose check --method METHOD CASE` as a user runs it: the median wall
+/// time of 3 runs on a large workload, 5 otherwise, with its exit status
+/// (0: the correct gradients were certified) and peak memory.
+fn measure_check(bin: &Path, method: &str, case: &Path, large: bool) -> anyhow::Result<Measure> {
+    let reps = if large { 3 } else { 5 };
+    let mut runs = Vec::new();
+    for _ in 0..reps {
+        let (seconds, status, rss) = bench_support::time_check(bin, method, case)?;
+        if status != 0 {
+            bail!(
+                "{} check --method {method} {}: exit {status}, expected 0",
+                bin.display(),
+                case.display()
+            );
+        }
+        runs.push((seconds, rss));
+    }
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (median, rss) = runs[runs.len() / 2];
+    let peak = runs.iter().map(|r| r.1).max().unwrap_or(rss);
+    Ok(Measure {
+        seconds: median,
+        note: format!(
+            "median of {reps} runs of `diagnose check --method {method}` (exit 0: certified correct), \
+             peak memory {:.1} MB",
+            peak as f64 / 1e6
+        ),
+    })
+}
 
 /// The results as one markdown table (what BENCHMARKS.md quotes).
 fn print_summary(rows: &[Row]) {
@@ -185,17 +277,6 @@ fn print_row(workload: &str, task: &str, ours: &Measure, theirs: &BTreeMap<&str,
     println!("        ours: {}", ours.note);
     for (peer, m) in theirs {
         println!("        {peer}: {}", m.note);
-    }
-}
-
-/// `1.23 ms` style.
-fn human(s: f64) -> String {
-    if s >= 1.0 {
-        format!("{s:.3} s")
-    } else if s >= 1e-3 {
-        format!("{:.3} ms", s * 1e3)
-    } else {
-        format!("{:.3} us", s * 1e6)
     }
 }
 

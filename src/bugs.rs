@@ -3,7 +3,11 @@
 //! on the crate's model ([`Bug::gradient`]).
 //!
 //! Every variant is the correct BPTT of [`crate::bptt::bptt`] with one line changed
-//! (two for [`Bug::Original`], the question's code). Each variant's doc gives
+//! (two for [`Bug::Original`], the question's code, and for
+//! [`Bug::NoRecurrenceLastStepDropped`], a published code's pair). The
+//! last nine variants come from a survey of published hand-written numpy
+//! RNNs (min-char-rnn and its copies, CS231n, RNNNumpy): each doc names
+//! the numpy line a user would have written. Each variant's doc gives
 //! the **wrong** equation, the **right** one, and the **symptom**: which blocks
 //! the checker fails, and what the per-time-step and per-lag attribution
 //! ([`crate::attribution`]) shows. [`Bug::corrupts`] lists the blocks a bug
@@ -54,7 +58,10 @@ use nalgebra::DMatrix;
 
 use crate::activation::Activation;
 use crate::model::{Gradients, Rnn};
-use engine::{Carry, HiddenDerivative, OutputDerivative, RecurrentInput, Rules, TimeScale};
+use engine::{
+    Carry, HiddenBias, HiddenDerivative, OutputDerivative, OutputState, RecurrentInput, Rules,
+    TargetStep, TimeScale,
+};
 
 /// A wrong gradient computation for the vanilla RNN of [`crate::model`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -103,13 +110,17 @@ pub enum Bug {
     DhNextDropped,
     /// **The derivative formula fed the activation: `f'(h_t)` instead of
     /// `f'(a_t)`** (e.g. `sigmoid_prime(h)` on an `h` that is already
-    /// `sigmoid(a)`), in both layers.
+    /// `sigmoid(a)`), in both layers. Found in published numpy RNNs as
+    /// `1 - np.tanh(h)**2` on an `h` that is already `np.tanh(a)`
+    /// (`1 − tanh²(h_t)`).
     ///
     /// Wrong: `da_t = dh ⊙ f'(h_t)`, `dz_t = dy_t ⊙ g'(y_t)`.
     /// Right: `da_t = dh ⊙ f'(a_t)`, `dz_t = dy_t ⊙ g'(z_t)`.
     ///
     /// Symptom: every block fails (`W_hy`, `b_y` pass when `g` is the
-    /// identity). Harmless only when both activations are the identity.
+    /// identity). Harmless only when the output is the identity (or softmax)
+    /// and the hidden layer the identity or ReLU (whose `[h_t > 0]` is
+    /// `[a_t > 0]`).
     DerivativeAtActivation,
     /// **The output-form derivative fed the pre-activation**: `a(1 − a)`
     /// (sigmoid) or `1 − a²` (tanh) where `h(1 − h)` or `1 − h²` belongs,
@@ -120,7 +131,9 @@ pub enum Bug {
     /// Right: `da_t = dh ⊙ f'_out(h_t)`, `dz_t = dy_t ⊙ g'_out(y_t)`.
     ///
     /// Symptom: every block fails (`W_hy`, `b_y` pass when `g` is the
-    /// identity). Harmless only when both activations are the identity.
+    /// identity). Harmless only when the output is the identity (or softmax)
+    /// and the hidden layer the identity or ReLU (`[a_t > 0]` is
+    /// `[h_t > 0]`).
     OutputFormulaAtPreActivation,
     /// **No hidden derivative at all** (`dh` used where `da` belongs).
     ///
@@ -148,7 +161,9 @@ pub enum Bug {
     /// generic weights (it is right only if `W_hh = I`).
     DhNextWithoutWhh,
     /// **`dh_next` carried by `W_hh` instead of `W_hhᵀ`** (the transpose
-    /// forgotten; numpy does not complain because `W_hh` is square).
+    /// forgotten; numpy does not complain because `W_hh` is square). Found
+    /// in published numpy RNNs as `dhnext = np.dot(Whh, dhraw)` where
+    /// `np.dot(Whh.T, dhraw)` belongs.
     ///
     /// Wrong: `dh_next = W_hh da_t`. Right: `dh_next = W_hhᵀ da_t`.
     ///
@@ -230,7 +245,10 @@ pub enum Bug {
     /// Wrong: `db_h = 0`, `db_y = 0`. Right: `db_h = Σ_t da_t`, `db_y = Σ_t dz_t`.
     ///
     /// Symptom: `b_h` and `b_y` fail, everything else passes. Harmless for a
-    /// bias-free network (the original's).
+    /// bias-free network (the original's). Only the output bias's gradient
+    /// left at zero (`dby += dby`) is [`Bug::OutputBiasNeverAccumulated`];
+    /// only the first step skipped in `db_h` is
+    /// [`Bug::HiddenBiasSkipsFirstStep`].
     BiasGradientsForgotten,
     /// **The target left out of the output error**: min-char-rnn's
     /// `dy = np.copy(ps[t])` without the `dy[targets[t]] -= 1` after it.
@@ -251,6 +269,159 @@ pub enum Bug {
     /// or `T'` (a gradient `N` times too large); with a mask, the masked
     /// steps' terms are extra. Harmless without step weights.
     WeightsLeftOutOfGradient,
+    /// **The mask left out of the gradient**: the loss weighs the steps by
+    /// a 0/1 mask (padding, a many-to-one model) times the reduction's
+    /// factor (`1/N`, `1/T'`), and the gradient keeps the factor but not the
+    /// mask, CS231n's `dx = (probs − onehot) / N` without `* mask`.
+    ///
+    /// Wrong: `dz_t = c ∂ℓ_t/∂z_t` on every step, `c` the factor (the
+    /// nonzero `w_t`). Right: `dz_t = w_t ∂ℓ_t/∂z_t`, `w_t = c · mask_t`.
+    ///
+    /// Symptom: every block fails: the masked (padding) steps' terms are
+    /// extra. Harmless when no step is masked out. With a factor of 1 (a
+    /// summed loss) it is [`Bug::WeightsLeftOutOfGradient`], and both names
+    /// match. (In a minibatch, a sequence masked out entirely has no
+    /// nonzero weight to take the factor from; its terms then get weight 1.)
+    MaskLeftOutOfGradient,
+    /// **The target index off by one**: the output error of step `t` uses
+    /// the target of step `t − 1`, numpy's `dy[targets[t-1]] -= 1` where
+    /// `dy[targets[t]] -= 1` belongs (squared error: `dy = ys[t] -
+    /// targets[t-1]`). At `t = 1` (numpy's `t = 0`) `targets[-1]` is the
+    /// *last* step's target, so the index wraps around: `target_{t-1}`
+    /// below means `target_T` at `t = 1`.
+    ///
+    /// Wrong: `dz_t = p_t − onehot(target_{t-1})` (softmax + cross-entropy;
+    /// `p_t` keeps step `t`'s own weight); `dz_t = (y_t − target_{t-1}) ⊙
+    /// g'(z_t)` (squared error). Right: `target_t` in both.
+    ///
+    /// Symptom: every block fails (each step's output error is pulled
+    /// towards the previous step's target; the model learns to predict the
+    /// input it has just seen), except `b_y` on an identity or softmax
+    /// output without step weights: there `db_y`'s error, `Σ_t (target_t −
+    /// target_{t-1})`, telescopes to zero because the shift is cyclic. Per
+    /// step: wrong wherever consecutive targets differ; per lag: every lag,
+    /// since every `dz_t` is wrong. Harmless when `T = 1` (`targets[-1]` is
+    /// `targets[0]`).
+    TargetOffByOne,
+    /// **The mean in the gradient but not in the loss**: the gradient
+    /// divided by the number of counted steps `T' = #{t : w_t ≠ 0}` (`T`
+    /// without a mask) while the loss is summed over them (e.g. `dy /= T`
+    /// or `dy /= mask.sum()` with `loss = np.sum(...)`).
+    ///
+    /// Wrong: `dθ = (1/T') Σ_t dθ^(t)`. Right: `dθ = Σ_t dθ^(t)` for
+    /// `L = Σ_t w_t ℓ_t`.
+    ///
+    /// Symptom: every block fails with numeric/analytic = `T'`. Harmless
+    /// when `T' = 1` (a last-step-only loss, or `T = 1`). With every step
+    /// counted (`T' = T`, e.g. no mask) it is [`Bug::MeanOverTime`], and
+    /// both names match. Its reverse, the mean in the loss but not in the
+    /// gradient, is [`Bug::WeightsLeftOutOfGradient`]. (A mean over the
+    /// `N` sequences of a minibatch in the gradient only is the same
+    /// mistake with `÷ N`.) With no step counted at all, the loss is zero
+    /// and so is this gradient.
+    GradientAveragedLossSummed,
+    /// **The hidden derivative taken from the wrong step**: `f'` from the
+    /// state of step `t − 1` instead of step `t`, numpy's `dhraw = (1 -
+    /// hs[t-1]**2) * dh` (tanh) or `dhraw = (hs[t-1] > 0) * dh` (ReLU) where
+    /// `hs[t]` belongs, for both deltas.
+    ///
+    /// Wrong: `da_t = dh ⊙ f'_out(h_{t-1})`, with `f'_out(h) = 1 − h²`
+    /// (tanh), `h(1 − h)` (sigmoid), `[h > 0]` (ReLU), the derivative
+    /// written in terms of the state. Right: `da_t = dh ⊙ f'_out(h_t) =
+    /// dh ⊙ f'(a_t)`. At `t = 1` the wrong line reads `h_0`: in
+    /// min-char-rnn's layout, `hs` is a dict with `hs[-1] = np.copy(hprev)`,
+    /// so `hs[t-1]` at `t = 0` is the initial state (with the states in a
+    /// list it would be the last one; that layout's defect is
+    /// [`Bug::HPrevWrapsAround`]). `f'_out(h_0)` is not the derivative at
+    /// any pre-activation: `h_0` was never an activation's output.
+    ///
+    /// Symptom: `W_xh`, `W_hh`, `b_h`, `h_0` fail, at every `T`; `W_hy`,
+    /// `b_y` pass. Per step and per lag: wrong wherever the state changed
+    /// between steps. Harmless only with an identity hidden activation.
+    DerivativeFromPreviousStep,
+    /// **`h[t−1]` at `t = 0` reads `h[−1]`, numpy's last state**: the
+    /// states kept in a list or a `T`-row array (`hs[t]` is `h_{t+1}`), so
+    /// the recurrent gradient's first term, `np.outer(dhraw, hs[t-1])` at
+    /// `t = 0`, pairs `da_1` with `h_T` instead of `h_0`. The forward pass,
+    /// which reads the initial state from its own variable, is right.
+    ///
+    /// Wrong: `dW_hh = da_1 h_Tᵀ + Σ_{t ≥ 2} da_t h_{t-1}ᵀ`.
+    /// Right: `dW_hh = Σ_t da_t h_{t-1}ᵀ`.
+    ///
+    /// Symptom: only `W_hh` fails, at every `T`; the error is the rank-one
+    /// `da_1 (h_T − h_0)ᵀ`, so per step only step 1 is wrong, and per lag
+    /// it spreads over the lags of the loss terms that reach step 1. With
+    /// `T = 1`, `h_T = h_1` and it is [`Bug::CurrentStateInDwHh`] (both
+    /// names match). Never harmless on generic data.
+    HPrevWrapsAround,
+    /// **The hidden-bias gradient skips the first step** (e.g. `db_h`
+    /// accumulated under `if t > 0`, or over `range(1, T)`).
+    ///
+    /// Wrong: `db_h = Σ_{t=2}^{T} da_t`. Right: `db_h = Σ_{t=1}^{T} da_t`.
+    ///
+    /// Symptom: only `b_h` fails, by `da_1`; per step, only step 1 is
+    /// missing. Harmless without a hidden bias. With `T = 1` it is
+    /// `db_h = 0`, as in [`Bug::BiasGradientsForgotten`] (the same gradient
+    /// when there is no output bias).
+    HiddenBiasSkipsFirstStep,
+    /// **The output-bias gradient never accumulated**: `dby += dby` where
+    /// `dby += dy` belongs, so `db_y` stays at its initial zero. (The
+    /// catalogue's [`Bug::BiasGradientsForgotten`] forgets `db_h` too, so
+    /// it does not reproduce this habit's numbers when `b_h` exists.)
+    ///
+    /// Wrong: `db_y = 0`. Right: `db_y = Σ_t dz_t`.
+    ///
+    /// Symptom: only `b_y` fails, at every step. Harmless without an
+    /// output bias; without a hidden bias it is
+    /// [`Bug::BiasGradientsForgotten`] (both names match).
+    OutputBiasNeverAccumulated,
+    /// **No recurrence in the backward pass, and the last step dropped**:
+    /// each step back-propagates only its own output error (`dh =
+    /// W_hyᵀ dz_t`, no `dh_next`), over `for t in range(T-1)`, which never
+    /// visits step `T`.
+    ///
+    /// Wrong: `dh = W_hyᵀ dz_t` and every sum over `t = 1..T−1` only
+    /// (`dh_0 = W_hhᵀ da_1` from step 1's own error when `T ≥ 2`, and
+    /// every gradient zero when `T = 1`). Right: `dh = W_hyᵀ dz_t +
+    /// dh_next` and every sum over `t = 1..T`.
+    ///
+    /// Symptom: every block fails (`W_hy`, `b_y` miss step `T`'s term;
+    /// the hidden blocks miss it and every lag `k ≥ 1`). Per step: wrong at
+    /// every step, step `T` missing. Per lag: lag 0 wrong (step `T`'s term
+    /// missing), lags `k ≥ 1` missing. When the last step carries no loss
+    /// (`w_T = 0`) dropping it changes nothing, and it is
+    /// [`Bug::DhNextDropped`]. Never harmless.
+    NoRecurrenceLastStepDropped,
+    /// **The output weights' gradient paired with the previous state**:
+    /// the forward pass computes `y_t` from `h_t`, the backward pass
+    /// differentiates as if from `h_{t-1}`: numpy's `dWhy += np.dot(dy,
+    /// hs[t-1].T)` where `hs[t].T` belongs (RNNNumpy: `np.outer(delta_o[t],
+    /// s[t-1])`). At `t = 1` both layouts that have `h_0` at index `-1`
+    /// (min-char-rnn's dict, RNNNumpy's `T + 1`-row `s` with `s[-1] = 0`)
+    /// read `h_0`, which is what this variant uses.
+    ///
+    /// Wrong: `dW_hy = Σ_t dz_t h_{t-1}ᵀ`. Right: `dW_hy = Σ_t dz_t h_tᵀ`.
+    ///
+    /// Symptom: only `W_hy` fails (the pattern opposite to the
+    /// original's: the output layer wrong, the hidden layer right). Per
+    /// step: wrong wherever the state changed; lag 0 only. Never harmless
+    /// on generic data.
+    PreviousStateInDwHy,
+    /// **The output layer's gradient added inside the truncation loop**
+    /// (RNNNumpy's `bptt` with `dLdV += np.outer(delta_o[t], s[t].T)`
+    /// indented one level too deep), so it is counted once per step of the
+    /// backpropagation window. With the full reference the window of step
+    /// `t` is the `t` steps `t, t−1, …, 1`.
+    ///
+    /// Wrong: `dW_hy = Σ_t t · dz_t h_tᵀ`, `db_y = Σ_t t · dz_t` (a code
+    /// with an output bias adds it on the same line). Right: `dW_hy =
+    /// Σ_t dz_t h_tᵀ`, `db_y = Σ_t dz_t`.
+    ///
+    /// Symptom: only `W_hy` and `b_y` fail, too large, the late steps
+    /// weighted most; the hidden layer passes. Per step: exact at step 1,
+    /// step `t` is `t` times its right value. Harmless when `T = 1`, or
+    /// when only the first step carries loss.
+    OutputGradientInWindowLoop,
 }
 
 /// The error of parsing an unknown bug name.
@@ -263,7 +434,7 @@ const HIDDEN_PATH: &[&str] = &["W_xh", "W_hh", "b_h", "h_0"];
 
 impl Bug {
     /// Every variant, in the order documented.
-    pub const ALL: [Bug; 20] = [
+    pub const ALL: [Bug; 30] = [
         Bug::Original,
         Bug::WrongPreActivation,
         Bug::DhNextDropped,
@@ -284,6 +455,16 @@ impl Bug {
         Bug::BiasGradientsForgotten,
         Bug::TargetLeftOut,
         Bug::WeightsLeftOutOfGradient,
+        Bug::MaskLeftOutOfGradient,
+        Bug::TargetOffByOne,
+        Bug::GradientAveragedLossSummed,
+        Bug::DerivativeFromPreviousStep,
+        Bug::HPrevWrapsAround,
+        Bug::HiddenBiasSkipsFirstStep,
+        Bug::OutputBiasNeverAccumulated,
+        Bug::NoRecurrenceLastStepDropped,
+        Bug::PreviousStateInDwHy,
+        Bug::OutputGradientInWindowLoop,
     ];
 
     /// The stable kebab-case name used on the command line and in files.
@@ -309,6 +490,16 @@ impl Bug {
             Bug::BiasGradientsForgotten => "bias-gradients-forgotten",
             Bug::TargetLeftOut => "target-left-out",
             Bug::WeightsLeftOutOfGradient => "weights-left-out-of-gradient",
+            Bug::MaskLeftOutOfGradient => "mask-left-out-of-gradient",
+            Bug::TargetOffByOne => "target-off-by-one",
+            Bug::GradientAveragedLossSummed => "gradient-averaged-loss-summed",
+            Bug::DerivativeFromPreviousStep => "derivative-from-previous-step",
+            Bug::HPrevWrapsAround => "h-prev-wraps-around",
+            Bug::HiddenBiasSkipsFirstStep => "b-h-skips-first-step",
+            Bug::OutputBiasNeverAccumulated => "b-y-never-accumulated",
+            Bug::NoRecurrenceLastStepDropped => "no-recurrence-last-step-dropped",
+            Bug::PreviousStateInDwHy => "h-prev-in-dw-hy",
+            Bug::OutputGradientInWindowLoop => "output-gradient-in-window-loop",
         }
     }
 
@@ -335,6 +526,16 @@ impl Bug {
             Bug::BiasGradientsForgotten => "db_h = 0 and db_y = 0",
             Bug::TargetLeftOut => "dy_t = y_t: the target left out of the output error (softmax: dz_t = p_t, no − 1 at the target's class)",
             Bug::WeightsLeftOutOfGradient => "the loss's mask or mean (w_t) applied in the loss but not in the gradient",
+            Bug::MaskLeftOutOfGradient => "the loss's 0/1 mask left out of the gradient, the mean's factor kept (dx = (p − onehot) / N without * mask)",
+            Bug::TargetOffByOne => "dz_t uses target_{t-1} (targets[t-1]; at t = 0 targets[-1], the last step's)",
+            Bug::GradientAveragedLossSummed => "gradient divided by the counted steps T' where the loss sums over them",
+            Bug::DerivativeFromPreviousStep => "f' from step t-1's state (1 - hs[t-1]**2, hs[t-1] > 0) instead of step t's",
+            Bug::HPrevWrapsAround => "dW_hh's first term pairs da_1 with h[-1] = h_T (states in a list) instead of h_0",
+            Bug::HiddenBiasSkipsFirstStep => "db_h = Σ_{t≥2} da_t: the first step skipped",
+            Bug::OutputBiasNeverAccumulated => "db_y = 0: never accumulated (dby += dby)",
+            Bug::NoRecurrenceLastStepDropped => "no dh_next, and the loop skips the last step (for t in range(T-1))",
+            Bug::PreviousStateInDwHy => "dW_hy = Σ dz_t h_{t-1}ᵀ instead of Σ dz_t h_tᵀ",
+            Bug::OutputGradientInWindowLoop => "dW_hy, db_y added inside the truncation loop: step t's term counted t times",
         }
     }
 
@@ -349,7 +550,8 @@ impl Bug {
             | Bug::DhNextWithoutWhh
             | Bug::DhNextWhhNotTransposed
             | Bug::DhNextSkipsDerivative
-            | Bug::StatefulDhNext => HIDDEN_PATH,
+            | Bug::StatefulDhNext
+            | Bug::DerivativeFromPreviousStep => HIDDEN_PATH,
             Bug::DerivativeAtActivation
             | Bug::OutputFormulaAtPreActivation
             | Bug::MissingOutputDerivative
@@ -357,10 +559,18 @@ impl Bug {
             | Bug::MeanOverTime
             | Bug::SumOverTime
             | Bug::TargetLeftOut
-            | Bug::WeightsLeftOutOfGradient => ALL_BLOCKS,
+            | Bug::WeightsLeftOutOfGradient
+            | Bug::MaskLeftOutOfGradient
+            | Bug::TargetOffByOne
+            | Bug::GradientAveragedLossSummed
+            | Bug::NoRecurrenceLastStepDropped => ALL_BLOCKS,
             Bug::DhInsteadOfDaForInputs => &["W_xh", "b_h"],
-            Bug::CurrentStateInDwHh | Bug::TransposedDwHh => &["W_hh"],
+            Bug::CurrentStateInDwHh | Bug::TransposedDwHh | Bug::HPrevWrapsAround => &["W_hh"],
             Bug::BiasGradientsForgotten => &["b_h", "b_y"],
+            Bug::HiddenBiasSkipsFirstStep => &["b_h"],
+            Bug::OutputBiasNeverAccumulated => &["b_y"],
+            Bug::PreviousStateInDwHy => &["W_hy"],
+            Bug::OutputGradientInWindowLoop => &["W_hy", "b_y"],
         }
     }
 
@@ -369,8 +579,12 @@ impl Bug {
     /// harmless): `T = 1` for the bugs that live in time, `n_h = 1` for a
     /// forgotten transpose, an identity activation for a derivative bug, no
     /// biases for forgotten bias gradients, no step weights for forgotten
-    /// weights.
+    /// weights, at most one counted step (`T' ≤ 1`) for a mean over the
+    /// counted steps, only the first step counted for output terms counted
+    /// once per window step. (A loss whose every step weight is zero is
+    /// identically zero and is not considered.)
     pub fn harmless_on(self, rnn: &Rnn, t_len: usize) -> bool {
+        let kind = engine::Kind::of(rnn, t_len);
         let linear_hidden = rnn.hidden == Activation::Identity;
         // Softmax + cross-entropy: dz = p − target has no g' to get wrong.
         let linear_output = matches!(rnn.output, Activation::Identity | Activation::Softmax);
@@ -378,21 +592,33 @@ impl Bug {
             Bug::Original => linear_hidden && t_len <= 1,
             Bug::WrongPreActivation
             | Bug::MissingHiddenDerivative
-            | Bug::DhInsteadOfDaForInputs => linear_hidden,
-            Bug::DhNextDropped | Bug::MeanOverTime | Bug::SumOverTime => t_len <= 1,
+            | Bug::DhInsteadOfDaForInputs
+            | Bug::DerivativeFromPreviousStep => linear_hidden,
+            Bug::DhNextDropped | Bug::MeanOverTime | Bug::SumOverTime | Bug::TargetOffByOne => {
+                t_len <= 1
+            }
+            // ReLU: [h_t > 0] = [a_t > 0], whichever formula and point.
             Bug::DerivativeAtActivation | Bug::OutputFormulaAtPreActivation => {
-                linear_hidden && linear_output
+                (linear_hidden || rnn.hidden == Activation::Relu) && linear_output
             }
             Bug::DhNextSkipsDerivative => t_len <= 1 || linear_hidden,
             Bug::DhNextWhhNotTransposed | Bug::TransposedDwHh => rnn.params.n_h() == 1,
             Bug::MissingOutputDerivative => linear_output,
             Bug::BiasGradientsForgotten => rnn.params.b_h.is_none() && rnn.params.b_y.is_none(),
             Bug::WeightsLeftOutOfGradient => rnn.step_weights.is_none(),
+            Bug::MaskLeftOutOfGradient => kind.unmasked,
+            Bug::GradientAveragedLossSummed => kind.one_counted_step,
+            Bug::HiddenBiasSkipsFirstStep => rnn.params.b_h.is_none(),
+            Bug::OutputBiasNeverAccumulated => rnn.params.b_y.is_none(),
+            Bug::OutputGradientInWindowLoop => t_len <= 1 || kind.only_first_step_counted,
             Bug::DhNextWithoutWhh
             | Bug::CurrentStateInDwHh
             | Bug::OutputErrorSign
             | Bug::StatefulDhNext
-            | Bug::TargetLeftOut => false,
+            | Bug::TargetLeftOut
+            | Bug::HPrevWrapsAround
+            | Bug::NoRecurrenceLastStepDropped
+            | Bug::PreviousStateInDwHy => false,
         }
     }
 
@@ -501,7 +727,8 @@ impl Bug {
                 ..c
             },
             Bug::BiasGradientsForgotten => Rules {
-                bias_gradients: false,
+                hidden_bias: HiddenBias::Zero,
+                output_bias: false,
                 ..c
             },
             Bug::TargetLeftOut => Rules {
@@ -510,6 +737,48 @@ impl Bug {
             },
             Bug::WeightsLeftOutOfGradient => Rules {
                 weights_in_gradient: false,
+                ..c
+            },
+            Bug::MaskLeftOutOfGradient => Rules {
+                mask_in_gradient: false,
+                ..c
+            },
+            Bug::TargetOffByOne => Rules {
+                target_step: TargetStep::Previous,
+                ..c
+            },
+            Bug::GradientAveragedLossSummed => Rules {
+                time_scale: TimeScale::MeanOverCounted,
+                ..c
+            },
+            Bug::DerivativeFromPreviousStep => Rules {
+                hidden_x: HiddenDerivative::PreviousState,
+                hidden_h: HiddenDerivative::PreviousState,
+                ..c
+            },
+            Bug::HPrevWrapsAround => Rules {
+                recurrent_input: RecurrentInput::WrapsAround,
+                ..c
+            },
+            Bug::HiddenBiasSkipsFirstStep => Rules {
+                hidden_bias: HiddenBias::FromSecondStep,
+                ..c
+            },
+            Bug::OutputBiasNeverAccumulated => Rules {
+                output_bias: false,
+                ..c
+            },
+            Bug::NoRecurrenceLastStepDropped => Rules {
+                through_time: false,
+                last_step_dropped: true,
+                ..c
+            },
+            Bug::PreviousStateInDwHy => Rules {
+                output_state: OutputState::Previous,
+                ..c
+            },
+            Bug::OutputGradientInWindowLoop => Rules {
+                output_per_window_step: true,
                 ..c
             },
         }
@@ -617,6 +886,72 @@ mod tests {
         assert!(
             err.to_string().contains("original, wrong-preactivation"),
             "{err}"
+        );
+    }
+
+    /// `harmless_on` (written out per variant, as documented) and the
+    /// normal forms behind `same_gradient_on` agree: a variant is harmless
+    /// on a network exactly when its rules reduce to the correct ones on the
+    /// network's kind. Over every kind the normal forms distinguish:
+    /// activations, `n_h`, `T`, which biases exist, and step weights (none,
+    /// a mean, a mask, the last step only, the first step only).
+    #[test]
+    fn harmless_exactly_when_the_rules_reduce_to_the_correct_ones() {
+        use nalgebra::DVector;
+        let mut harmless = 0;
+        for hidden in [
+            Activation::Sigmoid,
+            Activation::Tanh,
+            Activation::Identity,
+            Activation::Relu,
+        ] {
+            for output in [
+                Activation::Sigmoid,
+                Activation::Identity,
+                Activation::Softmax,
+            ] {
+                for n_h in [1, 3] {
+                    for t_len in [1, 2, 5] {
+                        let weights = [
+                            None,
+                            Some(DVector::from_element(t_len, 1.0 / t_len as f64)),
+                            Some(DVector::from_fn(t_len, |t, _| f64::from(t % 2 == 1))),
+                            Some(DVector::from_fn(t_len, |t, _| f64::from(t + 1 == t_len))),
+                            Some(DVector::from_fn(t_len, |t, _| f64::from(t == 0))),
+                        ];
+                        for (b_h, b_y) in
+                            [(false, false), (true, false), (false, true), (true, true)]
+                        {
+                            // A loss with every weight zero is identically zero: not considered.
+                            for w in weights
+                                .iter()
+                                .filter(|w| w.as_ref().is_none_or(|w| w.iter().any(|&v| v != 0.0)))
+                            {
+                                let mut params = crate::model::Params::zeros(2, n_h, 2, true);
+                                params.b_h = params.b_h.filter(|_| b_h);
+                                params.b_y = params.b_y.filter(|_| b_y);
+                                let mut rnn = Rnn::new(params, hidden, output);
+                                rnn.step_weights = w.clone();
+                                let kind = engine::Kind::of(&rnn, t_len);
+                                for bug in Bug::ALL {
+                                    let reduces = bug.rules().on(kind) == Rules::CORRECT;
+                                    assert_eq!(
+                                        bug.harmless_on(&rnn, t_len),
+                                        reduces,
+                                        "{bug} on {hidden}/{output}, n_h {n_h}, T {t_len}, \
+                                         biases {b_h}/{b_y}, weights {w:?}"
+                                    );
+                                    harmless += usize::from(reduces);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            harmless > 1000,
+            "many kinds make variants harmless: {harmless}"
         );
     }
 

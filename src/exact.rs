@@ -18,6 +18,17 @@
 //! from `num-dual`'s rule for `exp` (sigmoid) and from `sech²` (tanh), never
 //! from [`crate::Activation::derivative_from_output`].
 //!
+//! # Every entry at once
+//! [`Rnn::exact_gradient`] and [`check_exact_rnn`] do not run one dual pass
+//! per entry: [`blocked`] propagates blocks of unit tangents through the
+//! recurrence together, one matrix-matrix product per step, each tangent by
+//! the same IEEE-754 operations as its own dual pass, so the numbers are
+//! those of the per-entry dual pass bit for bit (a zero's sign aside).
+//! [`Rnn::exact_gradient_dual`] keeps the per-entry pass, the independent
+//! oracle the blocked one is tested against (`tests/core/exact_blocked.rs`).
+//! `cargo run --release --example bench_exact` times both against the fast
+//! central check.
+//!
 //! [`check_exact`] is model-agnostic like [`crate::checker::check_central`]: it takes any
 //! [`Parameters`] and a function returning the exact derivative along a
 //! direction shaped like the parameters. [`check_exact_rnn`] is the check of this
@@ -65,6 +76,10 @@
 
 use crate::checker::GradientReport;
 use std::fmt;
+
+pub mod blocked;
+mod chain;
+mod heads;
 
 use nalgebra::{DMatrix, DMatrixView, DVector};
 pub use num_dual::Dual64;
@@ -214,9 +229,11 @@ impl Rnn {
         self.loss_dual(x, targets, direction).eps
     }
 
-    /// The exact gradient, one dual forward pass per parameter entry
-    /// (`d = e_k`). An oracle for tests, not a fast gradient: its cost is
-    /// the number of parameters times a forward pass.
+    /// The exact gradient: every entry's exact derivative by forward mode,
+    /// blocks of unit tangents propagated together ([`blocked`]) on every
+    /// core. Bit for bit (up to the sign of a zero) what one dual forward
+    /// pass per entry gives ([`Rnn::exact_gradient_dual`]), at a fraction
+    /// of the cost.
     ///
     /// ```
     /// use rnn_gradcheck::{bptt, random::random_problem};
@@ -225,8 +242,26 @@ impl Rnn {
     /// let exact = rnn.exact_gradient(&x, &y);
     /// let grad = bptt(&rnn, &x, &y, &rnn.forward(&x, &y));
     /// approx::assert_relative_eq!(grad.w_hh, exact.w_hh, max_relative = 1e-12);
+    /// assert_eq!(exact, rnn.exact_gradient_dual(&x, &y));
     /// ```
     pub fn exact_gradient(&self, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Gradients {
+        let entries: Vec<blocked::Entry> = crate::model::Param::ALL
+            .into_iter()
+            .flat_map(|p| (0..self.params.get(p).map_or(0, <[f64]>::len)).map(move |k| (p, k)))
+            .collect();
+        let values = blocked::exact_entries(self, x, targets, &entries, 0);
+        let mut grad = self.params.zeros_like();
+        for (&(p, k), v) in entries.iter().zip(values) {
+            grad.get_mut(p).expect("block present")[k] = v;
+        }
+        grad
+    }
+
+    /// The exact gradient, one dual forward pass per parameter entry
+    /// (`d = e_k`): the independent oracle [`Rnn::exact_gradient`] is
+    /// tested against. Its cost is the number of parameters times a
+    /// forward pass.
+    pub fn exact_gradient_dual(&self, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Gradients {
         let mut direction = self.params.zeros_like();
         let mut grad = self.params.zeros_like();
         for name in crate::model::Param::ALL.map(crate::model::Param::name) {
@@ -533,7 +568,7 @@ fn run<P, G, D, C>(
     grad: &G,
     mut loss_dual: D,
     options: &ExactOptions,
-    mut conditioning: C,
+    conditioning: C,
 ) -> Result<ExactReport, CheckError>
 where
     P: Parameters + Clone,
@@ -541,22 +576,59 @@ where
     D: FnMut(&P) -> Dual64,
     C: FnMut(usize, &[usize], &[f64]) -> f64,
 {
-    let layout = crate::params::matching_layout(params, grad)?;
-    let grad_blocks = grad.blocks();
     let mut direction = zeroed(params);
     let loss = loss_dual(&direction).re;
+    let exact = |selected: &[Vec<usize>]| {
+        let mut values = Vec::with_capacity(selected.len());
+        for (b, indices) in selected.iter().enumerate() {
+            values.push(
+                indices
+                    .iter()
+                    .map(|&k| {
+                        *direction.entry_mut(b, k) = 1.0;
+                        let value = loss_dual(&direction).eps;
+                        *direction.entry_mut(b, k) = 0.0;
+                        value
+                    })
+                    .collect(),
+            );
+        }
+        values
+    };
+    judge(params, grad, loss, exact, options, conditioning)
+}
+
+/// The judgement of [`run`], given the loss and `exact(selected)`: the
+/// exact derivatives of the selected entries (`selected[b]`: the indices
+/// chosen in block `b`), block by block.
+fn judge<P, G, E, C>(
+    params: &P,
+    grad: &G,
+    loss: f64,
+    exact: E,
+    options: &ExactOptions,
+    mut conditioning: C,
+) -> Result<ExactReport, CheckError>
+where
+    P: Parameters + ?Sized,
+    G: Parameters + ?Sized,
+    E: FnOnce(&[Vec<usize>]) -> Vec<Vec<f64>>,
+    C: FnMut(usize, &[usize], &[f64]) -> f64,
+{
+    let layout = crate::params::matching_layout(params, grad)?;
+    let grad_blocks = grad.blocks();
+    let selected: Vec<Vec<usize>> = layout
+        .iter()
+        .enumerate()
+        .map(|(b, (_, rows, cols))| crate::checker::select(rows * cols, options.selection, b))
+        .collect();
+    let values = exact(&selected);
     let mut blocks = Vec::with_capacity(layout.len());
-    for (b, (name, rows, cols)) in layout.into_iter().enumerate() {
-        let indices = crate::checker::select(rows * cols, options.selection, b);
-        let exact: Vec<f64> = indices
-            .iter()
-            .map(|&k| {
-                *direction.entry_mut(b, k) = 1.0;
-                let value = loss_dual(&direction).eps;
-                *direction.entry_mut(b, k) = 0.0;
-                value
-            })
-            .collect();
+    for (b, ((name, rows, cols), (indices, exact))) in layout
+        .into_iter()
+        .zip(selected.iter().zip(&values))
+        .enumerate()
+    {
         let scale = exact
             .iter()
             .filter(|e| e.is_finite())
@@ -567,11 +639,11 @@ where
             .max(options.loss_fraction * loss.abs())
             // An absolute allowance `A` enters as the scale `A / rtol`:
             // `|a − e| / max(|a|, |e|, A / rtol) ≤ rtol` lets `|a − e| ≤ A`.
-            .max(conditioning(b, &indices, &exact) / options.rtol);
+            .max(conditioning(b, indices, exact) / options.rtol);
         let floor = if floor.is_finite() { floor } else { 0.0 };
         let entries = indices
             .iter()
-            .zip(&exact)
+            .zip(exact)
             .map(|(&k, &e)| ExactEntry {
                 index: (k % rows, k / rows),
                 ..compare_exact(grad_blocks[b].values[k], e, floor, options.rtol)
@@ -592,7 +664,8 @@ where
 }
 
 /// The exact check of an RNN's claimed gradient: [`check_exact`] with
-/// [`Rnn::loss_dual`] as the oracle, and a floor set from the problem's own
+/// [`Rnn::loss_dual`] as the oracle (its numbers for every checked entry,
+/// computed together by the blocked oracle, [`blocked`]), and a floor set from the problem's own
 /// conditioning: the derivative is evaluated twice in different but
 /// equivalent orders, forward mode (the oracle) and reverse mode (full
 /// BPTT, [`crate::bptt`](mod@crate::bptt)), and each block's floor is at least
@@ -626,13 +699,32 @@ pub fn check_exact_rnn(
     .into_iter()
     .map(|(_, s)| s.max)
     .collect();
-    check_conditioned(
+    // The exact derivatives of the selected entries by the blocked oracle:
+    // the numbers of `rnn.loss_dual` per entry, bit for bit (exact::blocked).
+    let present: Vec<crate::model::Param> = crate::model::Param::ALL
+        .into_iter()
+        .filter(|&p| rnn.params.get(p).is_some())
+        .collect();
+    let exact = |selected: &[Vec<usize>]| {
+        let entries: Vec<blocked::Entry> = selected
+            .iter()
+            .zip(&present)
+            .flat_map(|(indices, &p)| indices.iter().map(move |&k| (p, k)))
+            .collect();
+        let mut values = blocked::exact_entries(rnn, x, targets, &entries, 0).into_iter();
+        selected
+            .iter()
+            .map(|indices| values.by_ref().take(indices.len()).collect())
+            .collect()
+    };
+    let loss = rnn.loss_dual(x, targets, &rnn.params.zeros_like()).re;
+    judge(
         &rnn.params,
         grad,
-        |d: &Params| rnn.loss_dual(x, targets, d),
-        &reverse,
-        &spread,
+        loss,
+        exact,
         options,
+        conditioning_floor(&reverse, &spread),
     )
 }
 
@@ -663,8 +755,24 @@ where
     D: FnMut(&P) -> Dual64,
 {
     crate::params::matching_layout(params, reverse)?;
+    run(
+        params,
+        grad,
+        loss_dual,
+        options,
+        conditioning_floor(reverse, spread),
+    )
+}
+
+/// [`check_conditioned`]'s floor for block `b`: [`CONDITIONING_FACTOR`]
+/// times the larger of the largest `|reverse_k − exact_k|` over the checked
+/// entries and `spread[b]` (0 when that is not finite).
+fn conditioning_floor<'a, R: Parameters + ?Sized>(
+    reverse: &'a R,
+    spread: &'a [f64],
+) -> impl FnMut(usize, &[usize], &[f64]) -> f64 + 'a {
     let blocks = reverse.blocks();
-    run(params, grad, loss_dual, options, |b, indices, exact| {
+    move |b, indices, exact| {
         let r = blocks[b].values;
         let worst = indices
             .iter()
@@ -678,7 +786,7 @@ where
         } else {
             0.0
         }
-    })
+    }
 }
 
 /// The multiple of the forward/reverse difference that [`check_exact_rnn`] allows

@@ -26,6 +26,10 @@ use crate::model::{Gradients, Params, Rnn, StepWeights, Trace};
 pub(crate) enum HiddenDerivative {
     /// `f'(a_t)` (correct), computed from `h_t`.
     PreActivation,
+    /// The output-form derivative of the state of step `t − 1`,
+    /// `f'_out(h_{t-1})` (`1 − h_{t-1}²`, `[h_{t-1} > 0]`, …): at `t = 1`
+    /// the formula applied to `h_0`.
+    PreviousState,
     /// `f'(W_xh x_t + b_h)`: the input part of `a_t` alone.
     InputPart,
     /// `f'(W_hh h_{t-1})`: the recurrent part of `a_t` alone.
@@ -70,6 +74,38 @@ pub(crate) enum RecurrentInput {
     Previous,
     /// `h_t`.
     Current,
+    /// `h_{t-1}` for `t ≥ 2`, but `h_T` at `t = 1` (numpy's `h[-1]` on a
+    /// list of the `T` states).
+    WrapsAround,
+}
+
+/// Which state `dW_hy` pairs with `dz_t`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OutputState {
+    /// `h_t`, the state the forward pass computed `y_t` from (correct).
+    Current,
+    /// `h_{t-1}` (`h_0` at `t = 1`).
+    Previous,
+}
+
+/// Which step's target enters the output error `dz_t`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TargetStep {
+    /// `target_t` (correct).
+    Same,
+    /// `target_{t-1}`, and `target_T` at `t = 1` (numpy's `targets[-1]`).
+    Previous,
+}
+
+/// Which steps' deltas `db_h` sums.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HiddenBias {
+    /// `Σ_{t=1}^{T} da_t` (correct).
+    AllSteps,
+    /// `Σ_{t=2}^{T} da_t`: the first step skipped.
+    FromSecondStep,
+    /// `0`: never accumulated.
+    Zero,
 }
 
 /// How the per-step terms are combined over time.
@@ -81,6 +117,9 @@ pub(crate) enum TimeScale {
     Mean,
     /// Multiplied by `T`.
     TimesT,
+    /// Divided by the number of counted steps `T' = #{t : w_t ≠ 0}`
+    /// ([`counted_steps`]).
+    MeanOverCounted,
 }
 
 /// Every choice a hand-written backward pass makes.
@@ -88,6 +127,8 @@ pub(crate) enum TimeScale {
 pub(crate) struct Rules {
     /// `dy_t = error_sign · (y_t − target_t)`.
     pub error_sign: f64,
+    /// Which step's target the output error uses.
+    pub target_step: TargetStep,
     /// False: the target's term is left out of the output error,
     /// `dy_t = y_t` (softmax + cross-entropy: `dz_t = p_t`, no `− 1` at the
     /// target's class).
@@ -95,6 +136,10 @@ pub(crate) struct Rules {
     /// False: the loss's step weights `w_t` (a mask, a mean over steps or
     /// sequences) are in the loss but not in the gradient.
     pub weights_in_gradient: bool,
+    /// False: the gradient weighs every step by the step weights' one
+    /// nonzero factor (the mean's `1/N` or `1/T'`), not by the 0/1 mask
+    /// times it.
+    pub mask_in_gradient: bool,
     pub output: OutputDerivative,
     /// The derivative in `da^x_t` (used by `dW_xh` and `db_h`).
     pub hidden_x: HiddenDerivative,
@@ -107,11 +152,22 @@ pub(crate) struct Rules {
     /// reaches `h_0` from step 1), i.e. one-step truncation.
     pub through_time: bool,
     pub recurrent_input: RecurrentInput,
+    /// The state `dW_hy` pairs with `dz_t`.
+    pub output_state: OutputState,
     /// `dW_hh` accumulates `h da_tᵀ` instead of `da_t hᵀ`.
     pub transpose_dw_hh: bool,
-    /// False: the bias gradients are left at zero.
-    pub bias_gradients: bool,
+    /// The steps `db_h` sums.
+    pub hidden_bias: HiddenBias,
+    /// False: `db_y` is left at zero.
+    pub output_bias: bool,
     pub time_scale: TimeScale,
+    /// True: the output terms of step `t` (`dz_t h_tᵀ`, `dz_t`) are counted
+    /// once per step of the backpropagation window of step `t`, i.e. `t`
+    /// times with the full reference.
+    pub output_per_window_step: bool,
+    /// True: the backward loop stops before the last step (`range(T-1)`):
+    /// step `T` contributes nothing (`dz_T` taken as 0).
+    pub last_step_dropped: bool,
     /// `dh_next` starts at the `dh_0` of a previous (correct) pass over the
     /// same sequence instead of at zero.
     pub stateful: bool,
@@ -121,8 +177,10 @@ impl Rules {
     /// Full, correct BPTT.
     pub const CORRECT: Rules = Rules {
         error_sign: 1.0,
+        target_step: TargetStep::Same,
         target_in_error: true,
         weights_in_gradient: true,
+        mask_in_gradient: true,
         output: OutputDerivative::PreActivation,
         hidden_x: HiddenDerivative::PreActivation,
         hidden_h: HiddenDerivative::PreActivation,
@@ -130,9 +188,13 @@ impl Rules {
         carry: Carry::Transposed,
         through_time: true,
         recurrent_input: RecurrentInput::Previous,
+        output_state: OutputState::Current,
         transpose_dw_hh: false,
-        bias_gradients: true,
+        hidden_bias: HiddenBias::AllSteps,
+        output_bias: true,
         time_scale: TimeScale::Sum,
+        output_per_window_step: false,
+        last_step_dropped: false,
         stateful: false,
     };
 }
@@ -143,30 +205,61 @@ impl Rules {
 pub(crate) struct Kind {
     /// The hidden activation is the identity (`f' = 1` wherever evaluated).
     pub linear_hidden: bool,
+    /// The hidden activation is ReLU: `f'(h_t) = [h_t > 0] = f'(a_t)`, and
+    /// the output-form derivative at `a_t`, `[a_t > 0]`, is `f'(a_t)` too.
+    pub relu_hidden: bool,
     /// The output activation is the identity (`g' = 1` wherever evaluated).
     pub linear_output: bool,
     /// `T ≤ 1`: nothing is carried to an earlier step.
     pub single_step: bool,
     /// `n_h = 1`: `W_hh` and every `n_h × n_h` outer product are symmetric.
     pub scalar_state: bool,
-    /// Neither bias exists.
-    pub no_biases: bool,
+    /// There is no hidden bias `b_h`.
+    pub no_b_h: bool,
+    /// There is no output bias `b_y`.
+    pub no_b_y: bool,
     /// Every step's loss has weight 1 (no mask, no mean).
     pub unweighted: bool,
+    /// No step is masked out: every step weight is the same (or none).
+    pub unmasked: bool,
+    /// The step weights' nonzero factor is 1 (a summed loss, or none).
+    pub unit_factor: bool,
+    /// Every step is counted (`w_t ≠ 0` for all `t`, or no step weights):
+    /// `T' = T`.
+    pub all_steps_counted: bool,
+    /// At most one step is counted: `T' ≤ 1`.
+    pub one_counted_step: bool,
+    /// No step after the first is counted (`w_t = 0` for `t ≥ 2`).
+    pub only_first_step_counted: bool,
+    /// The last step is not counted (`w_T = 0`).
+    pub last_step_uncounted: bool,
 }
 
 impl Kind {
     /// The kind of `rnn` on sequences of `t_len` steps.
     pub fn of(rnn: &Rnn, t_len: usize) -> Self {
         use crate::activation::Activation::{Identity, Softmax};
+        let counted = counted_steps(rnn, t_len);
+        let weight = |t: usize| rnn.step_weights.as_ref().map_or(1.0, |w| w[t]);
         Kind {
             linear_hidden: rnn.hidden == Identity,
+            relu_hidden: rnn.hidden == crate::activation::Activation::Relu,
             // With softmax + cross-entropy, dz = p − target has no g' to misplace.
             linear_output: matches!(rnn.output, Identity | Softmax),
             single_step: t_len <= 1,
             scalar_state: rnn.params.n_h() == 1,
-            no_biases: rnn.params.b_h.is_none() && rnn.params.b_y.is_none(),
+            no_b_h: rnn.params.b_h.is_none(),
+            no_b_y: rnn.params.b_y.is_none(),
             unweighted: rnn.step_weights.is_none(),
+            unmasked: rnn
+                .step_weights
+                .as_ref()
+                .is_none_or(|w| w.iter().all(|&v| v == w[0])),
+            unit_factor: weight_factor(rnn.step_weights.as_ref()) == 1.0,
+            all_steps_counted: counted == t_len,
+            one_counted_step: counted <= 1,
+            only_first_step_counted: (1..t_len).all(|t| weight(t) == 0.0),
+            last_step_uncounted: t_len > 0 && weight(t_len - 1) == 0.0,
         }
     }
 }
@@ -178,6 +271,9 @@ impl Rules {
     /// normal forms are equal:
     /// * a linear hidden layer has `f' = 1` at every point, so where `f'` is
     ///   taken, and whether `dh_next` is added before or after it, is moot;
+    /// * a ReLU hidden layer's `f'` is `[· > 0]`, the same at `a_t` and at
+    ///   `h_t = max(0, a_t)`, from either formula: `f'(h_t)` and the
+    ///   output-form derivative at `a_t` are `f'(a_t)`;
     /// * a linear output layer likewise for `g'`, and a softmax head with
     ///   cross-entropy, whose `dz = p − target` has no `g'`;
     /// * with one step, nothing is carried to an earlier step (the carry to
@@ -185,15 +281,47 @@ impl Rules {
     ///   `dh_next` is moot when `dh_next = 0` (not for a stateful pass);
     /// * with one hidden unit, `W_hh = W_hhᵀ` and the outer product of
     ///   `dW_hh` is its own transpose;
-    /// * without biases there are no bias gradients to forget;
-    /// * without step weights there are none to leave out of the gradient.
+    /// * without a bias there is no bias gradient to forget or to cut short;
+    /// * without step weights there are none to leave out of the gradient;
+    /// * with every step counted, `÷ T'` is `÷ T`; with at most one, `÷ T'`
+    ///   is `÷ 1`;
+    /// * with only the first step counted, counting output terms once per
+    ///   window step counts the only nonzero one once;
+    /// * with the last step not counted, dropping it changes nothing;
+    /// * without a target in the error, which step's target is moot.
     pub fn on(&self, kind: Kind) -> Rules {
         let c = Rules::CORRECT;
         let mut r = *self;
+        if r.time_scale == TimeScale::MeanOverCounted {
+            if kind.one_counted_step {
+                r.time_scale = TimeScale::Sum;
+            } else if kind.all_steps_counted {
+                r.time_scale = TimeScale::Mean;
+            }
+        }
+        if kind.only_first_step_counted {
+            r.output_per_window_step = c.output_per_window_step;
+        }
+        if kind.last_step_uncounted {
+            r.last_step_dropped = c.last_step_dropped;
+        }
+        if !r.target_in_error {
+            r.target_step = c.target_step;
+        }
         if kind.linear_hidden {
             r.hidden_x = c.hidden_x;
             r.hidden_h = c.hidden_h;
             r.derivative_before_carry = c.derivative_before_carry;
+        }
+        if kind.relu_hidden {
+            for d in [&mut r.hidden_x, &mut r.hidden_h] {
+                if matches!(
+                    d,
+                    HiddenDerivative::Activation | HiddenDerivative::OutputFormulaAtPreActivation
+                ) {
+                    *d = c.hidden_x;
+                }
+            }
         }
         if kind.linear_output {
             r.output = c.output;
@@ -203,6 +331,18 @@ impl Rules {
             r.time_scale = c.time_scale;
             if !r.stateful {
                 r.derivative_before_carry = c.derivative_before_carry;
+            }
+            // targets[t-1] at t = 0 is targets[-1], the same step.
+            r.target_step = c.target_step;
+            // A window of one step counts the output terms once.
+            r.output_per_window_step = c.output_per_window_step;
+            // h_T is h_1: wrapping around is pairing with the current state.
+            if r.recurrent_input == RecurrentInput::WrapsAround {
+                r.recurrent_input = RecurrentInput::Current;
+            }
+            // Skipping the only step is never accumulating.
+            if r.hidden_bias == HiddenBias::FromSecondStep {
+                r.hidden_bias = HiddenBias::Zero;
             }
         }
         if kind.scalar_state {
@@ -214,11 +354,30 @@ impl Rules {
         if kind.unweighted {
             r.weights_in_gradient = c.weights_in_gradient;
         }
-        if kind.no_biases {
-            r.bias_gradients = c.bias_gradients;
+        if kind.unmasked || !r.weights_in_gradient {
+            r.mask_in_gradient = c.mask_in_gradient;
+        }
+        // A factor of 1: the mask is all the weights there are.
+        if kind.unit_factor && !r.mask_in_gradient {
+            r.mask_in_gradient = c.mask_in_gradient;
+            r.weights_in_gradient = false;
+        }
+        if kind.no_b_h {
+            r.hidden_bias = c.hidden_bias;
+        }
+        if kind.no_b_y {
+            r.output_bias = c.output_bias;
         }
         r
     }
+}
+
+/// `T'`: the number of steps whose loss counts (`w_t ≠ 0`), `T` without
+/// step weights.
+pub(crate) fn counted_steps(rnn: &Rnn, t_len: usize) -> usize {
+    rnn.step_weights
+        .as_ref()
+        .map_or(t_len, |w| w.iter().filter(|&&w_t| w_t != 0.0).count())
 }
 
 /// The per-step deltas of a backward pass (columns are time steps).
@@ -248,6 +407,10 @@ pub(crate) fn hidden_derivatives(
             .h
             .columns(1, t_len)
             .map(|h| f.derivative_from_output(h)),
+        HiddenDerivative::PreviousState => trace
+            .h
+            .columns(0, t_len)
+            .map(|h| f.derivative_from_output(h)),
         HiddenDerivative::InputPart => {
             let mut u = &p.w_xh * x;
             if let Some(b_h) = &p.b_h {
@@ -269,21 +432,54 @@ pub(crate) fn hidden_derivatives(
 /// `dz_t` for every step: `n_out × T`. For softmax + cross-entropy,
 /// `(p_t · Σ_o target_{o,t} − target_t)` times the error's sign (no `g'`
 /// for a rule to misplace).
+///
+/// With [`TargetStep::Previous`] the subtracted target is `target_{t-1}`
+/// (`target_T` at `t = 1`); for cross-entropy the `p_t Σ_o target_{o,t}`
+/// term keeps step `t`'s own mass (`dy = np.copy(ps[t])` is unchanged, only
+/// `dy[targets[t-1]] -= 1` is wrong). With `last_step_dropped`, `dz_T = 0`.
 fn output_deltas(rnn: &Rnn, targets: &DMatrix<f64>, trace: &Trace, rules: &Rules) -> DMatrix<f64> {
+    let target = match rules.target_step {
+        TargetStep::Same => targets.clone(),
+        TargetStep::Previous => previous_targets(targets),
+    };
     let mut dz = match rnn.loss_kind() {
         crate::model::Loss::CrossEntropy => {
             let mut dz = crate::bptt::unweighted_output_delta(rnn, targets, trace);
             if !rules.target_in_error {
                 dz += targets; // p_t Σ_o target_{o,t} without its − target_t
+            } else if rules.target_step == TargetStep::Previous {
+                dz += targets - &target; // − target_{t-1} instead of − target_t
             }
             dz * rules.error_sign
         }
-        crate::model::Loss::SquaredError => squared_error_deltas(rnn, targets, trace, rules),
+        crate::model::Loss::SquaredError => squared_error_deltas(rnn, &target, trace, rules),
     };
-    if rules.weights_in_gradient {
+    if rules.weights_in_gradient && rules.mask_in_gradient {
         crate::bptt::weigh_steps(&mut dz, rnn.step_weights.as_ref());
+    } else if rules.weights_in_gradient {
+        dz *= weight_factor(rnn.step_weights.as_ref());
+    }
+    if rules.last_step_dropped && dz.ncols() > 0 {
+        dz.column_mut(dz.ncols() - 1).fill(0.0);
     }
     dz
+}
+
+/// The one nonzero factor of the step weights (`w_t = factor · mask_t`):
+/// the first nonzero weight, 1 without weights or without a nonzero one.
+pub(crate) fn weight_factor(step_weights: Option<&DVector<f64>>) -> f64 {
+    step_weights
+        .and_then(|w| w.iter().copied().find(|&v| v != 0.0))
+        .unwrap_or(1.0)
+}
+
+/// The targets one step late, cyclically: column `t − 1` holds
+/// `target_{t-1}`, and column 0 holds `target_T` (numpy's `targets[-1]`).
+fn previous_targets(targets: &DMatrix<f64>) -> DMatrix<f64> {
+    let t_len = targets.ncols();
+    DMatrix::from_fn(targets.nrows(), t_len, |o, j| {
+        targets[(o, (j + t_len - 1) % t_len)]
+    })
 }
 
 fn squared_error_deltas(
@@ -393,11 +589,14 @@ fn leftover(rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>, trace: &Trace) 
     deltas(rnn, x, targets, trace, &Rules::CORRECT).dh_0
 }
 
-fn time_scale(rules: &Rules, t_len: usize) -> f64 {
+/// The factor every term is multiplied by. `÷ T'` divides by `max(T', 1)`:
+/// with no step counted the gradient is zero anyway.
+fn time_scale(rnn: &Rnn, rules: &Rules, t_len: usize) -> f64 {
     match rules.time_scale {
         TimeScale::Sum => 1.0,
         TimeScale::Mean => 1.0 / t_len as f64,
         TimeScale::TimesT => t_len as f64,
+        TimeScale::MeanOverCounted => 1.0 / counted_steps(rnn, t_len).max(1) as f64,
     }
 }
 
@@ -413,7 +612,12 @@ fn add_hidden_terms(
     da_h: &DVector<f64>,
 ) {
     out.w_xh.ger(1.0, da_x, &x.column(s - 1), 1.0); // da^x_s x_sᵀ
-    if rules.bias_gradients {
+    let counted = match rules.hidden_bias {
+        HiddenBias::AllSteps => true,
+        HiddenBias::FromSecondStep => s >= 2,
+        HiddenBias::Zero => false,
+    };
+    if counted {
         if let Some(b_h) = &mut out.b_h {
             *b_h += da_x;
         }
@@ -421,6 +625,8 @@ fn add_hidden_terms(
     let state = match rules.recurrent_input {
         RecurrentInput::Previous => trace.h.column(s - 1), // h_{s-1}
         RecurrentInput::Current => trace.h.column(s),      // h_s
+        RecurrentInput::WrapsAround if s == 1 => trace.h.column(trace.len()), // h[-1] = h_T
+        RecurrentInput::WrapsAround => trace.h.column(s - 1),
     };
     if rules.transpose_dw_hh {
         out.w_hh.ger(1.0, &state, da_h, 1.0); // h da^h_sᵀ
@@ -429,7 +635,8 @@ fn add_hidden_terms(
     }
 }
 
-/// The output terms of step `t`: `dW_hy^(t) += dz_t h_tᵀ`, `db_y^(t) += dz_t`.
+/// The output terms of step `t`: `dW_hy^(t) += dz_t h_tᵀ`, `db_y^(t) += dz_t`
+/// (each `t` times when they are counted once per step of the window).
 fn add_output_terms(
     out: &mut StepWeights,
     trace: &Trace,
@@ -437,10 +644,19 @@ fn add_output_terms(
     t: usize,
     dz: &DVector<f64>,
 ) {
-    out.w_hy.ger(1.0, dz, &trace.h.column(t), 1.0);
-    if rules.bias_gradients {
+    let times = if rules.output_per_window_step {
+        t as f64 // the window of step t: steps t, t−1, …, 1
+    } else {
+        1.0
+    };
+    let state = match rules.output_state {
+        OutputState::Current => trace.h.column(t),      // h_t
+        OutputState::Previous => trace.h.column(t - 1), // h_{t-1}
+    };
+    out.w_hy.ger(times, dz, &state, 1.0);
+    if rules.output_bias {
         if let Some(b_y) = &mut out.b_y {
-            *b_y += dz;
+            b_y.axpy(times, dz, 1.0);
         }
     }
 }
@@ -456,7 +672,7 @@ pub(crate) fn per_step(
 ) -> (Vec<StepWeights>, DVector<f64>) {
     let trace = rnn.forward(x, targets);
     let d = deltas(rnn, x, targets, &trace, rules);
-    let scale = time_scale(rules, trace.len());
+    let scale = time_scale(rnn, rules, trace.len());
     let steps = (1..=trace.len())
         .map(|s| {
             let mut w = StepWeights::zeros_like(&rnn.params);
@@ -505,7 +721,7 @@ pub(crate) fn tied(
 ) -> (f64, Gradients) {
     let trace = rnn.forward(x, targets);
     let d = deltas(rnn, x, targets, &trace, rules);
-    let scale = time_scale(rules, trace.len());
+    let scale = time_scale(rnn, rules, trace.len());
     let zero = StepWeights::zeros_like(&rnn.params);
     let mut sum = zero.clone();
     let mut w = zero.clone();
@@ -611,7 +827,7 @@ pub(crate) fn by_lag(
         );
         steps
     });
-    let scale = time_scale(rules, t_len);
+    let scale = time_scale(rnn, rules, t_len);
     lags.iter_mut().for_each(|l| l.scale(scale));
     let leftover = leftover.map(|mut steps| {
         steps.iter_mut().for_each(|l| l.scale(scale));

@@ -55,15 +55,9 @@ pub fn catalogue_of(batch: &crate::batch::Batch<'_>) -> Vec<Candidate> {
 /// One parameter of a [`Gradients`] as an `n × 1` or `rows × cols` matrix,
 /// `None` for a bias the network does not have.
 pub fn block(g: &Gradients, p: Param) -> Option<DMatrix<f64>> {
-    let v = match p {
-        Param::WXh => return Some(g.w_xh.clone()),
-        Param::WHh => return Some(g.w_hh.clone()),
-        Param::WHy => return Some(g.w_hy.clone()),
-        Param::BH => g.b_h.as_ref()?,
-        Param::BY => g.b_y.as_ref()?,
-        Param::H0 => &g.h_0,
-    };
-    Some(DMatrix::from_column_slice(v.len(), 1, v.as_slice()))
+    // Params::shape: vectors n × 1, a minibatch's states n_h × N.
+    let (rows, cols) = g.shape(p)?;
+    Some(DMatrix::from_column_slice(rows, cols, g.get(p)?))
 }
 
 /// The names of the candidates whose gradient agrees with the user's on

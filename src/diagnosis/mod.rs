@@ -179,9 +179,22 @@ impl Default for DiagnoseOptions {
 }
 
 /// The largest case (in multiply-adds of the central confirmation, see
-/// [`confirmation_cost`]) on which `--method all` also runs the exact oracle,
-/// which costs about twice as much.
-pub const EXACT_BUDGET: f64 = 3e10;
+/// [`confirmation_cost`]) on which `--method all` makes the exact oracle the
+/// referee. The blocked forward-mode oracle ([`crate::exact::blocked`])
+/// costs about what the fast central check does (the medium workload,
+/// about 1e11: 2.5–4.3 s against 3.4–4.4 s, `examples/bench_exact.rs`), so
+/// the budget is ten times that workload.
+pub const EXACT_BUDGET: f64 = 1e12;
+
+/// True when [`diagnose`] takes the exact derivative of every entry as the
+/// reference (`--method exact`, or `all` within [`EXACT_BUDGET`] and
+/// without a sample); false when central differences confirm BPTT.
+pub fn exact_referee(case: &Case, options: &DiagnoseOptions) -> bool {
+    options.method == Method::Exact
+        || (options.method == Method::All
+            && options.sample.is_none()
+            && confirmation_cost(case, None) <= EXACT_BUDGET)
+}
 
 /// Which derivative the user's gradients are judged against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -487,6 +500,12 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
         ));
     }
 
+    if let Some(what) = refereed.slow {
+        warnings.push(format!(
+            "the fast paths do not compute {what} yet: the reference was confirmed on the \
+             plain path (slower on long sequences)"
+        ));
+    }
     let allowances = allowances(&case, &refereed, precision, options.seed);
     // A truncated reference replaces the gradient of the loss as what the
     // user's numbers are compared with; the allowances stay those of the
@@ -596,6 +615,12 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
             if rnn.step_weights.is_none() {
                 m.retain(|name| name != crate::bugs::Bug::WeightsLeftOutOfGradient.name());
             }
+            // Likewise a mask that masks nothing out, in any sequence.
+            if crate::bugs::Bug::MaskLeftOutOfGradient
+                .harmless_on(&rnn, rnn.step_weights.as_ref().map_or(0, |w| w.len()))
+            {
+                m.retain(|name| name != crate::bugs::Bug::MaskLeftOutOfGradient.name());
+            }
             m
         });
     let mut partial_matches = Vec::new();
@@ -641,6 +666,17 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
     }
 
     let methods = match (&case.grads, precision) {
+        (Some(_), _)
+            if options.method.runs(Method::Taylor)
+                && case.reference != crate::case::Reference::Full =>
+        {
+            warnings.push(
+                "the Taylor slope measures your gradients against the loss itself, not against \
+                 the truncated reference they are judged by: skipped"
+                    .into(),
+            );
+            None
+        }
         (Some(user), Precision::F64) if options.method.runs(Method::Taylor) => {
             let report = step_free_methods(&case, user, &reference, options.seed);
             let m = MethodsReport {
@@ -896,6 +932,9 @@ struct Refereed {
     conditioning: Gradients,
     /// How it was confirmed.
     check: ReferenceCheck,
+    /// What kept the central-difference confirmation off the fast paths
+    /// (`None` when it ran on them, or did not run).
+    slow: Option<&'static str>,
 }
 
 /// Step 1: the reference, refereed.
@@ -928,10 +967,7 @@ fn reference(
         .iter()
         .map(|n| rnn.params.block(n).map_or(0, <[f64]>::len))
         .sum();
-    let exact_everywhere = options.method == Method::Exact
-        || (options.method == Method::All
-            && options.sample.is_none()
-            && confirmation_cost(case, None) <= EXACT_BUDGET);
+    let exact_everywhere = exact_referee(case, options);
     let mut conditioning = bptt_reference.clone();
     conditioning.iter_blocks_mut(|_, v| v.fill(0.0));
 
@@ -958,6 +994,7 @@ fn reference(
             bptt: bptt_reference.clone(),
             grads: exact,
             conditioning,
+            slow: None,
             check: ReferenceCheck {
                 referee: Referee::Exact,
                 checked: total,
@@ -983,7 +1020,12 @@ fn reference(
     // One sequence on a model the fast paths compute: the same report as
     // `checker::check_central` on `Workspace::loss`, on every core
     // (`tests/core/fast_paths.rs`); otherwise the plain check on the batch.
-    let report = if batch.n == 1 && crate::fast::supports(rnn) {
+    let slow = match (batch.n, crate::fast::unsupported(rnn)) {
+        (1, None) => None,
+        (_, Some(what)) => Some(what),
+        (_, None) => Some("a minibatch"),
+    };
+    let report = if slow.is_none() {
         crate::fast::check_central(rnn, batch.x, batch.targets, bptt_reference, &opts)
     } else {
         checker::check_central(rnn, bptt_reference, |r: &Rnn| batch.with(r).loss(), &opts)
@@ -1010,6 +1052,7 @@ fn reference(
         bptt: bptt_reference.clone(),
         grads,
         conditioning,
+        slow,
         check: ReferenceCheck {
             referee: Referee::Central { escalated },
             checked: report.blocks.iter().map(|b| b.checked()).sum(),

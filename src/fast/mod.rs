@@ -37,7 +37,19 @@
 /// [`crate::bptt()`], [`crate::checker::check_central`]), with the same
 /// results the plain path gives.
 pub fn supports(rnn: &crate::Rnn) -> bool {
-    rnn.output != crate::Activation::Softmax && rnn.step_weights.is_none()
+    unsupported(rnn).is_none()
+}
+
+/// What the fast paths do not compute yet in `rnn` (for a one-line note
+/// when a command falls back to the plain path), or `None`.
+pub fn unsupported(rnn: &crate::Rnn) -> Option<&'static str> {
+    if rnn.output == crate::Activation::Softmax {
+        Some("a softmax + cross-entropy head")
+    } else if rnn.step_weights.is_some() {
+        Some("step weights (a mask, last-step loss or a mean)")
+    } else {
+        None
+    }
 }
 
 mod check;

@@ -243,15 +243,45 @@ fn min_char_rnn_clipped_at_5_is_reported_and_the_clipped_blocks_are_wrong() {
 }
 
 #[test]
+fn min_char_rnn_habits_are_named_a_mean_over_the_steps_and_the_update_direction() {
+    let python =
+        numpy!("min_char_rnn_habits_are_named_a_mean_over_the_steps_and_the_update_direction");
+    let all = ["W_xh", "W_hh", "W_hy", "b_h", "b_y"];
+    let dump = assert_verdicts(&python, &MIN_CHAR, "mean-over-steps", &all);
+    let (_, _, v) = verdicts(&dump.case, &[]);
+    assert_eq!(v["habit"]["kind"], "scaled", "{v}");
+    assert_eq!(v["habit"]["fraction"], "1/20", "{}", v["habit"]);
+    assert!(
+        v["habit"]["causes"][0]
+            .as_str()
+            .unwrap()
+            .contains("T = 20 time steps"),
+        "{}",
+        v["habit"]
+    );
+    let dump = assert_verdicts(&python, &MIN_CHAR, "update-direction", &all);
+    let (_, _, v) = verdicts(&dump.case, &[]);
+    assert_eq!(
+        v["habit"],
+        json!({"kind": "negated", "factor": -1.0}),
+        "{v}"
+    );
+}
+
+#[test]
 fn min_char_rnn_h_list_reading_the_last_state_at_t0_is_wrong_in_w_hh_only() {
     let python = numpy!("min_char_rnn_h_list_reading_the_last_state_at_t0_is_wrong_in_w_hh_only");
-    assert_verdicts(&python, &MIN_CHAR, "h-list-wraps", &["W_hh"]);
+    let dump = assert_verdicts(&python, &MIN_CHAR, "h-list-wraps", &["W_hh"]);
+    let (_, _, v) = verdicts(&dump.case, &[]);
+    assert_eq!(v["matches"], json!(["h-prev-wraps-around"]), "{v}");
 }
 
 #[test]
 fn min_char_rnn_hidden_bias_skipping_t0_is_wrong_in_b_h_only() {
     let python = numpy!("min_char_rnn_hidden_bias_skipping_t0_is_wrong_in_b_h_only");
-    assert_verdicts(&python, &MIN_CHAR, "bh-skips-t0", &["b_h"]);
+    let dump = assert_verdicts(&python, &MIN_CHAR, "bh-skips-t0", &["b_h"]);
+    let (_, _, v) = verdicts(&dump.case, &[]);
+    assert_eq!(v["matches"], json!(["b-h-skips-first-step"]), "{v}");
 }
 
 #[test]
@@ -380,18 +410,33 @@ fn cs231n_correct_code_is_correct() {
 #[test]
 fn cs231n_mask_left_out_of_the_gradient_is_wrong_everywhere() {
     let python = numpy!("cs231n_mask_left_out_of_the_gradient_is_wrong_everywhere");
-    assert_verdicts(&python, &CS231N, "mask-not-in-gradient", &PARAMS);
+    let dump = assert_verdicts(&python, &CS231N, "mask-not-in-gradient", &PARAMS);
+    // ... and named, in the .npz dump too.
+    for case in [
+        dump.case.clone(),
+        export(&python, "cs231n", "mask-not-in-gradient", "case.npz").case,
+    ] {
+        let (_, _, v) = verdicts(&case, &[]);
+        assert_eq!(
+            v["matches"],
+            json!(["mask-left-out-of-gradient"]),
+            "{}",
+            case.display()
+        );
+    }
 }
 
 #[test]
 fn cs231n_dh_not_carried_is_wrong_on_the_path_through_time_only() {
     let python = numpy!("cs231n_dh_not_carried_is_wrong_on_the_path_through_time_only");
-    assert_verdicts(
+    let dump = assert_verdicts(
         &python,
         &CS231N,
         "dh-not-carried",
         &["W_xh", "W_hh", "b_h", "h0"],
     );
+    let (_, _, v) = verdicts(&dump.case, &[]);
+    assert_eq!(v["matches"], json!(["dh-next-dropped"]), "{v}");
 }
 
 #[test]

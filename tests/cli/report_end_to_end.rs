@@ -145,10 +145,15 @@ fn a_quick_report_has_every_figure_and_metric() {
     // the ones about biases and step weights (the question's network has
     // neither), on every seed.
     let verdicts = summary["checker_verdicts"].as_array().unwrap();
-    assert_eq!(verdicts.len(), 21 * 2, "correct and 20 bugs × two seeds");
+    assert_eq!(verdicts.len(), 31 * 2, "correct and 30 bugs × two seeds");
     for v in verdicts {
         let expected = match v["backward"].as_str().unwrap() {
-            "correct" | "bias-gradients-forgotten" | "weights-left-out-of-gradient" => "correct",
+            "correct"
+            | "bias-gradients-forgotten"
+            | "weights-left-out-of-gradient"
+            | "mask-left-out-of-gradient"
+            | "b-h-skips-first-step"
+            | "b-y-never-accumulated" => "correct",
             _ => "wrong",
         };
         assert_eq!(v["verdict"], expected, "{v}");

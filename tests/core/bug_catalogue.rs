@@ -254,17 +254,195 @@ fn bugs_are_visible_on_almost_every_network() {
 }
 
 /// The catalogue's variants differ from one another on a generic network:
-/// no two names for the same computation.
+/// no two names for the same computation. Without step weights every step
+/// counts (`T' = T`), and `gradient-averaged-loss-summed` is
+/// `mean-over-time` (both documented, and `same_gradient_on` says so); with
+/// a mask they differ too.
 #[test]
 fn variants_are_distinct() {
     let (rnn, x, y) = rnn_gradcheck::random::random_problem(11, 3, 4, 2, 5, 1.0);
-    let grads: Vec<(Bug, Gradients)> = Bug::ALL
-        .iter()
-        .map(|&b| (b, b.gradient(&rnn, &x, &y)))
-        .collect();
-    for (i, (a, ga)) in grads.iter().enumerate() {
-        for (b, gb) in &grads[i + 1..] {
-            assert_ne!(ga, gb, "{a} and {b} compute the same gradient");
+    let mut masked = rnn.clone();
+    masked.step_weights = Some(nalgebra::dvector![1.0, 0.0, 1.0, 1.0, 1.0]);
+    // Without step weights, both step-weight variants are the correct pass.
+    let coincide = [
+        (Bug::MeanOverTime, Bug::GradientAveragedLossSummed),
+        (Bug::WeightsLeftOutOfGradient, Bug::MaskLeftOutOfGradient),
+    ];
+    // A summed masked loss: the mask is all the weights, so leaving it out
+    // is leaving the weights out; averaged, the two differ.
+    let mask_only = [(Bug::WeightsLeftOutOfGradient, Bug::MaskLeftOutOfGradient)];
+    let mut averaged = masked.clone();
+    averaged.step_weights = Some(nalgebra::dvector![1.0, 0.0, 1.0, 1.0, 1.0] / 4.0);
+    for (rnn, expected) in [
+        (&rnn, &coincide[..]),
+        (&masked, &mask_only[..]),
+        (&averaged, &[][..]),
+    ] {
+        let grads: Vec<(Bug, Gradients)> = Bug::ALL
+            .iter()
+            .map(|&b| (b, b.gradient(rnn, &x, &y)))
+            .collect();
+        let mut equal = Vec::new();
+        for (i, (a, ga)) in grads.iter().enumerate() {
+            for (b, gb) in &grads[i + 1..] {
+                let same = a.same_gradient_on(*b, rnn, x.ncols());
+                if ga == gb {
+                    assert!(same, "{a} and {b} compute the same gradient");
+                    equal.push((*a, *b));
+                } else {
+                    assert!(!same, "{a} and {b} said to coincide");
+                }
+            }
+        }
+        assert_eq!(equal, expected);
+    }
+}
+
+/// The cyclic shift numpy's `targets[t-1]` makes: column `t − 1` holds
+/// `target_{t-1}`, column 0 `target_T`.
+fn previous_targets(y: &nalgebra::DMatrix<f64>) -> nalgebra::DMatrix<f64> {
+    let t_len = y.ncols();
+    nalgebra::DMatrix::from_fn(y.nrows(), t_len, |o, j| y[(o, (j + t_len - 1) % t_len)])
+}
+
+/// The new variants compute the equations their docs give, each rebuilt
+/// here by another route: from the correct BPTT of other data, from the
+/// correct per-step terms (`attribution::per_step`), or from the one-step
+/// truncation of a shorter sequence.
+#[test]
+fn the_survey_variants_compute_their_documented_equations() {
+    use nalgebra::DVector;
+    for seed in 0..4 {
+        for (hidden, output) in [
+            (Activation::Tanh, Activation::Sigmoid),
+            (Activation::Relu, Activation::Identity),
+            (Activation::Sigmoid, Activation::Softmax),
+        ] {
+            let (mut rnn, x, mut y) = rnn_gradcheck::random::random_problem(seed, 3, 4, 3, 6, 1.0);
+            rnn.hidden = hidden;
+            rnn.output = output;
+            if output == Activation::Softmax {
+                // One-hot class targets.
+                y = nalgebra::DMatrix::from_fn(3, 6, |o, t| {
+                    f64::from(o == (t * 2 + seed as usize) % 3)
+                });
+            }
+            let close = |a: &Gradients, b: &Gradients, what: &str| {
+                let (a, b) = (a.blocks(), b.blocks());
+                for (u, v) in a.iter().zip(b.iter()) {
+                    let scale = v.values.iter().fold(1e-300f64, |m, x| nan_max(m, x.abs()));
+                    for (p, q) in u.values.iter().zip(v.values) {
+                        assert!(
+                            (p - q).abs() <= 1e-12 * scale,
+                            "{what} {}: {p} vs {q} ({hidden}/{output}, seed {seed})",
+                            u.name
+                        );
+                    }
+                }
+            };
+            let trace = rnn.forward(&x, &y);
+            let truth = bptt(&rnn, &x, &y, &trace);
+            let steps = attribution::per_step(&rnn, &x, &y, Backward::Correct);
+            let dz = |t: usize| steps.steps()[t - 1].b_y.clone().unwrap(); // db_y^(t) = dz_t
+            let da = |t: usize| steps.steps()[t - 1].b_h.clone().unwrap(); // db_h^(t) = da_t
+            let h = |t: usize| trace.h.column(t).into_owned();
+
+            // dz_t from target_{t-1}: the correct BPTT of the shifted targets
+            // (the forward pass does not read the targets).
+            let shifted = previous_targets(&y);
+            let by_shift = bptt(&rnn, &x, &shifted, &rnn.forward(&x, &shifted));
+            close(
+                &Bug::TargetOffByOne.gradient(&rnn, &x, &y),
+                &by_shift,
+                "target-off-by-one",
+            );
+
+            // ÷ T' with a mask of T' = 4 counted steps, the loss summed.
+            let mut masked = rnn.clone();
+            masked.step_weights = Some(DVector::from_vec(vec![1.0, 0.0, 1.0, 1.0, 0.0, 1.0]));
+            let mut quarter = bptt(&masked, &x, &y, &masked.forward(&x, &y));
+            quarter.iter_blocks_mut(|_, v| v.iter_mut().for_each(|v| *v /= 4.0));
+            close(
+                &Bug::GradientAveragedLossSummed.gradient(&masked, &x, &y),
+                &quarter,
+                "gradient-averaged-loss-summed",
+            );
+
+            // dW_hh's first term: da_1 h_Tᵀ instead of da_1 h_0ᵀ.
+            let mut wraps = truth.clone();
+            wraps.w_hh += da(1) * (h(6) - h(0)).transpose();
+            close(
+                &Bug::HPrevWrapsAround.gradient(&rnn, &x, &y),
+                &wraps,
+                "h-prev-wraps-around",
+            );
+
+            // db_h without da_1; db_y = 0.
+            let mut skips = truth.clone();
+            *skips.b_h.as_mut().unwrap() -= da(1);
+            close(
+                &Bug::HiddenBiasSkipsFirstStep.gradient(&rnn, &x, &y),
+                &skips,
+                "b-h-skips-first-step",
+            );
+            let mut no_b_y = truth.clone();
+            no_b_y.b_y.as_mut().unwrap().fill(0.0);
+            close(
+                &Bug::OutputBiasNeverAccumulated.gradient(&rnn, &x, &y),
+                &no_b_y,
+                "b-y-never-accumulated",
+            );
+
+            // No recurrence over the first T − 1 steps: the one-step
+            // truncation of the sequence without its last step.
+            let (x5, y5) = (x.columns(0, 5).into_owned(), y.columns(0, 5).into_owned());
+            let first_five = bptt_truncated(
+                &rnn,
+                &x5,
+                &y5,
+                &rnn.forward(&x5, &y5),
+                Truncation::Window(1),
+            );
+            close(
+                &Bug::NoRecurrenceLastStepDropped.gradient(&rnn, &x, &y),
+                &first_five,
+                "no-recurrence-last-step-dropped",
+            );
+
+            // dW_hy = Σ_t dz_t h_{t-1}ᵀ; and Σ_t t dz_t h_tᵀ, Σ_t t dz_t.
+            let mut previous = truth.clone();
+            previous.w_hy = (1..=6).map(|t| dz(t) * h(t - 1).transpose()).sum();
+            close(
+                &Bug::PreviousStateInDwHy.gradient(&rnn, &x, &y),
+                &previous,
+                "h-prev-in-dw-hy",
+            );
+            let mut window = truth.clone();
+            window.w_hy = (1..=6).map(|t| t as f64 * dz(t) * h(t).transpose()).sum();
+            window.b_y = Some((1..=6).map(|t| t as f64 * dz(t)).sum());
+            close(
+                &Bug::OutputGradientInWindowLoop.gradient(&rnn, &x, &y),
+                &window,
+                "output-gradient-in-window-loop",
+            );
+
+            // f' from step t − 1's state, at T = 1 from h_0: da_1 = (W_hyᵀ dz_1) ⊙ f'_out(h_0).
+            let (x1, y1) = (x.columns(0, 1).into_owned(), y.columns(0, 1).into_owned());
+            let one = attribution::per_step(&rnn, &x1, &y1, Backward::Correct);
+            let dz_1 = one.steps()[0].b_y.clone().unwrap();
+            let da_1 = (rnn.params.w_hy.transpose() * dz_1)
+                .component_mul(&h(0).map(|h| hidden.derivative_from_output(h)));
+            let g = Bug::DerivativeFromPreviousStep.gradient(&rnn, &x1, &y1);
+            let expected_w_xh = &da_1 * x1.column(0).transpose();
+            assert!(
+                (g.w_xh - &expected_w_xh).amax() <= 1e-12 * expected_w_xh.amax().max(1e-300),
+                "derivative-from-previous-step at T = 1 ({hidden}/{output}, seed {seed})"
+            );
+            approx::assert_relative_eq!(
+                g.h_0,
+                rnn.params.w_hh.transpose() * &da_1,
+                max_relative = 1e-12
+            );
         }
     }
 }

@@ -398,3 +398,226 @@ fn a_long_case_is_fingerprinted_but_not_attributed_in_time() {
         d.warnings
     );
 }
+
+/// A network of `hidden`/`output` units (3-5-3, weights ±1) over `t_len`
+/// steps, with or without biases; a softmax output gets one-hot class
+/// targets, every other output targets in `[0, 1]`.
+fn survey_network(
+    seed: u64,
+    (hidden, output): (Activation, Activation),
+    t_len: usize,
+    biases: bool,
+) -> (Rnn, DMatrix<f64>, DMatrix<f64>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let params = random_params(&mut rng, (3, 5, 3), 1.0, biases);
+    let x = uniform_matrix(&mut rng, 3, t_len, 1.0);
+    let y = if output == Activation::Softmax {
+        DMatrix::from_fn(3, t_len, |o, t| f64::from(o == (t * 2 + seed as usize) % 3))
+    } else {
+        uniform_matrix(&mut rng, 3, t_len, 0.5).add_scalar(0.5)
+    };
+    (Rnn::new(params, hidden, output), x, y)
+}
+
+/// `bug`'s gradient on the network is caught and named:
+/// * central differences (the checker) call it WRONG in exactly the blocks
+///   the variant corrupts that the network has, less `right` (blocks its
+///   docs say stay right on this network), and correct in every other;
+/// * `diagnose` (the exact reference) finds the same wrong parameters,
+///   matches the variant by its name, beside exactly the variants `also`
+///   that compute the same gradient on networks of this kind, and
+///   attributes every wrong parameter but `h0` in time.
+fn caught_and_named(
+    bug: Bug,
+    (rnn, x, y): &(Rnn, DMatrix<f64>, DMatrix<f64>),
+    right: &[&str],
+    also: &[Bug],
+) {
+    use rnn_gradcheck::{check_central, CheckOptions, GradientReport, Verdict};
+    let t_len = x.ncols();
+    let context = format!(
+        "{bug} on {}/{}, T {t_len}, weights {:?}",
+        rnn.hidden, rnn.output, rnn.step_weights
+    );
+    assert!(!bug.harmless_on(rnn, t_len), "{context}");
+    let grad = bug.gradient(rnn, x, y);
+    let expected: Vec<&str> = bug
+        .corrupts()
+        .iter()
+        .copied()
+        .filter(|b| rnn.params.block(b).is_some() && !right.contains(b))
+        .collect();
+    let f = |r: &Rnn| r.loss(x, y);
+    let report = check_central(&mut rnn.clone(), &grad, f, &CheckOptions::default()).unwrap();
+    assert_eq!(report.verdict(), Verdict::Wrong, "{context}:\n{report}");
+    assert_eq!(report.failing_blocks(), expected, "{context}:\n{report}");
+
+    let d = diagnose(case_of(rnn, x, y, &grad), &DiagnoseOptions::default()).unwrap();
+    let wrong: Vec<&str> = d.wrong().iter().map(|p| p.name()).collect();
+    assert_eq!(wrong, expected, "{context}:\n{d}");
+    for b in also {
+        assert!(bug.same_gradient_on(*b, rnn, t_len), "{context}: {b}");
+    }
+    let names: Vec<String> = Bug::ALL
+        .into_iter()
+        .filter(|b| *b == bug || also.contains(b))
+        .map(|b| b.name().to_string())
+        .collect();
+    assert_eq!(d.matches, Some(names), "{context}:\n{d}");
+    for p in d.wrong().into_iter().filter(|&p| p != Param::H0) {
+        let a = d.param(p).unwrap().in_time.as_ref();
+        assert!(
+            a.is_some(),
+            "{context}: {} not attributed in time",
+            p.name()
+        );
+    }
+}
+
+const TANH_SIGMOID: (Activation, Activation) = (Activation::Tanh, Activation::Sigmoid);
+const TANH_SOFTMAX: (Activation, Activation) = (Activation::Tanh, Activation::Softmax);
+const RELU_IDENTITY: (Activation, Activation) = (Activation::Relu, Activation::Identity);
+const SIGMOID_TANH: (Activation, Activation) = (Activation::Sigmoid, Activation::Tanh);
+
+/// `w_t`: a 0/1 mask over six steps, summed (`T' = 4`, the last step counted).
+fn mask() -> DVector<f64> {
+    DVector::from_vec(vec![1.0, 0.0, 1.0, 1.0, 0.0, 1.0])
+}
+
+#[test]
+fn target_off_by_one_is_caught_and_named() {
+    let bug = Bug::TargetOffByOne;
+    caught_and_named(bug, &survey_network(1, TANH_SIGMOID, 6, true), &[], &[]);
+    caught_and_named(bug, &survey_network(2, SIGMOID_TANH, 6, true), &[], &[]);
+    // An identity or softmax output: db_y's error telescopes to zero
+    // without step weights, and is caught with them.
+    caught_and_named(
+        bug,
+        &survey_network(3, TANH_SOFTMAX, 6, true),
+        &["b_y"],
+        &[],
+    );
+    caught_and_named(
+        bug,
+        &survey_network(4, RELU_IDENTITY, 6, true),
+        &["b_y"],
+        &[],
+    );
+    let mut masked = survey_network(5, TANH_SOFTMAX, 6, true);
+    masked.0.step_weights = Some(mask());
+    caught_and_named(bug, &masked, &[], &[]);
+}
+
+#[test]
+fn gradient_averaged_loss_summed_is_caught_and_named() {
+    let bug = Bug::GradientAveragedLossSummed;
+    for (seed, kind) in [(1, TANH_SIGMOID), (2, TANH_SOFTMAX), (3, RELU_IDENTITY)] {
+        let mut masked = survey_network(seed, kind, 6, true);
+        masked.0.step_weights = Some(mask());
+        caught_and_named(bug, &masked, &[], &[]);
+        // Every step counted: T' = T, the gradient of mean-over-time.
+        let every = survey_network(seed, kind, 6, true);
+        caught_and_named(bug, &every, &[], &[Bug::MeanOverTime]);
+    }
+}
+
+#[test]
+fn derivative_from_previous_step_is_caught_and_named() {
+    let bug = Bug::DerivativeFromPreviousStep;
+    for (seed, kind) in [
+        (1, TANH_SIGMOID),
+        (2, TANH_SOFTMAX),
+        (3, RELU_IDENTITY),
+        (4, SIGMOID_TANH),
+    ] {
+        caught_and_named(bug, &survey_network(seed, kind, 6, true), &[], &[]);
+    }
+    // T = 1: f' from h_0.
+    caught_and_named(bug, &survey_network(5, TANH_SOFTMAX, 1, true), &[], &[]);
+}
+
+#[test]
+fn h_prev_wraps_around_is_caught_and_named() {
+    let bug = Bug::HPrevWrapsAround;
+    for (seed, kind) in [(1, TANH_SIGMOID), (2, TANH_SOFTMAX), (3, RELU_IDENTITY)] {
+        caught_and_named(bug, &survey_network(seed, kind, 6, false), &[], &[]);
+    }
+    // T = 1: h[-1] is h_1, the current state.
+    let one = survey_network(4, TANH_SIGMOID, 1, true);
+    caught_and_named(bug, &one, &[], &[Bug::CurrentStateInDwHh]);
+}
+
+#[test]
+fn hidden_bias_skipping_the_first_step_is_caught_and_named() {
+    let bug = Bug::HiddenBiasSkipsFirstStep;
+    for (seed, kind) in [(1, TANH_SIGMOID), (2, TANH_SOFTMAX), (3, RELU_IDENTITY)] {
+        caught_and_named(bug, &survey_network(seed, kind, 6, true), &[], &[]);
+    }
+    // T = 1 without an output bias: db_h = 0, as when both are forgotten.
+    let mut one = survey_network(4, TANH_SIGMOID, 1, true);
+    one.0.params.b_y = None;
+    caught_and_named(bug, &one, &[], &[Bug::BiasGradientsForgotten]);
+}
+
+#[test]
+fn output_bias_never_accumulated_is_caught_and_named() {
+    let bug = Bug::OutputBiasNeverAccumulated;
+    for (seed, kind) in [(1, TANH_SIGMOID), (2, TANH_SOFTMAX), (3, RELU_IDENTITY)] {
+        caught_and_named(bug, &survey_network(seed, kind, 6, true), &[], &[]);
+    }
+    // Without a hidden bias it is bias-gradients-forgotten.
+    let mut no_b_h = survey_network(4, TANH_SOFTMAX, 6, true);
+    no_b_h.0.params.b_h = None;
+    caught_and_named(bug, &no_b_h, &[], &[Bug::BiasGradientsForgotten]);
+}
+
+#[test]
+fn no_recurrence_with_the_last_step_dropped_is_caught_and_named() {
+    let bug = Bug::NoRecurrenceLastStepDropped;
+    // (Seed 3's ReLU network has most units off at the last step, where
+    // W_hh and W_hy then come out right: a network it is nearly harmless on.)
+    for (seed, kind) in [(1, TANH_SIGMOID), (2, TANH_SOFTMAX), (6, RELU_IDENTITY)] {
+        caught_and_named(bug, &survey_network(seed, kind, 6, true), &[], &[]);
+    }
+    // A last step without loss: dropping it changes nothing, and what is
+    // left is dh-next-dropped.
+    let mut masked = survey_network(4, TANH_SOFTMAX, 6, true);
+    masked.0.step_weights = Some(DVector::from_vec(vec![1.0, 0.0, 1.0, 1.0, 1.0, 0.0]));
+    caught_and_named(bug, &masked, &["W_hy", "b_y"], &[Bug::DhNextDropped]);
+}
+
+#[test]
+fn h_prev_in_dw_hy_is_caught_and_named() {
+    let bug = Bug::PreviousStateInDwHy;
+    for (seed, kind) in [(1, TANH_SIGMOID), (2, TANH_SOFTMAX), (3, RELU_IDENTITY)] {
+        caught_and_named(bug, &survey_network(seed, kind, 6, true), &[], &[]);
+    }
+}
+
+#[test]
+fn output_gradient_in_the_window_loop_is_caught_and_named() {
+    let bug = Bug::OutputGradientInWindowLoop;
+    for (seed, kind) in [(1, TANH_SIGMOID), (2, TANH_SOFTMAX), (3, RELU_IDENTITY)] {
+        caught_and_named(bug, &survey_network(seed, kind, 6, true), &[], &[]);
+    }
+    let mut masked = survey_network(4, TANH_SIGMOID, 6, false);
+    masked.0.step_weights = Some(mask());
+    caught_and_named(bug, &masked, &[], &[]);
+}
+
+#[test]
+fn mask_left_out_of_the_gradient_is_caught_and_named() {
+    let bug = Bug::MaskLeftOutOfGradient;
+    // (Seed 3's ReLU units are all off at both masked steps, so there only
+    // b_y shows the extra terms: seed 4 instead.)
+    for (seed, kind) in [(1, TANH_SIGMOID), (2, TANH_SOFTMAX), (4, RELU_IDENTITY)] {
+        // A mask and a mean (÷ 3, CS231n's ÷ N): the factor kept, the mask not.
+        let mut averaged = survey_network(seed, kind, 6, true);
+        averaged.0.step_weights = Some(mask() / 3.0);
+        caught_and_named(bug, &averaged, &[], &[]);
+        // A mask and a sum: the mask is all the weights there are.
+        let mut summed = survey_network(seed, kind, 6, true);
+        summed.0.step_weights = Some(mask());
+        caught_and_named(bug, &summed, &[], &[Bug::WeightsLeftOutOfGradient]);
+    }
+}

@@ -310,3 +310,54 @@ fn every_catalogue_bug_is_caught_on_weighted_losses_unless_harmless_there() {
         }
     }
 }
+
+/// On ReLU units `f'(h_t) = [h_t > 0] = [a_t > 0] = f'(a_t)`, so the
+/// derivative-placement variants are harmless behind a softmax or identity
+/// output, and every variant `harmless_on` such a network computes the
+/// correct gradient, to rounding; behind a sigmoid output they are caught.
+#[test]
+fn derivative_placement_is_harmless_on_relu_units_behind_a_linear_or_softmax_output() {
+    use rnn_gradcheck::bugs::Bug;
+    for seed in 0..3 {
+        let (mut rnn, x, y) = random_problem(seed, 3, 5, 2, 6, 1.0);
+        rnn.hidden = Activation::Relu;
+        let (mut soft, xs, ys) = softmax_problem(seed, 6, 1.0);
+        soft.hidden = Activation::Relu;
+        for output in [Activation::Identity, Activation::Sigmoid] {
+            rnn.output = output;
+            for (rnn, x, y) in [(&rnn, &x, &y), (&soft, &xs, &ys)] {
+                let truth = bptt(rnn, x, y, &rnn.forward(x, y));
+                let linear = rnn.output != Activation::Sigmoid;
+                for bug in [
+                    Bug::DerivativeAtActivation,
+                    Bug::OutputFormulaAtPreActivation,
+                ] {
+                    assert_eq!(
+                        bug.harmless_on(rnn, 6),
+                        linear,
+                        "{bug} on relu/{}",
+                        rnn.output
+                    );
+                }
+                for bug in Bug::ALL.into_iter().filter(|b| b.harmless_on(rnn, 6)) {
+                    let g = bug.gradient(rnn, x, y);
+                    for (name, a, e) in [
+                        ("W_xh", g.w_xh.as_slice(), truth.w_xh.as_slice()),
+                        ("W_hh", g.w_hh.as_slice(), truth.w_hh.as_slice()),
+                        ("W_hy", g.w_hy.as_slice(), truth.w_hy.as_slice()),
+                        ("h_0", g.h_0.as_slice(), truth.h_0.as_slice()),
+                    ] {
+                        let d = max_rel_diff(a, e);
+                        assert!(d < 1e-13, "{bug} on relu/{} {name}: {d:e}", rnn.output);
+                    }
+                }
+            }
+        }
+        // Behind a sigmoid output, g'(y_t) is wrong: caught.
+        rnn.output = Activation::Sigmoid;
+        let f = |r: &Rnn| r.loss(&x, &y);
+        let g = Bug::DerivativeAtActivation.gradient(&rnn, &x, &y);
+        let report = check_central(&mut rnn.clone(), &g, f, &CheckOptions::default()).unwrap();
+        assert_eq!(report.verdict(), Verdict::Wrong, "{report}");
+    }
+}

@@ -6,8 +6,10 @@ mod common;
 mod fixture_blocks;
 
 mod attribution;
+mod batches;
 mod bptt_by_hand;
 mod bug_catalogue;
+mod exact_blocked;
 mod fast_paths;
 mod fingerprint_matching;
 mod gradient_properties;
