@@ -600,10 +600,16 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
             Outcome::Correct => Overall::Correct,
         },
     };
+    // Truncated-BPTT code is matched against the catalogue's variants
+    // truncated to the same window.
+    let window = match case.reference {
+        crate::case::Reference::Full => None,
+        crate::case::Reference::Truncate(k) => Some(k + 1),
+    };
     let candidates = case
         .grads
         .as_ref()
-        .map(|_| fingerprint::catalogue_of(&batch));
+        .map(|_| fingerprint::catalogue_of(&batch, window));
     let matches = case
         .grads
         .as_ref()
@@ -652,7 +658,7 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
                 .filter(|r| r.verdict.is_wrong())
                 .map(|r| (r.param, r.floor))
                 .collect();
-            for (p, a) in in_time::attribute(&batch, variant, &wrong, rtol) {
+            for (p, a) in in_time::attribute(&batch, variant, &wrong, rtol, window) {
                 if let Some(r) = params.iter_mut().find(|r| r.param == p) {
                     r.in_time = Some(a);
                 }

@@ -216,6 +216,20 @@ impl Diagnosis {
         })
     }
 
+    /// The lines of the user's code (from their adapter, in their names)
+    /// that the catalogue variants their wrong numbers match change, in the
+    /// order of the matches; none for correct or unmatched numbers.
+    pub fn your_lines(&self) -> Vec<&crate::case::CodeLine> {
+        if self.verdict != Overall::Wrong {
+            return Vec::new();
+        }
+        self.matches
+            .iter()
+            .flatten()
+            .filter_map(|m| self.case.lines.iter().find(|l| &l.variant == m))
+            .collect()
+    }
+
     fn has_given_hidden(&self) -> bool {
         [Param::WXh, Param::WHh].iter().any(|p| {
             self.param(*p)
@@ -274,6 +288,11 @@ impl Diagnosis {
             "explanation": self.explanation(),
             "matches": self.matches,
             "habit": self.habit.as_ref().map(habits::Habit::to_json),
+            "your_code": self.your_lines().iter().map(|l| json!({
+                "variant": l.variant,
+                "yours": l.yours,
+                "fix": l.fix,
+            })).collect::<Vec<_>>(),
             "names": c.names.iter().map(|(p, n)| (p.key().to_string(), json!(n))).collect::<serde_json::Map<String, Value>>(),
             "partial_matches": self.partial_matches.iter().map(|m| json!({
                 "name": m.name,
@@ -634,6 +653,15 @@ impl fmt::Display for Diagnosis {
                     let label = if k == 0 { "matches:" } else { "" };
                     let summary = name.parse::<Bug>().map_or("", Bug::summary);
                     writeln!(f, "{label:<10} {}", wrap(&format!("{name}: {summary}"), 88, 11))?;
+                }
+                let lines = self.your_lines();
+                for line in &lines {
+                    let named = |s: &str| match lines.len() {
+                        1 => s.to_string(),
+                        _ => format!("({}) {s}", line.variant),
+                    };
+                    writeln!(f, "{:<10} {}", "your code:", wrap(&named(&line.yours), 88, 11))?;
+                    writeln!(f, "{:<10} {}", "fix:", wrap(&named(&line.fix), 88, 11))?;
                 }
             }
             None => {}

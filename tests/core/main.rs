@@ -17,4 +17,5 @@ mod heads;
 mod numerics_edges;
 mod shrinking;
 mod taylor_exact;
+mod windowed_catalogue;
 mod your_own_model;
