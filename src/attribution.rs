@@ -138,14 +138,7 @@ impl Untied {
     pub fn sum_over_steps(&self) -> Gradients {
         let mut sum = self.steps[0].clone();
         self.steps[1..].iter().for_each(|s| sum.add(s));
-        Gradients {
-            w_xh: sum.w_xh,
-            w_hh: sum.w_hh,
-            w_hy: sum.w_hy,
-            b_h: sum.b_h,
-            b_y: sum.b_y,
-            h_0: self.h_0.clone(),
-        }
+        sum.with_h_0(self.h_0.clone())
     }
 }
 

@@ -707,14 +707,7 @@ pub(crate) fn per_step(
 pub(crate) fn tie(params: &Params, steps: &[StepWeights], h_0: &DVector<f64>) -> Gradients {
     let mut sum = StepWeights::zeros_like(params);
     steps.iter().for_each(|s| sum.add(s));
-    Gradients {
-        w_xh: sum.w_xh,
-        w_hh: sum.w_hh,
-        w_hy: sum.w_hy,
-        b_h: sum.b_h,
-        b_y: sum.b_y,
-        h_0: h_0.clone(),
-    }
+    sum.with_h_0(h_0.clone())
 }
 
 /// [`tie`] of [`per_step`], and the loss of the forward pass it ran: the
@@ -750,15 +743,7 @@ pub(crate) fn tied(
         }
         sum.add(&w);
     }
-    let grad = Gradients {
-        w_xh: sum.w_xh,
-        w_hh: sum.w_hh,
-        w_hy: sum.w_hy,
-        b_h: sum.b_h,
-        b_y: sum.b_y,
-        h_0: d.dh_0 * scale,
-    };
-    (trace.loss, grad)
+    (trace.loss, sum.with_h_0(d.dh_0 * scale))
 }
 
 /// `w = zero`, block by block, in place.
@@ -800,14 +785,7 @@ impl LagTerms {
         let mut sum = StepWeights::zeros_like(params);
         self.lags.iter().for_each(|l| sum.add(l));
         self.leftover.iter().flatten().for_each(|l| sum.add(l));
-        Gradients {
-            w_xh: sum.w_xh,
-            w_hh: sum.w_hh,
-            w_hy: sum.w_hy,
-            b_h: sum.b_h,
-            b_y: sum.b_y,
-            h_0: self.dh_0.clone(),
-        }
+        sum.with_h_0(self.dh_0.clone())
     }
 }
 

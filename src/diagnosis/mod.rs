@@ -1313,9 +1313,10 @@ fn compare_block(
 fn inconclusive_reason(s: &crate::judge::BlockStats, precision: Precision) -> String {
     let norm = s.reference_norm.max(s.claimed_norm);
     if norm == 0.0 {
-        return "the gradient of this block is exactly 0 here, and so is yours: a flat loss \
-                (saturated units, zero inputs) whose true derivative may have underflowed; zero \
-                certifies nothing; check at parameters where it is not flat"
+        return "the gradient of this block is exactly 0 here, and so is yours: the loss does \
+                not move with it at these parameters (ReLU units off at every step, saturated \
+                units, zero inputs, or no counted step within its reach), or its true derivative \
+                underflowed; zero certifies nothing; check at parameters where it is not 0"
             .into();
     }
     if norm < crate::judge::UNDERFLOW {

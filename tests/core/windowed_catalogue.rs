@@ -15,14 +15,7 @@ use rnn_gradcheck::{bptt_truncated, Activation, Gradients, Rnn, Truncation};
 
 /// One step's (or lag's) weights as a gradient with a zero `h_0`.
 fn as_gradients(w: &StepWeights) -> Gradients {
-    Gradients {
-        w_xh: w.w_xh.clone(),
-        w_hh: w.w_hh.clone(),
-        w_hy: w.w_hy.clone(),
-        b_h: w.b_h.clone(),
-        b_y: w.b_y.clone(),
-        h_0: DVector::zeros(w.w_hh.nrows()),
-    }
+    w.clone().with_h_0(DVector::zeros(w.w_hh.nrows()))
 }
 
 /// The networks of every head and hidden unit the catalogue runs on: sigmoid,
