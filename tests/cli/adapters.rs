@@ -604,3 +604,45 @@ fn the_code_shapes_pass_their_own_central_difference_check() {
         assert!(stdout.contains(line), "{line:?} in\n{stdout}");
     }
 }
+
+#[test]
+fn two_defects_at_once_point_at_the_closest_variants_line_as_a_place_to_look() {
+    // min-char-rnn's list of states, and a wrong hidden-bias entry on top:
+    // no variant reproduces both, the closest reproduces all but b_h.
+    let dir = tempfile::tempdir().unwrap();
+    let mut case: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("min_char_rnn_h_list.json")).unwrap(),
+    )
+    .unwrap();
+    let b_h = &mut case["grads"]["b_h"][0];
+    *b_h = json!(b_h.as_f64().unwrap() * 2.0 + 0.5);
+    let path = dir.path().join("two.json");
+    std::fs::write(&path, serde_json::to_string(&case).unwrap()).unwrap();
+
+    // Without the adapter's report there is no line to point at.
+    let (code, _, v) = verdicts(&path, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(v["matches"], json!([]), "{v}");
+    assert_eq!(
+        v["partial_matches"][0]["name"], "h-prev-wraps-around",
+        "{v}"
+    );
+    assert_eq!(v["your_code"], json!([]), "{v}");
+
+    std::fs::copy(
+        fixture("min_char_rnn_h_list.adapter.json"),
+        dir.path().join("two.adapter.json"),
+    )
+    .unwrap();
+    let (_, _, v) = verdicts(&path, &[]);
+    assert_eq!(v["your_code"][0]["variant"], "h-prev-wraps-around", "{v}");
+    assert_eq!(v["your_code"][0]["closest"], true, "{v}");
+    let (_, text, _) = check(&path, &[]);
+    assert!(
+        text.contains(
+            "look at:   (the line h-prev-wraps-around changes) dWhh += np.dot(dhraw, hs[t-1].T)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("your code:"), "{text}");
+}
