@@ -22,7 +22,11 @@
 //!   so scalar and vector code agree bit for bit; within 2 ulps of
 //!   [`crate::activation::sigmoid`] outside the subnormal tail, as the
 //!   kernels' unit tests assert); `tanh` is the standard library's;
-//! * the loss is `½ Σ_t Σ_o d²` as one fma chain, `t` outer, `o` inner.
+//! * the loss is `½ Σ_t Σ_o d²` as one fma chain, `t` outer, `o` inner;
+//!   with step weights `w_t` ([`crate::Rnn::step_weights`]) it is `½ S` with
+//!   `S ← fma(w_t, r_t, S)` over the steps with `w_t ≠ 0` (in ascending `t`),
+//!   `r_t = Σ_o d²` one fma chain per step (a step of weight 0 is skipped,
+//!   as the plain model skips it).
 //!
 //! So results are bit-identical across instruction sets ([`Isa`]) and thread
 //! counts, and the fast check's loss values are bit-identical to separate
@@ -31,8 +35,8 @@
 //! library's `exp`) they agree to rounding: a few ulps of the loss.
 
 /// True when the fast paths compute `rnn` themselves: sigmoid, tanh,
-/// identity or ReLU units with the squared-error loss on every step. A
-/// softmax + cross-entropy head, or step weights, are not fast yet: [`Workspace`] and [`check_central`]
+/// identity or ReLU units with the squared-error loss, with or without step
+/// weights. A softmax + cross-entropy head is not fast yet: [`Workspace`] and [`check_central`]
 /// fall back to the plain path for it ([`crate::Rnn::forward`],
 /// [`crate::bptt()`], [`crate::checker::check_central`]), with the same
 /// results the plain path gives.
@@ -45,8 +49,6 @@ pub fn supports(rnn: &crate::Rnn) -> bool {
 pub fn unsupported(rnn: &crate::Rnn) -> Option<&'static str> {
     if rnn.output == crate::Activation::Softmax {
         Some("a softmax + cross-entropy head")
-    } else if rnn.step_weights.is_some() {
-        Some("step weights (a mask, last-step loss or a mean)")
     } else {
         None
     }
@@ -60,7 +62,7 @@ pub mod projection;
 pub mod workloads;
 mod workspace;
 
-pub use check::{check_central, check_with_isa};
+pub use check::{check_batch, check_batch_with_isa, check_central, check_with_isa};
 pub use kernels::Isa;
 pub use projection::{
     check_projections, projection_direction, DirectionCheck, ProjectionOptions, ProjectionReport,
