@@ -53,7 +53,12 @@ fn case() -> impl Strategy<Value = Case> {
         T_LEN,
         SCALE,
         activation(&[Activation::Sigmoid, Activation::Tanh, Activation::Identity]),
-        activation(&[Activation::Sigmoid, Activation::Tanh, Activation::Identity]),
+        activation(&[
+            Activation::Sigmoid,
+            Activation::Tanh,
+            Activation::Identity,
+            Activation::Softmax,
+        ]),
         any::<bool>(),
         any::<u64>(),
     )
@@ -62,7 +67,10 @@ fn case() -> impl Strategy<Value = Case> {
                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
                 let params = random_params(&mut rng, (n_in, n_h, n_out), scale, biases);
                 let x = uniform_matrix(&mut rng, n_in, t_len, 1.0);
-                let y = uniform_matrix(&mut rng, n_out, t_len, 0.5).add_scalar(0.5);
+                let mut y = uniform_matrix(&mut rng, n_out, t_len, 0.5).add_scalar(0.5);
+                if output == Activation::Softmax {
+                    y = one_hot(&y);
+                }
                 let mut rnn = Rnn::new(params, hidden, output);
                 // The kind of weights from the seed, drawn last: the same
                 // shapes, weights and data for a seed as without them.
@@ -71,6 +79,14 @@ fn case() -> impl Strategy<Value = Case> {
                 Case { rnn, x, y }
             },
         )
+}
+
+/// One-hot targets for a softmax head: each step's class is the largest
+/// entry of that column of `y` (no extra random draws).
+fn one_hot(y: &DMatrix<f64>) -> DMatrix<f64> {
+    DMatrix::from_fn(y.nrows(), y.ncols(), |o, t| {
+        f64::from(y.column(t).argmax().0 == o)
+    })
 }
 
 /// How many kinds of [`step_weights`] there are.
@@ -347,20 +363,129 @@ fn ignoring_a_step_weight_fails_the_properties() {
 /// residuals weighted by `|w_t|`, `|L| + Σ_t |w_t| Σ_o |y − target| ·
 /// max(|y|, |target|)`: each residual is rounded to about `ε max(|y|,
 /// |target|)`, which moves `½ w_t r²` by `|w_t r| ε max(|y|, |target|)`.
+///
+/// For a softmax head the residual is `p − target` (`∂ℓ_t/∂z_t`) and the
+/// magnitude `|z|`: each `z_o` is rounded to about `ε |z_o|`, which moves
+/// `ℓ_t` by `|p_o − target_o| ε |z_o|`.
 fn rounding_scale(c: &Case) -> f64 {
     let trace = c.rnn.forward(&c.x, &c.y);
     let w = |t: usize| c.rnn.step_weights.as_ref().map_or(1.0, |w| w[t].abs());
+    let softmax = c.rnn.output == Activation::Softmax;
     let residuals: f64 = (0..c.x.ncols())
         .map(|t| {
-            let (y, target) = (trace.y.column(t), c.y.column(t));
+            let (y, target, z) = (trace.y.column(t), c.y.column(t), trace.z.column(t));
             w(t) * y
                 .iter()
                 .zip(target.iter())
-                .map(|(y, g)| (y - g).abs() * y.abs().max(g.abs()))
+                .zip(z.iter())
+                .map(|((y, g), z)| {
+                    let size = if softmax {
+                        z.abs()
+                    } else {
+                        y.abs().max(g.abs())
+                    };
+                    (y - g).abs() * size
+                })
                 .sum::<f64>()
         })
         .sum();
     trace.loss.abs() + residuals
+}
+
+/// A softmax + cross-entropy case (tanh hidden units, one-hot targets), with
+/// the given step weights.
+fn softmax_case(
+    seed: u64,
+    sizes: (usize, usize, usize),
+    t_len: usize,
+    weights: Option<DVector<f64>>,
+) -> Case {
+    let mut c = fixed_case(
+        seed,
+        sizes,
+        t_len,
+        Activation::Tanh,
+        Activation::Softmax,
+        true,
+    );
+    c.y = one_hot(&c.y);
+    c.rnn.step_weights = weights;
+    c
+}
+
+/// The softmax head on the fast paths: the same report on every instruction
+/// set and thread count (enough entries for several batches of lanes), and
+/// bit for bit the plain check on `Workspace::loss`.
+#[test]
+fn the_softmax_head_is_the_same_for_every_isa_and_thread_count() {
+    let mask = DVector::from_fn(9, |t, _| f64::from(t % 4 != 2) / 7.0);
+    for weights in [None, Some(mask)] {
+        let c = softmax_case(12, (5, 17, 6), 9, weights);
+        let grad = reference_gradient(&c);
+        let options = CheckOptions::default();
+        let run = |isa: Isa, threads: usize| {
+            in_pool(threads, || {
+                fast::check_with_isa(&c.rnn, &c.x, &c.y, &grad, &options, isa).unwrap()
+            })
+        };
+        let one = run(Isa::Portable, 1);
+        assert!(one.passed(), "{one}");
+        assert_eq!(one, plain_check(&c, &grad, &options));
+        for isa in Isa::all_supported() {
+            for threads in [1, 2, 3] {
+                assert_eq!(run(isa, threads), one, "{isa:?} on {threads} threads");
+            }
+        }
+    }
+}
+
+/// Negative controls for the softmax head: min-char-rnn's classic bug (the
+/// delta `p` without `− target`) fails the gradient property and the fast
+/// check; and the bit-for-bit property is not vacuous: the plain check on
+/// the model's own loss (the standard library's `exp`) differs in bits.
+#[test]
+fn the_softmax_properties_can_fail() {
+    let c = softmax_case(13, (4, 6, 5), 8, None);
+    let grad = reference_gradient(&c);
+    let trace = c.rnn.forward(&c.x, &c.y);
+    let mut buggy = c.rnn.clone();
+    // dW_hy from the delta dz_t = p_t instead of p_t − target_t.
+    let dz = trace.y.clone();
+    buggy.params = grad.clone();
+    let h = trace.h.columns(1, 8);
+    buggy.params.w_hy = &dz * h.transpose();
+    let mut ws = Workspace::new();
+    let mut g = c.rnn.params.zeros_like();
+    ws.loss_and_gradient(&c.rnn, &c.x, &c.y, &mut g);
+    assert_eq!(gradient_mismatch(&g, &grad), None);
+    assert!(gradient_mismatch(&buggy.params, &grad).is_some());
+    let options = CheckOptions::default();
+    let wrong = fast::check_central(&c.rnn, &c.x, &c.y, &buggy.params, &options).unwrap();
+    assert_eq!(wrong.verdict(), Verdict::Wrong, "{wrong}");
+    assert_eq!(wrong.failing_blocks(), vec!["W_hy"], "{wrong}");
+    let fast = fast::check_central(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
+    assert_eq!(fast, plain_check(&c, &grad, &options));
+    let mut rnn = c.rnn.clone();
+    let on_model =
+        checker::check_central(&mut rnn, &grad, |r: &Rnn| r.loss(&c.x, &c.y), &options).unwrap();
+    assert_eq!(fast.verdict(), on_model.verdict());
+    assert_ne!(fast, on_model);
+}
+
+/// Logits of ±700: probabilities underflow to 0, the loss stays finite and
+/// agrees with the model's stable cross-entropy to rounding.
+#[test]
+fn huge_logits_keep_the_cross_entropy_finite() {
+    let mut c = softmax_case(14, (3, 4, 3), 6, None);
+    c.rnn.params.w_hy *= 300.0;
+    let fast = Workspace::new().loss(&c.rnn, &c.x, &c.y);
+    let plain = c.rnn.loss(&c.x, &c.y);
+    assert!(fast.is_finite() && fast > 100.0, "{fast}");
+    assert!((fast - plain).abs() <= 1e-12 * plain, "{fast} vs {plain}");
+    let grad = reference_gradient(&c);
+    let mut g = c.rnn.params.zeros_like();
+    Workspace::new().loss_and_gradient(&c.rnn, &c.x, &c.y, &mut g);
+    assert_eq!(gradient_mismatch(&g, &grad), None);
 }
 
 /// True when entry `e` of a check lies within `band` of a boundary where
