@@ -53,7 +53,7 @@ pub fn supports(rnn: &crate::Rnn) -> bool {
 
 /// What the fast paths do not compute yet in `rnn` (for a one-line note
 /// when a command falls back to the plain path), or `None`: today always
-/// `None`.
+/// `None` (minibatches too: [`check_batch`]).
 pub fn unsupported(_rnn: &crate::Rnn) -> Option<&'static str> {
     None
 }
