@@ -1026,16 +1026,13 @@ fn reference(
         loss_scale,
         ..CheckOptions::default()
     };
-    // One sequence on a model the fast paths compute: the same report as
-    // `checker::check_central` on `Workspace::loss`, on every core
-    // (`tests/core/fast_paths.rs`); otherwise the plain check on the batch.
-    let slow = match (batch.n, crate::fast::unsupported(rnn)) {
-        (1, None) => None,
-        (_, Some(what)) => Some(what),
-        (_, None) => Some("a minibatch"),
-    };
+    // A model the fast paths compute (one sequence or a minibatch): the same
+    // report as `checker::check_central` on `Workspace::batch_loss`, on every
+    // core (`tests/core/fast_paths.rs`, `tests/core/fast_batches.rs`);
+    // otherwise the plain check on the batch.
+    let slow = crate::fast::unsupported(rnn);
     let report = if slow.is_none() {
-        crate::fast::check_central(rnn, batch.x, batch.targets, bptt_reference, &opts)
+        crate::fast::check_batch(&batch.with(rnn), bptt_reference, &opts)
     } else {
         checker::check_central(rnn, bptt_reference, |r: &Rnn| batch.with(r).loss(), &opts)
     }

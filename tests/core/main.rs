@@ -10,6 +10,7 @@ mod batches;
 mod bptt_by_hand;
 mod bug_catalogue;
 mod exact_blocked;
+mod fast_batches;
 mod fast_paths;
 mod fingerprint_matching;
 mod gradient_properties;
