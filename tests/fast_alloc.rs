@@ -8,9 +8,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use nalgebra::{DMatrix, DVector};
 use rnn_gradcheck::fast::{self, Workspace};
 use rnn_gradcheck::random::random_problem;
-use rnn_gradcheck::CheckOptions;
+use rnn_gradcheck::{Activation, CheckOptions, Rnn};
 
 struct Counting;
 
@@ -59,20 +60,43 @@ fn allocations_during(f: impl FnOnce()) -> usize {
     ALLOCATIONS.load(Ordering::Relaxed) - before
 }
 
+/// The models of every head the case format accepts: squared error on
+/// every step, a softmax + cross-entropy head on one-hot targets, and a
+/// masked mean (step weights).
+fn models() -> Vec<(&'static str, Rnn, DMatrix<f64>, DMatrix<f64>)> {
+    let (rnn, x, y) = random_problem(1, 4, 6, 3, 50, 1.0);
+    let mut softmax = rnn.clone();
+    softmax.hidden = Activation::Tanh;
+    softmax.output = Activation::Softmax;
+    let one_hot = DMatrix::from_fn(3, 50, |o, t| f64::from(u8::from(o == t % 3)));
+    let mut masked = rnn.clone();
+    masked.step_weights = Some(DVector::from_fn(50, |t, _| {
+        f64::from(u8::from(t % 4 != 0)) / 38.0
+    }));
+    vec![
+        ("squared error", rnn, x.clone(), y.clone()),
+        ("softmax", softmax, x.clone(), one_hot),
+        ("masked mean", masked, x, y),
+    ]
+}
+
 #[test]
 fn the_workspace_allocates_nothing_after_the_first_call() {
     let _turn = SERIAL.lock().unwrap();
-    let (rnn, x, y) = random_problem(1, 4, 6, 1, 50, 1.0);
     let mut ws = Workspace::new();
-    let mut grad = rnn.params.zeros_like();
-    ws.loss_and_gradient(&rnn, &x, &y, &mut grad);
-    let n = own_allocations_during(|| {
-        for _ in 0..100 {
-            std::hint::black_box(ws.loss_and_gradient(&rnn, &x, &y, &mut grad));
-            std::hint::black_box(ws.loss(&rnn, &x, &y));
-        }
-    });
-    assert_eq!(n, 0);
+    for (name, rnn, x, y) in models() {
+        let mut grad = rnn.params.zeros_like();
+        ws.loss_and_gradient(&rnn, &x, &y, &mut grad);
+        let n = own_allocations_during(|| {
+            for _ in 0..100 {
+                std::hint::black_box(ws.loss_and_gradient(&rnn, &x, &y, &mut grad));
+                std::hint::black_box(ws.loss(&rnn, &x, &y));
+            }
+        });
+        assert_eq!(n, 0, "{name}");
+    }
+    let (rnn, x, y) = random_problem(1, 4, 6, 1, 50, 1.0);
+    ws.loss(&rnn, &x, &y);
     // Negative control: a new size reallocates, and the counter sees it.
     let (bigger, x2, y2) = random_problem(1, 4, 9, 1, 50, 1.0);
     assert!(
