@@ -31,7 +31,8 @@ then `diagnose check case.json`. Each adapter
 
 Besides the case file each adapter writes a report beside it,
 `<case without extension>.adapter.json` (what it saw: your names for each
-parameter, clipping, mutation, the loss normalisation; the case format
+parameter, clipping, mutation, the loss normalisation, and the lines of your
+code shape each catalogued bug changes, in your names; the case format
 accepts no extra keys), prints its warnings to stderr, and returns the
 report as a dict.
 """
@@ -95,11 +96,136 @@ class _Swapped:
         return False
 
 
+# The line of each code shape that each catalogue bug changes, as that shape
+# writes it (its own local names: min-char-rnn's `hs`, `dhraw`, `dhnext`;
+# RNNNumpy's `s`, `delta_t`, ...) with your parameter names filled in:
+# {variant: (the wrong line, the right one)}. `diagnose check` prints the
+# pair under the catalogue variant your numbers match ("your code:", "fix:").
+_LINES = {
+    "min-char-rnn": {
+        "h-prev-wraps-around": (
+            "d{W_hh} += np.dot(dhraw, hs[t-1].T)   # hs a list: at t = 0, hs[-1] is the LAST state",
+            "hs = {{}}; hs[-1] = np.copy({h0})   # a dict (or T + 1 rows): hs[t-1] at t = 0 is {h0}"),
+        "dh-next-dropped": (
+            "dh = np.dot({W_hy}.T, dy)",
+            "dh = np.dot({W_hy}.T, dy) + dhnext   # and dhnext = np.dot({W_hh}.T, dhraw) after it"),
+        "no-recurrence-last-step-dropped": (
+            "for t in reversed(range(len(inputs) - 1)): ... dh = np.dot({W_hy}.T, dy)",
+            "for t in reversed(range(len(inputs))): ... dh = np.dot({W_hy}.T, dy) + dhnext"),
+        "derivative-at-activation": (
+            "dhraw = (1 - np.tanh(hs[t]) ** 2) * dh   # hs[t] is already tanh(a_t)",
+            "dhraw = (1 - hs[t] * hs[t]) * dh"),
+        "derivative-from-previous-step": (
+            "dhraw = (1 - hs[t-1] * hs[t-1]) * dh",
+            "dhraw = (1 - hs[t] * hs[t]) * dh"),
+        "missing-hidden-derivative": (
+            "dhraw = dh",
+            "dhraw = (1 - hs[t] * hs[t]) * dh"),
+        "dh-next-whh-not-transposed": (
+            "dhnext = np.dot({W_hh}, dhraw)",
+            "dhnext = np.dot({W_hh}.T, dhraw)"),
+        "dh-next-without-whh": (
+            "dhnext = dhraw",
+            "dhnext = np.dot({W_hh}.T, dhraw)"),
+        "h-t-in-dw-hh": (
+            "d{W_hh} += np.dot(dhraw, hs[t].T)",
+            "d{W_hh} += np.dot(dhraw, hs[t-1].T)"),
+        "transposed-dw-hh": (
+            "d{W_hh} += np.dot(hs[t-1], dhraw.T)",
+            "d{W_hh} += np.dot(dhraw, hs[t-1].T)"),
+        "h-prev-in-dw-hy": (
+            "d{W_hy} += np.dot(dy, hs[t-1].T)",
+            "d{W_hy} += np.dot(dy, hs[t].T)"),
+        "b-h-skips-first-step": (
+            "if t > 0: d{b_h} += dhraw",
+            "d{b_h} += dhraw   # at every t, 0 included"),
+        "b-y-never-accumulated": (
+            "d{b_y} += d{b_y}",
+            "d{b_y} += dy"),
+        "target-off-by-one": (
+            "dy[targets[t-1]] -= 1",
+            "dy[targets[t]] -= 1"),
+        "target-left-out": (
+            "dy = np.copy(ps[t])   # and no dy[targets[t]] -= 1",
+            "dy = np.copy(ps[t]); dy[targets[t]] -= 1"),
+        "stateful-dh-next": (
+            "dhnext carried over from the previous call",
+            "dhnext = np.zeros_like(hs[0])   # before the backward loop, every call"),
+        "mean-over-time": (
+            "for dparam in [d{W_xh}, d{W_hh}, d{W_hy}, d{b_h}, d{b_y}]: dparam /= len(inputs)",
+            "no division: the loss sums over the steps"),
+    },
+    "cs231n": {
+        "mask-left-out-of-gradient": (
+            "dx_flat = probs.copy(); dx_flat[np.arange(N * T), y_flat] -= 1; dx_flat /= N",
+            "dx_flat *= mask_flat[:, None]   # after dx_flat /= N"),
+        "weights-left-out-of-gradient": (
+            "dx_flat = probs.copy(); dx_flat[np.arange(N * T), y_flat] -= 1",
+            "dx_flat /= N; dx_flat *= mask_flat[:, None]"),
+        "dh-next-dropped": (
+            "rnn_step_backward(dh[:, t, :], cache[t])",
+            "rnn_step_backward(dh[:, t, :] + dprev_h, cache[t])"),
+        "derivative-at-activation": (
+            "dtanh = dnext_h * (1 - np.tanh(next_h) ** 2)   # next_h is already tanh(a_t)",
+            "dtanh = dnext_h * (1 - next_h ** 2)"),
+        "missing-hidden-derivative": (
+            "dtanh = dnext_h",
+            "dtanh = dnext_h * (1 - next_h ** 2)"),
+        "dh-next-whh-not-transposed": (
+            "dprev_h = dtanh.dot({W_hh})",
+            "dprev_h = dtanh.dot({W_hh}.T)"),
+        "h-t-in-dw-hh": (
+            "d{W_hh} = next_h.T.dot(dtanh)",
+            "d{W_hh} = prev_h.T.dot(dtanh)"),
+        "target-left-out": (
+            "dx_flat = probs.copy()   # and no dx_flat[np.arange(N * T), y_flat] -= 1",
+            "dx_flat = probs.copy(); dx_flat[np.arange(N * T), y_flat] -= 1"),
+    },
+    "rnnnumpy": {
+        "output-gradient-in-window-loop": (
+            "dLd{W_hy} += np.outer(delta_o[t], s[t].T)   # inside the bptt_step loop: once per window step",
+            "dLd{W_hy} += np.outer(delta_o[t], s[t].T)   # in the loop over t, before the bptt_step loop"),
+        "derivative-at-activation": (
+            "delta_t = self.{W_hy}.T.dot(delta_o[t]) * (1 - np.tanh(s[t]) ** 2)",
+            "delta_t = self.{W_hy}.T.dot(delta_o[t]) * (1 - (s[t] ** 2))"),
+        "dh-next-whh-not-transposed": (
+            "delta_t = self.{W_hh}.dot(delta_t) * (1 - s[bptt_step-1] ** 2)",
+            "delta_t = self.{W_hh}.T.dot(delta_t) * (1 - s[bptt_step-1] ** 2)"),
+        "h-t-in-dw-hh": (
+            "dLd{W_hh} += np.outer(delta_t, s[bptt_step])",
+            "dLd{W_hh} += np.outer(delta_t, s[bptt_step-1])"),
+        "h-prev-in-dw-hy": (
+            "dLd{W_hy} += np.outer(delta_o[t], s[t-1].T)",
+            "dLd{W_hy} += np.outer(delta_o[t], s[t].T)"),
+        "target-left-out": (
+            "delta_o = o   # and no delta_o[np.arange(len(y)), y] -= 1",
+            "delta_o = o; delta_o[np.arange(len(y)), y] -= 1.0"),
+    },
+    "question-nn": {
+        "original": (
+            "delta2 = np.dot(delta3, self.{W_hy}.T) * self.sigmoidPrime(self.B1)   # σ' at B1 = A·{W_xh}, "
+            "not at B1 + B_t1, and nothing from the later steps",
+            "delta2 = (np.dot(delta3, self.{W_hy}.T) + dh_next) * self.B * (1 - self.B)   # and "
+            "dh_next = np.dot(delta2, self.{W_hh}.T) carried to the step before"),
+        "wrong-preactivation": (
+            "delta2 = np.dot(delta3, self.{W_hy}.T) * self.sigmoidPrime(self.B1)",
+            "delta2 = np.dot(delta3, self.{W_hy}.T) * self.sigmoidPrime(self.B1 + self.B_t1)"),
+        "dh-next-dropped": (
+            "delta2 = np.dot(delta3, self.{W_hy}.T) * self.B * (1 - self.B)",
+            "delta2 = (np.dot(delta3, self.{W_hy}.T) + dh_next) * self.B * (1 - self.B)   # and "
+            "dh_next = np.dot(delta2, self.{W_hh}.T) carried to the step before"),
+    },
+}
+
+
 class _Report:
     """The adapter's report: what it saw, and its warnings (printed to stderr)."""
 
     def __init__(self, adapter, path, names):
         self.data = {"adapter": adapter, "case": str(path), "names": names, "warnings": []}
+        keys = {k: names.get(k, k) for k in ("W_xh", "W_hh", "W_hy", "b_h", "b_y", "h0")}
+        self.data["lines"] = {bug: {"yours": wrong.format(**keys), "fix": right.format(**keys)}
+                              for bug, (wrong, right) in _LINES.get(adapter, {}).items()}
 
     def warn(self, message):
         self.data["warnings"].append(message)

@@ -138,14 +138,7 @@ impl Untied {
     pub fn sum_over_steps(&self) -> Gradients {
         let mut sum = self.steps[0].clone();
         self.steps[1..].iter().for_each(|s| sum.add(s));
-        Gradients {
-            w_xh: sum.w_xh,
-            w_hh: sum.w_hh,
-            w_hy: sum.w_hy,
-            b_h: sum.b_h,
-            b_y: sum.b_y,
-            h_0: self.h_0.clone(),
-        }
+        sum.with_h_0(self.h_0.clone())
     }
 }
 
@@ -382,8 +375,37 @@ pub fn by_lag(
     targets: &DMatrix<f64>,
     backward: Backward,
 ) -> LagAttribution {
-    let (lags, leftover) = engine::by_lag(rnn, x, targets, &rules(backward));
-    LagAttribution { lags, leftover }
+    let terms = engine::by_lag(rnn, x, targets, &rules(backward), None, false);
+    LagAttribution {
+        lags: terms.lags,
+        leftover: terms.leftover,
+    }
+}
+
+/// The per-step and per-lag attribution of a backward pass truncated to a
+/// window of `window` steps (the loss at step `t` reaches steps `t … t −
+/// window + 1`; RNNNumpy's `bptt_truncate = window − 1`): what
+/// [`per_step`] and [`by_lag`] give for the full backward pass. `lags[k]`
+/// is zero for `k ≥ window`.
+///
+/// # Panics
+/// If the shapes of `x` or `targets` do not match the network.
+pub fn windowed(
+    rnn: &Rnn,
+    x: &DMatrix<f64>,
+    targets: &DMatrix<f64>,
+    backward: Backward,
+    window: usize,
+) -> (Untied, LagAttribution) {
+    let terms = engine::by_lag(rnn, x, targets, &rules(backward), Some(window), true);
+    let steps = terms.steps.expect("asked for");
+    (
+        Untied::new(steps, terms.dh_0),
+        LagAttribution {
+            lags: terms.lags,
+            leftover: terms.leftover,
+        },
+    )
 }
 
 /// The numeric attribution by lag, with the noise floor of every entry.

@@ -535,7 +535,7 @@ impl Bug {
             Bug::OutputBiasNeverAccumulated => "db_y = 0: never accumulated (dby += dby)",
             Bug::NoRecurrenceLastStepDropped => "no dh_next, and the loop skips the last step (for t in range(T-1))",
             Bug::PreviousStateInDwHy => "dW_hy = Σ dz_t h_{t-1}ᵀ instead of Σ dz_t h_tᵀ",
-            Bug::OutputGradientInWindowLoop => "dW_hy, db_y added inside the truncation loop: step t's term counted t times",
+            Bug::OutputGradientInWindowLoop => "dW_hy, db_y added inside the truncation loop: step t's term counted once per step of its window (t times without truncation)",
         }
     }
 
@@ -793,6 +793,26 @@ impl Bug {
     pub fn gradient(&self, rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Gradients {
         let (steps, h_0) = engine::per_step(rnn, x, targets, &self.rules());
         engine::tie(&rnn.params, &steps, &h_0)
+    }
+
+    /// The gradient this bug's backward pass gives when it is truncated to
+    /// a window of `window` steps, as truncated-BPTT code is written: the
+    /// loss at step `t` is propagated back through steps `t, t − 1, …,
+    /// max(1, t − window + 1)` only, with the bug's one line changed
+    /// (RNNNumpy's `bptt_truncate` is `window − 1`). The catalogue's
+    /// candidates when the reference is truncated BPTT; `window ≥ T` gives
+    /// [`Bug::gradient`] to rounding.
+    ///
+    /// # Panics
+    /// If the shapes of `x` or `targets` do not match the network.
+    pub fn windowed_gradient(
+        &self,
+        rnn: &Rnn,
+        x: &DMatrix<f64>,
+        targets: &DMatrix<f64>,
+        window: usize,
+    ) -> Gradients {
+        engine::by_lag(rnn, x, targets, &self.rules(), Some(window), false).tied(&rnn.params)
     }
 }
 

@@ -584,6 +584,19 @@ impl StepWeights {
         z
     }
 
+    /// These weights' values as the weight blocks of a [`Gradients`], with
+    /// `h_0` for its initial-state block.
+    pub fn with_h_0(self, h_0: DVector<f64>) -> Gradients {
+        Gradients {
+            w_xh: self.w_xh,
+            w_hh: self.w_hh,
+            w_hy: self.w_hy,
+            b_h: self.b_h,
+            b_y: self.b_y,
+            h_0,
+        }
+    }
+
     /// `self += other`.
     pub fn add(&mut self, other: &StepWeights) {
         self.w_xh += &other.w_xh;

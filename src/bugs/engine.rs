@@ -636,16 +636,19 @@ fn add_hidden_terms(
 }
 
 /// The output terms of step `t`: `dW_hy^(t) += dz_t h_tᵀ`, `db_y^(t) += dz_t`
-/// (each `t` times when they are counted once per step of the window).
+/// (each once per step of the backpropagation window of step `t` when they
+/// are counted in the window's loop: `t` times, `min(t, k)` with a window
+/// of `k` steps).
 fn add_output_terms(
     out: &mut StepWeights,
     trace: &Trace,
     rules: &Rules,
     t: usize,
+    window: Option<usize>,
     dz: &DVector<f64>,
 ) {
     let times = if rules.output_per_window_step {
-        t as f64 // the window of step t: steps t, t−1, …, 1
+        window.map_or(t, |k| t.min(k)) as f64 // the window of step t: steps t, t−1, …
     } else {
         1.0
     };
@@ -685,7 +688,14 @@ pub(crate) fn per_step(
                 &d.da_x.column(s - 1).into_owned(),
                 &d.da_h.column(s - 1).into_owned(),
             );
-            add_output_terms(&mut w, &trace, rules, s, &d.dz.column(s - 1).into_owned());
+            add_output_terms(
+                &mut w,
+                &trace,
+                rules,
+                s,
+                None,
+                &d.dz.column(s - 1).into_owned(),
+            );
             w.scale(scale);
             w
         })
@@ -697,14 +707,7 @@ pub(crate) fn per_step(
 pub(crate) fn tie(params: &Params, steps: &[StepWeights], h_0: &DVector<f64>) -> Gradients {
     let mut sum = StepWeights::zeros_like(params);
     steps.iter().for_each(|s| sum.add(s));
-    Gradients {
-        w_xh: sum.w_xh,
-        w_hh: sum.w_hh,
-        w_hy: sum.w_hy,
-        b_h: sum.b_h,
-        b_y: sum.b_y,
-        h_0: h_0.clone(),
-    }
+    sum.with_h_0(h_0.clone())
 }
 
 /// [`tie`] of [`per_step`], and the loss of the forward pass it ran: the
@@ -734,21 +737,13 @@ pub(crate) fn tied(
         da_h.copy_from(&d.da_h.column(s - 1));
         dz.copy_from(&d.dz.column(s - 1));
         add_hidden_terms(&mut w, x, &trace, rules, s, &da_x, &da_h);
-        add_output_terms(&mut w, &trace, rules, s, &dz);
+        add_output_terms(&mut w, &trace, rules, s, None, &dz);
         if scale != 1.0 {
             w.scale(scale); // (× 1 changes no bit: skipped)
         }
         sum.add(&w);
     }
-    let grad = Gradients {
-        w_xh: sum.w_xh,
-        w_hh: sum.w_hh,
-        w_hy: sum.w_hy,
-        b_h: sum.b_h,
-        b_y: sum.b_y,
-        h_0: d.dh_0 * scale,
-    };
-    (trace.loss, grad)
+    (trace.loss, sum.with_h_0(d.dh_0 * scale))
 }
 
 /// `w = zero`, block by block, in place.
@@ -768,18 +763,56 @@ fn reset(w: &mut StepWeights, zero: &StepWeights) {
 /// Receives the deltas `(s, da^x_s, da^h_s)` of one step.
 type Sink<'a> = &'a mut dyn FnMut(usize, &DVector<f64>, &DVector<f64>);
 
-/// Attribution by lag, in `O(T²)`: the loss term of step `t` is propagated
-/// back on its own, and its contribution to the copies used at step `t − k`
-/// is added to `lags[k]`. Returns `(lags, leftover)`, where `leftover` is,
-/// per step, what comes from no loss term of this sequence (a stateful
-/// backward's leftover `dh_next`), `None` otherwise. By linearity,
-/// `Σ_k lags[k] + Σ_s leftover[s]` is the tied gradient of [`per_step`].
+/// Every loss term propagated back on its own ([`by_lag`]).
+pub(crate) struct LagTerms {
+    /// `lags[k]`: the terms of the copies used at step `t − k` from the loss
+    /// at step `t`, summed over `t`.
+    pub lags: Vec<StepWeights>,
+    /// Per step, what comes from no loss term of this sequence (a stateful
+    /// backward's leftover `dh_next`), `None` otherwise.
+    pub leftover: Option<Vec<StepWeights>>,
+    /// Per step `s`, the terms of the copies used at step `s` (the same terms
+    /// as `lags` and `leftover`, summed by step instead of by lag), when asked.
+    pub steps: Option<Vec<StepWeights>>,
+    /// `∂L/∂h_0` as the backward pass computes it: what the windows that
+    /// reach step 1 carry past it.
+    pub dh_0: DVector<f64>,
+}
+
+impl LagTerms {
+    /// The tied gradient: `Σ_k lags[k] + Σ_s leftover[s]`, and `dh_0`.
+    pub fn tied(&self, params: &Params) -> Gradients {
+        let mut sum = StepWeights::zeros_like(params);
+        self.lags.iter().for_each(|l| sum.add(l));
+        self.leftover.iter().flatten().for_each(|l| sum.add(l));
+        sum.with_h_0(self.dh_0.clone())
+    }
+}
+
+/// Attribution by lag, in `O(T · k)` for a window of `k` steps (`O(T²)`
+/// without one): the loss term of step `t` is propagated back on its own,
+/// through steps `t, t − 1, …, max(1, t − k + 1)`, and its contribution to
+/// the copies used at step `t − j` is added to `lags[j]` (and to `steps[t −
+/// j]` when `with_steps`); where it passes step 1, what it carries on is
+/// `dh_0`'s:
+/// ```text
+/// dh^(t)_t = W_hyᵀ dz_t,   da^(t)_s = dh^(t)_s ⊙ f'(a_s),   dh^(t)_{s−1} = carry(da^(t)_s)
+/// dh_0 = Σ_{t whose window reaches step 1} dh^(t)_0
+/// ```
+/// (with `rules`' changes to each line). With `window = None` or `k ≥ T`,
+/// `Σ lags + Σ leftover` is the tied gradient of [`per_step`] to rounding
+/// (the same terms summed in another order); with [`Rules::CORRECT`] and a
+/// window it is [`crate::bptt::bptt_truncated`]'s. A stateful backward's
+/// leftover `dh_next` enters step `T` and is carried through the same
+/// window.
 pub(crate) fn by_lag(
     rnn: &Rnn,
     x: &DMatrix<f64>,
     targets: &DMatrix<f64>,
     rules: &Rules,
-) -> (Vec<StepWeights>, Option<Vec<StepWeights>>) {
+    window: Option<usize>,
+    with_steps: bool,
+) -> LagTerms {
     let trace = rnn.forward(x, targets);
     let t_len = trace.len();
     let p = &rnn.params;
@@ -787,12 +820,17 @@ pub(crate) fn by_lag(
     let f_x = hidden_derivatives(rnn, x, &trace, rules.hidden_x);
     let f_h = hidden_derivatives(rnn, x, &trace, rules.hidden_h);
     let mut lags = vec![StepWeights::zeros_like(p); t_len];
+    let mut steps = with_steps.then(|| vec![StepWeights::zeros_like(p); t_len]);
+    let mut dh_0 = DVector::zeros(p.n_h());
+    let reach = window.unwrap_or(t_len).max(1);
 
-    // Propagates `dh` entering step `from` down to step 1 (or one step only),
-    // handing each step's deltas to `sink(s, da_x, da_h)`. `own` says whether
+    // Propagates `dh` entering step `from` down to step 1 (or one step only,
+    // or through the window), handing each step's deltas to `sink(s, da_x,
+    // da_h)` and adding what passes step 1 to `dh_0`. `own` says whether
     // `dh` is the loss term of step `from` itself (else it is carried).
-    let propagate = |from: usize, mut dh: DVector<f64>, own: bool, sink: Sink<'_>| {
-        for s in (1..=from).rev() {
+    let mut propagate = |from: usize, mut dh: DVector<f64>, own: bool, sink: Sink<'_>| {
+        let oldest = from.saturating_sub(reach - 1).max(1);
+        for s in (oldest..=from).rev() {
             let skip_derivative = rules.derivative_before_carry && !(own && s == from);
             let (dx, dhh) = if skip_derivative {
                 (dh.clone(), dh.clone())
@@ -803,6 +841,9 @@ pub(crate) fn by_lag(
                 )
             };
             sink(s, &dx, &dhh);
+            if s == 1 {
+                dh_0 += carry(rnn, rules.carry, &dhh); // the window reached h_0
+            }
             if !rules.through_time {
                 break;
             }
@@ -812,26 +853,41 @@ pub(crate) fn by_lag(
 
     for t in 1..=t_len {
         let dz_t = dz.column(t - 1).into_owned();
-        add_output_terms(&mut lags[0], &trace, rules, t, &dz_t);
+        add_output_terms(&mut lags[0], &trace, rules, t, window, &dz_t);
+        if let Some(steps) = &mut steps {
+            add_output_terms(&mut steps[t - 1], &trace, rules, t, window, &dz_t);
+        }
         propagate(t, p.w_hy.tr_mul(&dz_t), true, &mut |s, dx, dh| {
-            add_hidden_terms(&mut lags[t - s], x, &trace, rules, s, dx, dh)
+            add_hidden_terms(&mut lags[t - s], x, &trace, rules, s, dx, dh);
+            if let Some(steps) = &mut steps {
+                add_hidden_terms(&mut steps[s - 1], x, &trace, rules, s, dx, dh);
+            }
         });
     }
     let leftover = (rules.stateful && t_len > 0).then(|| {
-        let mut steps = vec![StepWeights::zeros_like(p); t_len];
+        let mut left = vec![StepWeights::zeros_like(p); t_len];
         propagate(
             t_len,
             leftover(rnn, x, targets, &trace),
             false,
-            &mut |s, dx, dh| add_hidden_terms(&mut steps[s - 1], x, &trace, rules, s, dx, dh),
+            &mut |s, dx, dh| {
+                add_hidden_terms(&mut left[s - 1], x, &trace, rules, s, dx, dh);
+                if let Some(steps) = &mut steps {
+                    add_hidden_terms(&mut steps[s - 1], x, &trace, rules, s, dx, dh);
+                }
+            },
         );
-        steps
+        left
     });
     let scale = time_scale(rnn, rules, t_len);
-    lags.iter_mut().for_each(|l| l.scale(scale));
-    let leftover = leftover.map(|mut steps| {
-        steps.iter_mut().for_each(|l| l.scale(scale));
-        steps
-    });
-    (lags, leftover)
+    let scaled = |mut v: Vec<StepWeights>| {
+        v.iter_mut().for_each(|l| l.scale(scale));
+        v
+    };
+    LagTerms {
+        lags: scaled(lags),
+        leftover: leftover.map(scaled),
+        steps: steps.map(scaled),
+        dh_0: dh_0 * scale,
+    }
 }

@@ -151,6 +151,23 @@ pub struct Case {
     /// the adapter's report beside the case ([`adapter_names`]); empty
     /// without one.
     pub names: Vec<(Param, String)>,
+    /// The lines of the user's code shape that catalogue variants change,
+    /// in their names, from the adapter's report ([`adapter_lines`]); empty
+    /// without one.
+    pub lines: Vec<CodeLine>,
+}
+
+/// One line of a user's code shape that a catalogue variant changes, as
+/// the adapter that knows the shape writes it, in the user's names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeLine {
+    /// The catalogue variant ([`crate::bugs::Bug::name`]).
+    pub variant: String,
+    /// The line as the variant writes it (min-char-rnn's
+    /// `dWhh += np.dot(dhraw, hs[t-1].T)` with `hs` a list).
+    pub yours: String,
+    /// The line as correct code writes it.
+    pub fix: String,
 }
 
 /// The gradient a case's gradients are judged against.
@@ -388,7 +405,50 @@ pub fn load(path: impl AsRef<Path>) -> Result<Case, CaseError> {
     let bytes = std::fs::read(path).map_err(read_err)?;
     let mut case = parse(&bytes, &shown)?;
     case.names = adapter_names(path);
+    case.lines = adapter_lines(path);
     Ok(case)
+}
+
+/// The adapter's report beside a case (`case.json` → `case.adapter.json`),
+/// when there is one and it is a JSON object.
+fn adapter_report(case: &Path) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let text = std::fs::read_to_string(case.with_extension("adapter.json")).ok()?;
+    match serde_json::from_str(&text) {
+        Ok(serde_json::Value::Object(report)) => Some(report),
+        _ => None,
+    }
+}
+
+/// A name or a line from the adapter's report, fit to print: not empty, at
+/// most `max` bytes, no control characters.
+fn printable(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && !s.chars().any(char::is_control)
+}
+
+/// The `lines` of the adapter's report beside a case: `{"variant": {"yours":
+/// …, "fix": …}, …}` for the catalogue variants the adapter's code shape
+/// can write, in the user's names. Empty without a report; entries that are
+/// not a known variant with two printable lines are left out (a courtesy,
+/// never an error).
+pub fn adapter_lines(case: &Path) -> Vec<CodeLine> {
+    let Some(serde_json::Value::Object(lines)) =
+        adapter_report(case).and_then(|mut r| r.remove("lines"))
+    else {
+        return Vec::new();
+    };
+    lines
+        .iter()
+        .filter(|(variant, _)| variant.parse::<crate::bugs::Bug>().is_ok())
+        .filter_map(|(variant, line)| {
+            let yours = line.get("yours")?.as_str()?;
+            let fix = line.get("fix")?.as_str()?;
+            (printable(yours, 200) && printable(fix, 200)).then(|| CodeLine {
+                variant: variant.clone(),
+                yours: yours.to_string(),
+                fix: fix.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// The `names` of the report `examples/rnn_adapters.py` writes beside a
@@ -396,22 +456,16 @@ pub fn load(path: impl AsRef<Path>) -> Result<Case, CaseError> {
 /// when there is no such file, or it is not that report (it is a
 /// courtesy, never an error).
 pub fn adapter_names(case: &Path) -> Vec<(Param, String)> {
-    let sidecar = case.with_extension("adapter.json");
-    let Ok(text) = std::fs::read_to_string(&sidecar) else {
-        return Vec::new();
-    };
-    let Ok(serde_json::Value::Object(report)) = serde_json::from_str(&text) else {
-        return Vec::new();
-    };
-    let Some(serde_json::Value::Object(names)) = report.get("names") else {
+    let Some(serde_json::Value::Object(names)) =
+        adapter_report(case).and_then(|mut r| r.remove("names"))
+    else {
         return Vec::new();
     };
     Param::ALL
         .into_iter()
         .filter_map(|p| {
             let name = names.get(p.key())?.as_str()?;
-            let ok = !name.is_empty() && name.len() <= 40 && !name.chars().any(char::is_control);
-            ok.then(|| (p, name.to_string()))
+            printable(name, 40).then(|| (p, name.to_string()))
         })
         .collect()
 }

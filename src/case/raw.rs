@@ -759,6 +759,7 @@ pub(crate) fn build(mut raw: RawCase, path: &str) -> Result<Case, CaseError> {
         f32_evidence,
         reference,
         names: Vec::new(),
+        lines: Vec::new(),
     };
 
     let mut grads = Vec::new();

@@ -37,17 +37,23 @@ pub struct Candidate {
 /// If the shapes of `x` (`n_in × T`) or `targets` (`n_out × T`) do not match
 /// the network.
 pub fn catalogue(rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Vec<Candidate> {
-    catalogue_of(&crate::batch::Batch::single(rnn, x, targets))
+    catalogue_of(&crate::batch::Batch::single(rnn, x, targets), None)
 }
 
 /// [`catalogue`] on a minibatch: each variant's gradient of every
 /// sequence, merged as the batch's ([`crate::batch::Batch::gradient`]).
-pub fn catalogue_of(batch: &crate::batch::Batch<'_>) -> Vec<Candidate> {
+/// With a `window`, the variants of truncated-BPTT code with that many steps
+/// ([`Bug::windowed_gradient`]): what to match against when the reference is
+/// truncated BPTT.
+pub fn catalogue_of(batch: &crate::batch::Batch<'_>, window: Option<usize>) -> Vec<Candidate> {
     Bug::ALL
         .iter()
         .map(|b| Candidate {
             name: b.name().to_string(),
-            grads: batch.gradient(|r, x, y| b.gradient(r, x, y)),
+            grads: batch.gradient(|r, x, y| match window {
+                None => b.gradient(r, x, y),
+                Some(k) => b.windowed_gradient(r, x, y, k),
+            }),
         })
         .collect()
 }

@@ -110,14 +110,18 @@ pub fn affordable_batch(rnn: &Rnn, t_len: usize, n: usize) -> bool {
 /// The attribution in time of `params` (the wrong ones; `h0` has no per-step
 /// terms and is skipped) for the gradient `variant` computes. In a
 /// minibatch, step `t`'s and lag `k`'s terms are summed over the sequences.
+/// With a `window`, both backward passes are truncated to it (the
+/// reference is truncated BPTT), so lags from `window` on are zero on both
+/// sides.
 pub fn attribute(
     batch: &Batch<'_>,
     variant: Bug,
     params: &[(Param, f64)],
     rtol: f64,
+    window: Option<usize>,
 ) -> Vec<(Param, InTime)> {
-    let correct = Terms::of(batch, Backward::Correct);
-    let yours = Terms::of(batch, Backward::Bug(variant));
+    let correct = Terms::of(batch, Backward::Correct, window);
+    let yours = Terms::of(batch, Backward::Bug(variant), window);
     let zeros = || StepWeights::zeros_like(&batch.rnn.params);
     params
         .iter()
@@ -171,11 +175,16 @@ struct Terms {
 }
 
 impl Terms {
-    fn of(batch: &Batch<'_>, backward: Backward) -> Terms {
+    fn of(batch: &Batch<'_>, backward: Backward, window: Option<usize>) -> Terms {
         let mut sum: Option<Terms> = None;
         for s in batch.sequences() {
-            let steps = attribution::per_step(&s.rnn, &s.x, &s.targets, backward);
-            let lags = attribution::by_lag(&s.rnn, &s.x, &s.targets, backward);
+            let (steps, lags) = match window {
+                None => (
+                    attribution::per_step(&s.rnn, &s.x, &s.targets, backward),
+                    attribution::by_lag(&s.rnn, &s.x, &s.targets, backward),
+                ),
+                Some(k) => attribution::windowed(&s.rnn, &s.x, &s.targets, backward, k),
+            };
             let one = Terms {
                 steps: steps.steps().to_vec(),
                 lags: lags.lags,

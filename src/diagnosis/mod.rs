@@ -600,10 +600,16 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
             Outcome::Correct => Overall::Correct,
         },
     };
+    // Truncated-BPTT code is matched against the catalogue's variants
+    // truncated to the same window.
+    let window = match case.reference {
+        crate::case::Reference::Full => None,
+        crate::case::Reference::Truncate(k) => Some(k + 1),
+    };
     let candidates = case
         .grads
         .as_ref()
-        .map(|_| fingerprint::catalogue_of(&batch));
+        .map(|_| fingerprint::catalogue_of(&batch, window));
     let matches = case
         .grads
         .as_ref()
@@ -652,7 +658,7 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
                 .filter(|r| r.verdict.is_wrong())
                 .map(|r| (r.param, r.floor))
                 .collect();
-            for (p, a) in in_time::attribute(&batch, variant, &wrong, rtol) {
+            for (p, a) in in_time::attribute(&batch, variant, &wrong, rtol, window) {
                 if let Some(r) = params.iter_mut().find(|r| r.param == p) {
                     r.in_time = Some(a);
                 }
@@ -1020,16 +1026,13 @@ fn reference(
         loss_scale,
         ..CheckOptions::default()
     };
-    // One sequence on a model the fast paths compute: the same report as
-    // `checker::check_central` on `Workspace::loss`, on every core
-    // (`tests/core/fast_paths.rs`); otherwise the plain check on the batch.
-    let slow = match (batch.n, crate::fast::unsupported(rnn)) {
-        (1, None) => None,
-        (_, Some(what)) => Some(what),
-        (_, None) => Some("a minibatch"),
-    };
+    // A model the fast paths compute (one sequence or a minibatch): the same
+    // report as `checker::check_central` on `Workspace::batch_loss`, on every
+    // core (`tests/core/fast_paths.rs`, `tests/core/fast_batches.rs`);
+    // otherwise the plain check on the batch.
+    let slow = crate::fast::unsupported(rnn);
     let report = if slow.is_none() {
-        crate::fast::check_central(rnn, batch.x, batch.targets, bptt_reference, &opts)
+        crate::fast::check_batch(&batch.with(rnn), bptt_reference, &opts)
     } else {
         checker::check_central(rnn, bptt_reference, |r: &Rnn| batch.with(r).loss(), &opts)
     }
@@ -1307,9 +1310,10 @@ fn compare_block(
 fn inconclusive_reason(s: &crate::judge::BlockStats, precision: Precision) -> String {
     let norm = s.reference_norm.max(s.claimed_norm);
     if norm == 0.0 {
-        return "the gradient of this block is exactly 0 here, and so is yours: a flat loss \
-                (saturated units, zero inputs) whose true derivative may have underflowed; zero \
-                certifies nothing; check at parameters where it is not flat"
+        return "the gradient of this block is exactly 0 here, and so is yours: the loss does \
+                not move with it at these parameters (ReLU units off at every step, saturated \
+                units, zero inputs, or no counted step within its reach), or its true derivative \
+                underflowed; zero certifies nothing; check at parameters where it is not 0"
             .into();
     }
     if norm < crate::judge::UNDERFLOW {

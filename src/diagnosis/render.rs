@@ -216,6 +216,61 @@ impl Diagnosis {
         })
     }
 
+    /// The lines of the user's code (from their adapter, in their names)
+    /// that the catalogue variants their wrong numbers match change, in the
+    /// order of the matches; without a match, the line of the closest
+    /// variant ([`PartialMatch`]) that has one, marked `closest`; none for
+    /// correct numbers.
+    pub fn your_lines(&self) -> Vec<(&crate::case::CodeLine, bool)> {
+        if self.verdict != Overall::Wrong {
+            return Vec::new();
+        }
+        let line = |m: &str| self.case.lines.iter().find(|l| l.variant == m);
+        let matched: Vec<_> = self
+            .matches
+            .iter()
+            .flatten()
+            .filter_map(|m| line(m))
+            .map(|l| (l, false))
+            .collect();
+        if !matched.is_empty() {
+            return matched;
+        }
+        self.partial_matches
+            .iter()
+            .find_map(|m| line(&m.name))
+            .map(|l| (l, true))
+            .into_iter()
+            .collect()
+    }
+
+    /// `your code:` and `fix:` for each of [`Diagnosis::your_lines`]; the
+    /// closest variant's as `look at:`, with its name (it is not a match).
+    fn write_your_lines(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines = self.your_lines();
+        for (line, closest) in &lines {
+            let tag = match lines.len() {
+                1 => String::new(),
+                _ => format!("({}) ", line.variant),
+            };
+            let (label, yours) = match closest {
+                true => (
+                    "look at:",
+                    format!("(the line {} changes) {}", line.variant, line.yours),
+                ),
+                false => ("your code:", format!("{tag}{}", line.yours)),
+            };
+            writeln!(f, "{label:<10} {}", wrap(&yours, 88, 11))?;
+            writeln!(
+                f,
+                "{:<10} {}",
+                "fix:",
+                wrap(&format!("{tag}{}", line.fix), 88, 11)
+            )?;
+        }
+        Ok(())
+    }
+
     fn has_given_hidden(&self) -> bool {
         [Param::WXh, Param::WHh].iter().any(|p| {
             self.param(*p)
@@ -274,6 +329,12 @@ impl Diagnosis {
             "explanation": self.explanation(),
             "matches": self.matches,
             "habit": self.habit.as_ref().map(habits::Habit::to_json),
+            "your_code": self.your_lines().iter().map(|(l, closest)| json!({
+                "variant": l.variant,
+                "closest": closest,
+                "yours": l.yours,
+                "fix": l.fix,
+            })).collect::<Vec<_>>(),
             "names": c.names.iter().map(|(p, n)| (p.key().to_string(), json!(n))).collect::<serde_json::Map<String, Value>>(),
             "partial_matches": self.partial_matches.iter().map(|m| json!({
                 "name": m.name,
@@ -615,6 +676,7 @@ impl fmt::Display for Diagnosis {
                 if let Some(hint) = self.first_step_hint() {
                     writeln!(f, "{:<10} {}", "", wrap(&hint, 88, 11))?;
                 }
+                self.write_your_lines(f)?;
             }
             Some(m) if self.verdict == Overall::Correct => writeln!(
                 f,
@@ -635,6 +697,7 @@ impl fmt::Display for Diagnosis {
                     let summary = name.parse::<Bug>().map_or("", Bug::summary);
                     writeln!(f, "{label:<10} {}", wrap(&format!("{name}: {summary}"), 88, 11))?;
                 }
+                self.write_your_lines(f)?;
             }
             None => {}
         }

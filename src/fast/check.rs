@@ -5,8 +5,9 @@ use nalgebra::DMatrix;
 use rayon::prelude::*;
 
 use super::kernels::{self, multiversion, Isa};
-use super::lanes::{Lanes, Probe, Shared, LANES};
-use super::workspace::Workspace;
+use super::lanes::{add_in_order, Lanes, Probe, Seq, Shared, LANES};
+use super::workspace::{Sequence, Workspace};
+use crate::batch::Batch;
 use crate::checker::{
     self, BlockReport, Central, CheckError, CheckOptions, CheckReport, EntryCheck,
 };
@@ -79,14 +80,57 @@ pub fn check_with_isa(
     options: &CheckOptions,
     isa: Isa,
 ) -> Result<CheckReport, CheckError> {
+    check_batch_with_isa(&Batch::single(rnn, x, targets), grad, options, isa)
+}
+
+/// [`checker::check_central`] of `grad` against the loss of a minibatch,
+/// `L = Σ_n L_n` ([`crate::batch`]), fast: the same report as
+/// `checker::check_central` with `f` = [`Workspace::batch_loss`], bit for bit
+/// (each sequence's loss by [`Workspace::loss`]'s operations, the sum in
+/// sequence order). A shared parameter's perturbed passes run every
+/// sequence; a sequence's own `h_0` only that sequence, the others'
+/// unperturbed losses added in their places.
+///
+/// # Errors
+/// [`CheckError`] if `grad` does not have the blocks of `batch.rnn`.
+pub fn check_batch(
+    batch: &Batch,
+    grad: &Gradients,
+    options: &CheckOptions,
+) -> Result<CheckReport, CheckError> {
+    check_batch_with_isa(batch, grad, options, Isa::detect())
+}
+
+/// [`check_batch`] with the given kernels (the report is the same for every [`Isa`]).
+///
+/// # Errors
+/// As [`check_batch`].
+pub fn check_batch_with_isa(
+    batch: &Batch,
+    grad: &Gradients,
+    options: &CheckOptions,
+    isa: Isa,
+) -> Result<CheckReport, CheckError> {
+    let rnn = batch.rnn;
     let layout = same_layout(rnn, grad)?;
     if !super::supports(rnn) {
         let mut model = rnn.clone();
-        return checker::check_central(&mut model, grad, |r: &Rnn| r.loss(x, targets), options);
+        return checker::check_central(&mut model, grad, |r: &Rnn| batch.with(r).loss(), options);
     }
-    let mut ws = Workspace::with_isa(isa);
-    let loss = ws.loss(rnn, x, targets);
-    let model = Model::new(rnn, x, targets, &ws);
+    let sequences = sequences(batch);
+    let mut workspaces = vec![Workspace::with_isa(isa); batch.n];
+    let losses: Vec<f64> = workspaces
+        .iter_mut()
+        .zip(&sequences)
+        .map(|(ws, seq)| ws.forward(rnn, seq))
+        .collect();
+    let loss = add_in_order(losses.iter().copied());
+    let model = Model::new(rnn, &sequences, &workspaces, &losses);
+    let h0_rows = if batch.shared_h0() {
+        None
+    } else {
+        Some(rnn.params.n_h())
+    };
 
     // Every entry to check, with its plain central-difference points.
     let mut entries = Vec::new();
@@ -100,6 +144,7 @@ pub fn check_with_isa(
                 name,
                 rows,
                 k,
+                h0_rows,
                 theta,
                 plus: theta + h,
                 minus: theta - h,
@@ -202,6 +247,8 @@ struct Entry {
     rows: usize,
     /// Column-major index in the block.
     k: usize,
+    /// `n_h` when `h_0` holds one state per sequence (`None`: shared).
+    h0_rows: Option<usize>,
     theta: f64,
     plus: f64,
     minus: f64,
@@ -220,10 +267,20 @@ impl Entry {
     fn at(&self, value: f64) -> Eval {
         let (i, j) = (self.k % self.rows, self.k / self.rows);
         match self.name {
-            "W_xh" => Eval::Lane(Probe::WXh { i, j, value }),
-            "W_hh" => Eval::Lane(Probe::WHh { i, j, value }),
-            "b_h" => Eval::Lane(Probe::BH { i, value }),
-            "h_0" => Eval::Lane(Probe::H0 { i, value }),
+            "W_xh" => Eval::Lane(Probe::WXh { i, j, value }, None),
+            "W_hh" => Eval::Lane(Probe::WHh { i, j, value }, None),
+            "b_h" => Eval::Lane(Probe::BH { i, value }, None),
+            "h_0" => match self.h0_rows {
+                None => Eval::Lane(Probe::H0 { i, value }, None),
+                // Sequence k / n_h's own initial state: only that sequence changes.
+                Some(n_h) => Eval::Lane(
+                    Probe::H0 {
+                        i: self.k % n_h,
+                        value,
+                    },
+                    Some(self.k / n_h),
+                ),
+            },
             "W_hy" => Eval::Output {
                 o: i,
                 k: Some(j),
@@ -242,8 +299,9 @@ impl Entry {
 /// How one perturbed loss is computed.
 #[derive(Clone, Copy, Debug)]
 enum Eval {
-    /// A full forward pass, in a batch of lanes.
-    Lane(Probe),
+    /// A full forward pass, in a batch of lanes: of every sequence, or of
+    /// only the given one (its own `h_0` changed).
+    Lane(Probe, Option<usize>),
     /// Output layer only: `W_hy[o, k] = value`, or `b_y[o] = value` when `k` is `None`.
     Output {
         o: usize,
@@ -263,29 +321,42 @@ fn central(plus: f64, minus: f64, f_plus: f64, f_minus: f64) -> Central {
     }
 }
 
-/// The network, its data and its unperturbed forward pass, in the layouts the
-/// kernels want.
+/// A batch's sequences as the kernels read them (no copies).
+fn sequences<'a>(batch: &Batch<'a>) -> Vec<Sequence<'a>> {
+    (0..batch.n).map(|k| Sequence::nth(batch, k)).collect()
+}
+
+/// The network, its data and its unperturbed forward passes, in the layouts
+/// the kernels want.
 struct Model<'a> {
     shared: Shared<'a>,
-    /// Hidden states `n_h × (T + 1)` (leading dimension `h_ld`) and `W_hy h_t`
-    /// `n_out × T` of the unperturbed pass.
-    h: &'a [f64],
+    seqs: Vec<Seq<'a>>,
+    /// Per sequence: hidden states `n_h × (T + 1)` (leading dimension `h_ld`),
+    /// `W_hy h_t` `n_out × T` and the outputs `y_t` (`z_t` for a softmax
+    /// head) of the unperturbed pass.
+    passes: Vec<Pass<'a>>,
     h_ld: usize,
-    zc: &'a [f64],
-    /// `y_t − target_t` of the unperturbed pass, `n_out × T`.
-    d: Vec<f64>,
     w_hy: &'a [f64],
+    t_len: usize,
+}
+
+/// One sequence's unperturbed pass.
+struct Pass<'a> {
+    h: &'a [f64],
+    zc: &'a [f64],
+    y: &'a [f64],
 }
 
 impl<'a> Model<'a> {
     fn new(
         rnn: &'a Rnn,
-        x: &'a DMatrix<f64>,
-        targets: &'a DMatrix<f64>,
-        ws: &'a Workspace,
+        sequences: &[Sequence<'a>],
+        workspaces: &'a [Workspace],
+        losses: &[f64],
     ) -> Self {
         let p = &rnn.params;
-        let (n_in, n_h, n_out, t_len) = (p.n_in(), p.n_h(), p.n_out(), x.ncols());
+        let (n_in, n_h, n_out) = (p.n_in(), p.n_h(), p.n_out());
+        let isa = workspaces[0].isa();
         let w_hh = p.w_hh.as_slice();
         let w_hy = p.w_hy.as_slice();
         let mut w_hh_rows = vec![0.0; n_h * n_h];
@@ -295,53 +366,54 @@ impl<'a> Model<'a> {
             }
         }
         let mut w_hh_packed = Vec::new();
-        kernels::pack_panels(
-            ws.isa(),
-            n_h,
-            n_h,
-            |i, k| w_hh[k * n_h + i],
-            &mut w_hh_packed,
-        );
+        kernels::pack_panels(isa, n_h, n_h, |i, k| w_hh[k * n_h + i], &mut w_hh_packed);
         let mut w_hy_packed = Vec::new();
         kernels::pack_panels(
-            ws.isa(),
+            isa,
             n_out,
             n_h,
             |o, k| w_hy[k * n_out + o],
             &mut w_hy_packed,
         );
-        let b_y = p.b_y.as_ref().map(|b| b.as_slice());
-        let d =
-            ws.y.iter()
-                .zip(targets.as_slice())
-                .map(|(y, t)| y - t)
-                .collect();
+        let seqs = sequences
+            .iter()
+            .zip(workspaces)
+            .zip(losses)
+            .map(|((&seq, ws), &loss)| Seq {
+                seq,
+                xterm: &ws.xterm,
+                xterm_ld: ws.hp,
+                loss,
+            })
+            .collect();
+        let passes = workspaces
+            .iter()
+            .map(|ws| Pass {
+                h: &ws.h,
+                zc: &ws.zc,
+                y: &ws.y,
+            })
+            .collect();
         Model {
             shared: Shared {
-                isa: ws.isa(),
+                isa,
                 hidden: rnn.hidden,
                 output: rnn.output,
                 n_in,
                 n_h,
                 n_out,
-                t_len,
                 w_xh: p.w_xh.as_slice(),
                 w_hh_rows,
                 w_hh_packed,
                 w_hy_packed,
                 b_h: p.b_h.as_ref().map(|b| b.as_slice()),
-                b_y,
-                h_0: p.h_0.as_slice(),
-                x: x.as_slice(),
-                targets: targets.as_slice(),
-                xterm: &ws.xterm,
-                xterm_ld: ws.hp,
+                b_y: p.b_y.as_ref().map(|b| b.as_slice()),
             },
-            h: &ws.h,
-            h_ld: ws.hp,
-            zc: &ws.zc,
-            d,
+            seqs,
+            passes,
+            h_ld: workspaces[0].hp,
             w_hy,
+            t_len: sequences[0].t_len,
         }
     }
 
@@ -349,13 +421,16 @@ impl<'a> Model<'a> {
     fn evaluate(&self, entries: &[Entry]) -> Vec<f64> {
         let mut f = vec![0.0; 2 * entries.len()];
         let evals = entries.iter().flat_map(|e| [e.at(e.plus), e.at(e.minus)]);
-        let (mut lanes, mut lane_slots) = (Vec::new(), Vec::new());
+        // Lanes grouped by the sequences they run (all, or one), in slot order.
+        let mut groups: std::collections::BTreeMap<Option<usize>, (Vec<Probe>, Vec<usize>)> =
+            Default::default();
         let (mut outputs, mut output_slots) = (Vec::new(), Vec::new());
         for (slot, ev) in evals.enumerate() {
             match ev {
-                Eval::Lane(p) => {
-                    lanes.push(p);
-                    lane_slots.push(slot);
+                Eval::Lane(p, only) => {
+                    let g = groups.entry(only).or_default();
+                    g.0.push(p);
+                    g.1.push(slot);
                 }
                 Eval::Output { .. } => {
                     outputs.push(ev);
@@ -363,25 +438,39 @@ impl<'a> Model<'a> {
                 }
             }
         }
-        let mut lane_f = vec![0.0; lanes.len()];
-        lane_f
-            .par_chunks_mut(LANES)
-            .zip(lanes.par_chunks(LANES))
-            .for_each_init(
-                || Lanes::new(&self.shared),
-                |batch, (out, probes)| batch.run(&self.shared, probes, out),
-            );
+        let chunks: Vec<(Option<usize>, &[Probe], &[usize])> = groups
+            .iter()
+            .flat_map(|(&only, (probes, slots))| {
+                probes
+                    .chunks(LANES)
+                    .zip(slots.chunks(LANES))
+                    .map(move |(p, s)| (only, p, s))
+            })
+            .collect();
+        let lane_f: Vec<Vec<f64>> = chunks
+            .par_iter()
+            .map_init(
+                || Lanes::new(&self.shared, self.t_len),
+                |batch, &(only, probes, _)| {
+                    let mut out = vec![0.0; probes.len()];
+                    batch.run(&self.shared, &self.seqs, only, probes, &mut out);
+                    out
+                },
+            )
+            .collect();
         let mut output_f = vec![0.0; outputs.len()];
         output_f
             .par_iter_mut()
             .zip(outputs.par_iter())
             .with_min_len(16)
             .for_each_init(
-                || vec![0.0; self.shared.t_len],
+                || vec![0.0; self.t_len + self.shared.n_out],
                 |buf, (out, ev)| *out = self.output_loss(ev, buf),
             );
-        for (slot, v) in lane_slots.into_iter().zip(lane_f) {
-            f[slot] = v;
+        for ((_, _, slots), values) in chunks.iter().zip(lane_f) {
+            for (&slot, v) in slots.iter().zip(values) {
+                f[slot] = v;
+            }
         }
         for (slot, v) in output_slots.into_iter().zip(output_f) {
             f[slot] = v;
@@ -389,33 +478,47 @@ impl<'a> Model<'a> {
         f
     }
 
-    fn output_loss(&self, ev: &Eval, d_row: &mut [f64]) -> f64 {
+    /// The loss with output row `o` changed: every sequence's, added in order.
+    fn output_loss(&self, ev: &Eval, buf: &mut [f64]) -> f64 {
         let Eval::Output { o, k, value } = *ev else {
             unreachable!("output evaluations only")
         };
-        output_loss(self.shared.isa, self, o, k, value, d_row)
+        let losses = self
+            .seqs
+            .iter()
+            .zip(&self.passes)
+            .map(|(seq, pass)| output_loss(self.shared.isa, self, seq, pass, o, k, value, buf));
+        add_in_order(losses)
     }
 }
 
 multiversion! {
-    /// The loss with only output row `o` changed: `W_hy[o, k] = value` (or
-    /// `b_y[o] = value` when `k` is `None`), the hidden states unchanged.
+    /// One sequence's loss with only output row `o` changed: `W_hy[o, k] =
+    /// value` (or `b_y[o] = value` when `k` is `None`), the hidden states
+    /// unchanged.
     ///
     /// # Math
     /// ```text
     /// z'_t[o] = W'_hy[o, :] h_t (+ b_y[o])     or   W_hy[o, :] h_t + value
-    /// L'      = ½ Σ_t Σ_o' d'_t[o']²,   d'_t[o'] = g(z'_t[o']) − target_t[o'] for o' = o,
-    ///                                    the unperturbed d_t[o'] otherwise
+    /// z'_t[o'] = z_t[o'] for o' ≠ o;  y'_t = g(z'_t)
+    /// L'      = kernels::sequence_loss of y'  (squared error, weighted or not; cross-entropy)
     /// ```
     /// with the sums in the workspace's order, so `L'` is bit-identical to a
-    /// forward pass of the perturbed network.
-    fn output_loss(m: &Model, o: usize, k: Option<usize>, value: f64, d_row: &mut [f64]) -> f64 {
+    /// forward pass of the perturbed network. Steps of weight 0 are skipped.
+    fn output_loss(m: &Model, seq: &Seq, pass: &Pass, o: usize, k: Option<usize>, value: f64, buf: &mut [f64]) -> f64 {
         let sh = &m.shared;
-        let (n_h, n_out) = (sh.n_h, sh.n_out);
-        for (t, d) in d_row.iter_mut().enumerate() {
-            let z = match k {
+        let (n_h, n_out, t_len) = (sh.n_h, sh.n_out, seq.seq.t_len);
+        let (z_row, column) = buf.split_at_mut(t_len);
+        let weights = seq.seq.weights;
+        let targets = seq.seq.targets;
+        let counted = |t: usize| weights.is_none_or(|w| w[t] != 0.0);
+        for (t, z) in z_row.iter_mut().enumerate() {
+            if !counted(t) {
+                continue;
+            }
+            *z = match k {
                 Some(k) => {
-                    let h_t = &m.h[(t + 1) * m.h_ld..(t + 1) * m.h_ld + n_h];
+                    let h_t = &pass.h[(t + 1) * m.h_ld..(t + 1) * m.h_ld + n_h];
                     let mut s = 0.0f64;
                     for (kk, &h) in h_t.iter().enumerate() {
                         let w = if kk == k { value } else { m.w_hy[kk * n_out + o] };
@@ -426,15 +529,41 @@ multiversion! {
                         None => s,
                     }
                 }
-                None => m.zc[t * n_out + o] + value,
+                None => pass.zc[t * n_out + o] + value,
             };
-            *d = kernels::activate(sh.output, z) - sh.targets[t * n_out + o];
+        }
+        let column = &mut column[..n_out];
+        let steps = pass.y.chunks_exact(n_out).zip(targets.chunks_exact(n_out)).enumerate();
+        if sh.cross_entropy() {
+            // y = z: the column with its row o replaced.
+            let mut s = 0.0f64;
+            for (t, (z_t, target_t)) in steps {
+                if counted(t) {
+                    column.copy_from_slice(z_t);
+                    column[o] = z_row[t];
+                    let w_t = weights.map_or(1.0, |w| w[t]);
+                    s = w_t.mul_add(kernels::log_likelihood(column, target_t), s);
+                }
+            }
+            return 0.0 - s;
         }
         let mut s = 0.0f64;
-        for (t, d_t) in m.d.chunks_exact(n_out).enumerate() {
-            for (oo, &d) in d_t.iter().enumerate() {
-                let d = if oo == o { d_row[t] } else { d };
-                s = d.mul_add(d, s);
+        for (t, (y_t, target_t)) in steps {
+            if !counted(t) {
+                continue;
+            }
+            let mut r = 0.0f64;
+            let chain = match weights {
+                None => &mut s, // one chain over every (t, o)
+                Some(_) => &mut r,
+            };
+            for (oo, (&y, &target)) in y_t.iter().zip(target_t).enumerate() {
+                let y = if oo == o { kernels::activate(sh.output, z_row[t]) } else { y };
+                let d = y - target;
+                *chain = d.mul_add(d, *chain);
+            }
+            if let Some(w) = weights {
+                s = w[t].mul_add(r, s);
             }
         }
         0.5 * s

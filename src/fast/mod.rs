@@ -22,7 +22,17 @@
 //!   so scalar and vector code agree bit for bit; within 2 ulps of
 //!   [`crate::activation::sigmoid`] outside the subnormal tail, as the
 //!   kernels' unit tests assert); `tanh` is the standard library's;
-//! * the loss is `½ Σ_t Σ_o d²` as one fma chain, `t` outer, `o` inner.
+//! * the loss is `½ Σ_t Σ_o d²` as one fma chain, `t` outer, `o` inner;
+//!   with step weights `w_t` ([`crate::Rnn::step_weights`]) it is `½ S` with
+//!   `S ← fma(w_t, r_t, S)` over the steps with `w_t ≠ 0` (in ascending `t`),
+//!   `r_t = Σ_o d²` one fma chain per step (a step of weight 0 is skipped,
+//!   as the plain model skips it);
+//! * a softmax head's cross-entropy is `0 − S` with `S ← fma(w_t, c_t, S)`
+//!   (`w_t = 1` without weights), `c_t = Σ_o target_o (z_o − m_t − lse_t)`
+//!   the stable log-likelihood of [`crate::model::softmax_cross_entropy`]:
+//!   `m_t = max_o z_o`, `lse_t = ln Σ_o e^{z_o − m_t}` with our `exp` (its
+//!   arguments are `≤ 0`, the sigmoid's kernel) and the standard library's
+//!   `ln`, the sums in ascending `o`.
 //!
 //! So results are bit-identical across instruction sets ([`Isa`]) and thread
 //! counts, and the fast check's loss values are bit-identical to separate
@@ -30,26 +40,22 @@
 //! [`Rnn::forward`](crate::Rnn::forward) (nalgebra's sums, the standard
 //! library's `exp`) they agree to rounding: a few ulps of the loss.
 
-/// True when the fast paths compute `rnn` themselves: sigmoid, tanh,
-/// identity or ReLU units with the squared-error loss on every step. A
-/// softmax + cross-entropy head, or step weights, are not fast yet: [`Workspace`] and [`check_central`]
-/// fall back to the plain path for it ([`crate::Rnn::forward`],
-/// [`crate::bptt()`], [`crate::checker::check_central`]), with the same
-/// results the plain path gives.
+/// True when the fast paths compute `rnn` themselves: every model the case
+/// format accepts (sigmoid, tanh, identity or ReLU hidden units; squared
+/// error or a softmax + cross-entropy head; with or without step weights).
+/// A model they did not compute would fall back to the plain path
+/// ([`crate::Rnn::forward`], [`crate::bptt()`],
+/// [`crate::checker::check_central`]), with the same results the plain path
+/// gives; [`unsupported`] would name it.
 pub fn supports(rnn: &crate::Rnn) -> bool {
     unsupported(rnn).is_none()
 }
 
 /// What the fast paths do not compute yet in `rnn` (for a one-line note
-/// when a command falls back to the plain path), or `None`.
-pub fn unsupported(rnn: &crate::Rnn) -> Option<&'static str> {
-    if rnn.output == crate::Activation::Softmax {
-        Some("a softmax + cross-entropy head")
-    } else if rnn.step_weights.is_some() {
-        Some("step weights (a mask, last-step loss or a mean)")
-    } else {
-        None
-    }
+/// when a command falls back to the plain path), or `None`: today always
+/// `None` (minibatches too: [`check_batch`]).
+pub fn unsupported(_rnn: &crate::Rnn) -> Option<&'static str> {
+    None
 }
 
 mod check;
@@ -60,7 +66,7 @@ pub mod projection;
 pub mod workloads;
 mod workspace;
 
-pub use check::{check_central, check_with_isa};
+pub use check::{check_batch, check_batch_with_isa, check_central, check_with_isa};
 pub use kernels::Isa;
 pub use projection::{
     check_projections, projection_direction, DirectionCheck, ProjectionOptions, ProjectionReport,

@@ -5,7 +5,85 @@
 use nalgebra::DMatrix;
 
 use super::kernels::{self, Isa};
+use crate::batch::Batch;
 use crate::model::{Gradients, Params, Rnn};
+
+/// One sequence as the kernels read it (column-major slices), with its own
+/// `h_0` and step weights: a whole single-sequence problem, or one
+/// sequence of a minibatch ([`crate::batch`]) without copying it out.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Sequence<'a> {
+    /// Inputs, `n_in × T`.
+    pub x: &'a [f64],
+    /// Targets, `n_out × T`.
+    pub targets: &'a [f64],
+    /// The initial state, `n_h`.
+    pub h_0: &'a [f64],
+    /// `w_t`, `T`, or `None` for every step with weight 1.
+    pub weights: Option<&'a [f64]>,
+    /// `T`.
+    pub t_len: usize,
+}
+
+impl<'a> Sequence<'a> {
+    /// The single-sequence problem `(rnn, x, targets)`.
+    pub fn of(rnn: &'a Rnn, x: &'a DMatrix<f64>, targets: &'a DMatrix<f64>) -> Self {
+        assert_eq!(x.nrows(), rnn.params.n_in(), "x must be n_in × T");
+        assert_eq!(
+            targets.shape(),
+            (rnn.params.n_out(), x.ncols()),
+            "targets must be n_out × T"
+        );
+        Sequence {
+            x: x.as_slice(),
+            targets: targets.as_slice(),
+            h_0: rnn.params.h_0.as_slice(),
+            weights: rnn.step_weights.as_ref().map(|w| w.as_slice()),
+            t_len: x.ncols(),
+        }
+    }
+
+    /// Sequence `k` of a minibatch (see [`crate::batch`] for the layout).
+    pub fn nth(batch: &Batch<'a>, k: usize) -> Self {
+        let p = &batch.rnn.params;
+        let (n_in, n_h, n_out, t_len) = (p.n_in(), p.n_h(), p.n_out(), batch.t_len());
+        assert_eq!(batch.x.nrows(), n_in, "x must be n_in × (N·T)");
+        assert_eq!(
+            batch.targets.nrows(),
+            n_out,
+            "targets must be n_out × (N·T)"
+        );
+        Sequence {
+            x: &batch.x.as_slice()[k * n_in * t_len..(k + 1) * n_in * t_len],
+            targets: &batch.targets.as_slice()[k * n_out * t_len..(k + 1) * n_out * t_len],
+            h_0: if batch.shared_h0() {
+                p.h_0.as_slice()
+            } else {
+                &p.h_0.as_slice()[k * n_h..(k + 1) * n_h]
+            },
+            weights: batch
+                .rnn
+                .step_weights
+                .as_ref()
+                .map(|w| &w.as_slice()[k * t_len..(k + 1) * t_len]),
+            t_len,
+        }
+    }
+
+    /// Panics unless the slices have the network's sizes.
+    pub fn assert_fits(&self, n_in: usize, n_h: usize, n_out: usize) {
+        assert_eq!(self.x.len(), n_in * self.t_len, "x must be n_in × T");
+        assert_eq!(
+            self.targets.len(),
+            n_out * self.t_len,
+            "targets must be n_out × T"
+        );
+        assert_eq!(self.h_0.len(), n_h, "h_0 must be n_h");
+        if let Some(w) = self.weights {
+            assert_eq!(w.len(), self.t_len, "step weights must be T");
+        }
+    }
+}
 
 /// Buffers for one network size. Matrices are column-major with time steps
 /// as columns, as in [`crate::model`]; `hp` and `op` are `n_h` and `n_out`
@@ -124,22 +202,49 @@ impl Workspace {
         resize(&mut self.dw, (hp * n_h.max(n_in)).max(op * n_h));
     }
 
-    /// `L = Σ_t ½ ‖y_t − target_t‖²`, by the forward pass of [`Rnn::forward`]
-    /// in the fixed operation order of [`crate::fast`].
+    /// The loss `L` of [`Rnn::forward`] (squared error or cross-entropy,
+    /// with [`Rnn::step_weights`]), by its forward pass in the fixed
+    /// operation order of [`crate::fast`].
     ///
     /// It agrees with [`Rnn::loss`] to rounding (a few ulps of `L`), not bit
     /// for bit: the order of the sums and the `exp` differ.
     ///
     /// # Panics
-    /// If `x` is not `n_in × T` or `targets` not `n_out × T`.
-    ///
-    /// A softmax head is not fast yet ([`super::supports`]): its loss is
-    /// [`Rnn::loss`].
+    /// If `x` is not `n_in × T`, `targets` not `n_out × T`, `h_0` not `n_h`
+    /// or the step weights not `T`.
     pub fn loss(&mut self, rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> f64 {
         if !super::supports(rnn) {
             return rnn.loss(x, targets);
         }
-        self.forward(rnn, x, targets)
+        let seq = Sequence::of(rnn, x, targets);
+        self.forward(rnn, &seq)
+    }
+
+    /// The loss of a minibatch, `L = Σ_n L_n` ([`crate::batch`]): each
+    /// sequence's loss by the operations of [`Workspace::loss`] (from its own
+    /// or the shared `h_0`, with its step weights), added in sequence order,
+    /// `((L_0 + L_1) + L_2) + …`. [`super::check_batch`] reproduces it bit
+    /// for bit; against [`Batch::loss`] it agrees to rounding.
+    ///
+    /// # Example
+    /// ```
+    /// use rnn_gradcheck::{batch::Batch, fast::Workspace, random::random_problem};
+    ///
+    /// let (rnn, x, y) = random_problem(1, 3, 5, 2, 8, 1.0);
+    /// let batch = Batch::new(&rnn, &x, &y, 2); // two sequences of 4 steps
+    /// let fast = Workspace::new().batch_loss(&batch);
+    /// assert!((fast - batch.loss()).abs() <= 1e-12 * fast.abs());
+    /// ```
+    pub fn batch_loss(&mut self, batch: &Batch) -> f64 {
+        if !super::supports(batch.rnn) {
+            return batch.loss();
+        }
+        let mut total = None;
+        for k in 0..batch.n {
+            let l = self.forward(batch.rnn, &Sequence::nth(batch, k));
+            total = Some(total.map_or(l, |s: f64| s + l));
+        }
+        total.unwrap_or(0.0)
     }
 
     /// The loss and its gradient by full BPTT (the equations of
@@ -148,11 +253,10 @@ impl Workspace {
     /// `grad` is reshaped to `rnn`'s blocks if it has other shapes (that
     /// allocates; pass the same `grad` every call and nothing is allocated).
     /// The returned loss is bit-identical to [`Workspace::loss`]; the gradient
-    /// agrees with [`crate::bptt::bptt`] to rounding (a softmax head, not fast
-    /// yet, is computed by [`Rnn::forward`] and [`crate::bptt::bptt`]).
+    /// agrees with [`crate::bptt::bptt`] to rounding.
     ///
     /// # Panics
-    /// If `x` is not `n_in × T` or `targets` not `n_out × T`.
+    /// As [`Workspace::loss`].
     ///
     /// # Example
     /// ```
@@ -179,8 +283,9 @@ impl Workspace {
             *grad = crate::bptt::bptt(rnn, x, targets, &trace);
             return trace.loss;
         }
-        let loss = self.forward(rnn, x, targets);
-        self.backward(rnn, x, targets, grad);
+        let seq = Sequence::of(rnn, x, targets);
+        let loss = self.forward(rnn, &seq);
+        self.backward(rnn, &seq, grad);
         loss
     }
 
@@ -190,20 +295,19 @@ impl Workspace {
     /// ```text
     /// xterm_t = W_xh x_t (+ b_h)                        n_h
     /// h_t     = f(W_hh h_{t-1} + xterm_t)                n_h, t = 1..=T
-    /// zc_t    = W_hy h_t,   y_t = g(zc_t (+ b_y))        n_out
-    /// L       = ½ Σ_t Σ_o (y_t[o] − target_t[o])²        one fma chain, t outer, o inner
+    /// zc_t    = W_hy h_t,   y_t = g(zc_t (+ b_y))        n_out (y_t = z_t for a softmax head)
+    /// L       = kernels::sequence_loss                   squared error or cross-entropy, step weights
     /// ```
-    fn forward(&mut self, rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> f64 {
+    pub(crate) fn forward(&mut self, rnn: &Rnn, seq: &Sequence) -> f64 {
         let p = &rnn.params;
-        let (n_in, n_h, n_out, t_len) = (p.n_in(), p.n_h(), p.n_out(), x.ncols());
-        assert_eq!(x.nrows(), n_in, "x must be n_in × T");
-        assert_eq!(targets.shape(), (n_out, t_len), "targets must be n_out × T");
+        let (n_in, n_h, n_out, t_len) = (p.n_in(), p.n_h(), p.n_out(), seq.t_len);
+        seq.assert_fits(n_in, n_h, n_out);
         self.fit(n_in, n_h, n_out, t_len);
         let (isa, hp) = (self.isa, self.hp);
         pad_rows(p.w_xh.as_slice(), n_h, hp, &mut self.w_xh);
         let w_hh = p.w_hh.as_slice();
         kernels::pack_rows8(n_h, n_h, |i, k| w_hh[k * n_h + i], &mut self.w_hh);
-        let x = x.as_slice();
+        let x = seq.x;
         kernels::gemv_columns(
             isa,
             hp,
@@ -221,7 +325,7 @@ impl Workspace {
                 xt.iter_mut().zip(b_h).for_each(|(a, b)| *a += b);
             }
         }
-        self.h[..n_h].copy_from_slice(p.h_0.as_slice());
+        self.h[..n_h].copy_from_slice(seq.h_0);
         kernels::forward_recurrence(
             isa,
             rnn.hidden,
@@ -253,27 +357,23 @@ impl Workspace {
             &self.b_y[..]
         });
         kernels::act_add(isa, rnn.output, &self.zc, b_y, &mut self.y);
-        0.5 * kernels::squared_error_chain(isa, &self.y, targets.as_slice())
+        let ce = rnn.output == crate::Activation::Softmax;
+        kernels::sequence_loss(isa, ce, n_out, &self.y, seq.targets, seq.weights)
     }
 
     /// Full BPTT from the stored forward pass.
     ///
     /// # Math
     /// ```text
-    /// dz_t    = (y_t − target_t) ⊙ g'(z_t)               n_out × T
+    /// dz_t    = w_t (y_t − target_t) ⊙ g'(z_t)           n_out × T (kernels::output_delta;
+    ///           w_t (p_t Σ_o target_t[o] − target_t)      softmax + cross-entropy)
     /// dh_out  = W_hyᵀ dZ                                  n_h × T
     /// da_t    = (dh_out_t + dh_next) ⊙ f'(a_t)            t = T..1, dh_next = 0 at t = T
     /// dh_next = W_hhᵀ da_t
     /// dW_hh = dA H[:, ..T]ᵀ,  dW_xh = dA Xᵀ,  dW_hy = dZ H[:, 1..]ᵀ
     /// db_h = Σ_t da_t,  db_y = Σ_t dz_t,  dh_0 = dh_next after t = 1
     /// ```
-    fn backward(
-        &mut self,
-        rnn: &Rnn,
-        x: &DMatrix<f64>,
-        targets: &DMatrix<f64>,
-        grad: &mut Gradients,
-    ) {
+    fn backward(&mut self, rnn: &Rnn, seq: &Sequence, grad: &mut Gradients) {
         let p = &rnn.params;
         let (n_in, n_h, n_out, t_len) = self.dims;
         let (isa, hp, op) = (self.isa, self.hp, self.op);
@@ -289,7 +389,8 @@ impl Workspace {
             rnn.output,
             n_out,
             &self.y,
-            targets.as_slice(),
+            seq.targets,
+            seq.weights,
             &mut self.dz,
             op,
         );
@@ -321,7 +422,7 @@ impl Workspace {
         let dw = &mut self.dw;
         kernels::gemm_abt(isa, hp, n_h, t_len, &self.da, hp, &self.h, hp, dw);
         copy_rows(dw, hp, n_h, grad.w_hh.as_mut_slice());
-        kernels::gemm_abt(isa, hp, n_in, t_len, &self.da, hp, x.as_slice(), n_in, dw);
+        kernels::gemm_abt(isa, hp, n_in, t_len, &self.da, hp, seq.x, n_in, dw);
         copy_rows(dw, hp, n_h, grad.w_xh.as_mut_slice());
         kernels::gemm_abt(isa, op, n_h, t_len, &self.dz, op, &self.h[hp..], hp, dw);
         copy_rows(dw, op, n_out, grad.w_hy.as_mut_slice());

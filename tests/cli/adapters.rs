@@ -126,6 +126,23 @@ fn assert_verdicts(python: &Path, shape: &Shape, variant: &str, wrong: &[&str]) 
     dump
 }
 
+/// The line of the user's code that `check` points at for the matched
+/// `variant` (in JSON `your_code`, from the adapter's report): the wrong
+/// line contains `yours`, the fix contains `fix`, and it is the only one.
+fn assert_your_code(v: &Value, variant: &str, yours: &str, fix: &str) {
+    let lines = v["your_code"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no your_code: {v}"));
+    assert_eq!(lines.len(), 1, "{v}");
+    assert_eq!(lines[0]["variant"], variant, "{v}");
+    let (y, f) = (
+        lines[0]["yours"].as_str().unwrap(),
+        lines[0]["fix"].as_str().unwrap(),
+    );
+    assert!(y.contains(yours), "{y:?} lacks {yours:?}");
+    assert!(f.contains(fix), "{f:?} lacks {fix:?}");
+}
+
 /// A code shape as `export.py` names it: the parameters its network has, and
 /// those its code returns gradients for.
 struct Shape {
@@ -189,6 +206,14 @@ fn min_char_rnn_correct_code_is_correct_and_its_report_is_clean() {
         r["loss"]["sum"].as_f64().unwrap(),
     );
     assert!((yours - sum).abs() <= 1e-12 * sum, "{}", r["loss"]);
+    // The report carries the shape's lines in the user's names; a correct
+    // gradient is pointed at none of them.
+    assert_eq!(
+        r["lines"]["dh-next-dropped"]["fix"],
+        "dh = np.dot(Why.T, dy) + dhnext   # and dhnext = np.dot(Whh.T, dhraw) after it"
+    );
+    let (_, _, v) = verdicts(&dump.case, &[]);
+    assert_eq!(v["your_code"], json!([]), "{v}");
 }
 
 #[test]
@@ -274,6 +299,25 @@ fn min_char_rnn_h_list_reading_the_last_state_at_t0_is_wrong_in_w_hh_only() {
     let dump = assert_verdicts(&python, &MIN_CHAR, "h-list-wraps", &["W_hh"]);
     let (_, _, v) = verdicts(&dump.case, &[]);
     assert_eq!(v["matches"], json!(["h-prev-wraps-around"]), "{v}");
+    // The line to look at, in min-char-rnn's names.
+    assert_your_code(
+        &v,
+        "h-prev-wraps-around",
+        "dWhh += np.dot(dhraw, hs[t-1].T)",
+        "hs[-1] = np.copy(hprev)",
+    );
+    // The README's transcript is `check` on this dump, committed.
+    assert_eq!(
+        std::fs::read(&dump.case).unwrap(),
+        std::fs::read(root().join("fixtures/cases/min_char_rnn_h_list.json")).unwrap(),
+        "fixtures/cases/min_char_rnn_h_list.json is export.py min-char-rnn h-list-wraps' dump"
+    );
+    let (_, text, _) = check(&dump.case, &[]);
+    assert!(
+        text.contains("your code: dWhh += np.dot(dhraw, hs[t-1].T)")
+            && text.contains("\nfix:       hs = {}; hs[-1] = np.copy(hprev)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -282,6 +326,12 @@ fn min_char_rnn_hidden_bias_skipping_t0_is_wrong_in_b_h_only() {
     let dump = assert_verdicts(&python, &MIN_CHAR, "bh-skips-t0", &["b_h"]);
     let (_, _, v) = verdicts(&dump.case, &[]);
     assert_eq!(v["matches"], json!(["b-h-skips-first-step"]), "{v}");
+    assert_your_code(
+        &v,
+        "b-h-skips-first-step",
+        "if t > 0: dbh += dhraw",
+        "dbh += dhraw",
+    );
 }
 
 #[test]
@@ -360,7 +410,43 @@ fn rnnnumpy_correct_truncated_code_is_correct_against_its_truncated_reference() 
 fn rnnnumpy_output_gradient_added_inside_the_truncation_loop_is_wrong_in_w_hy_only() {
     let python =
         numpy!("rnnnumpy_output_gradient_added_inside_the_truncation_loop_is_wrong_in_w_hy_only");
-    assert_verdicts(&python, &RNNNUMPY, "dV-in-window", &["W_hy"]);
+    let dump = assert_verdicts(&python, &RNNNUMPY, "dV-in-window", &["W_hy"]);
+    // Named against the truncated reference (the catalogue truncated to the
+    // same window), with the line in RNNNumpy's names.
+    let (_, _, v) = verdicts(&dump.case, &[]);
+    assert_eq!(
+        v["matches"],
+        json!(["output-gradient-in-window-loop"]),
+        "{v}"
+    );
+    assert_your_code(
+        &v,
+        "output-gradient-in-window-loop",
+        "dLdV += np.outer(delta_o[t], s[t].T)   # inside the bptt_step loop",
+        "before the bptt_step loop",
+    );
+    let w_hy = &v["params"]["W_hy"]["in_time"];
+    assert!(w_hy.is_object(), "attributed in time: {v}");
+}
+
+#[test]
+fn rnnnumpy_carry_without_the_transpose_is_named_inside_its_window() {
+    let python = numpy!("rnnnumpy_carry_without_the_transpose_is_named_inside_its_window");
+    let dump = assert_verdicts(&python, &RNNNUMPY, "W-not-transposed", &["W_xh", "W_hh"]);
+    let (_, _, v) = verdicts(&dump.case, &[]);
+    assert_eq!(v["matches"], json!(["dh-next-whh-not-transposed"]), "{v}");
+    assert_your_code(
+        &v,
+        "dh-next-whh-not-transposed",
+        "delta_t = self.W.dot(delta_t)",
+        "delta_t = self.W.T.dot(delta_t)",
+    );
+    // Attributed inside the window: bptt_truncate = 4 reaches lags 0–4.
+    let lags = v["params"]["W_hh"]["in_time"]["lags"].as_array().unwrap();
+    let states: Vec<&str> = lags.iter().map(|l| l["state"].as_str().unwrap()).collect();
+    assert_eq!(&states[..1], ["exact"], "{states:?}");
+    assert!(states[1..5].iter().all(|s| *s == "wrong"), "{states:?}");
+    assert!(states[5..].iter().all(|s| *s == "negligible"), "{states:?}");
 }
 
 // ------------------------------------------------------------- the question's NN
@@ -373,6 +459,12 @@ fn question_nn_correct_code_is_correct_and_the_questions_own_is_the_original() {
     let dump = assert_verdicts(&python, &QUESTION, "original", &["W_xh", "W_hh"]);
     let (_, _, v) = verdicts(&dump.case, &[]);
     assert_eq!(v["matches"], json!(["original"]));
+    assert_your_code(
+        &v,
+        "original",
+        "delta2 = np.dot(delta3, self.BC.T) * self.sigmoidPrime(self.B1)",
+        "dh_next = np.dot(delta2, self.B_RNN.T)",
+    );
     assert_eq!(dump.report["mutated"], json!([]));
 }
 
@@ -423,6 +515,12 @@ fn cs231n_mask_left_out_of_the_gradient_is_wrong_everywhere() {
             "{}",
             case.display()
         );
+        assert_your_code(
+            &v,
+            "mask-left-out-of-gradient",
+            "dx_flat /= N",
+            "*= mask_flat",
+        );
     }
 }
 
@@ -437,6 +535,12 @@ fn cs231n_dh_not_carried_is_wrong_on_the_path_through_time_only() {
     );
     let (_, _, v) = verdicts(&dump.case, &[]);
     assert_eq!(v["matches"], json!(["dh-next-dropped"]), "{v}");
+    assert_your_code(
+        &v,
+        "dh-next-dropped",
+        "rnn_step_backward(dh[:, t, :], cache[t])",
+        "dh[:, t, :] + dprev_h",
+    );
 }
 
 #[test]
@@ -499,4 +603,46 @@ fn the_code_shapes_pass_their_own_central_difference_check() {
     ] {
         assert!(stdout.contains(line), "{line:?} in\n{stdout}");
     }
+}
+
+#[test]
+fn two_defects_at_once_point_at_the_closest_variants_line_as_a_place_to_look() {
+    // min-char-rnn's list of states, and a wrong hidden-bias entry on top:
+    // no variant reproduces both, the closest reproduces all but b_h.
+    let dir = tempfile::tempdir().unwrap();
+    let mut case: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("min_char_rnn_h_list.json")).unwrap(),
+    )
+    .unwrap();
+    let b_h = &mut case["grads"]["b_h"][0];
+    *b_h = json!(b_h.as_f64().unwrap() * 2.0 + 0.5);
+    let path = dir.path().join("two.json");
+    std::fs::write(&path, serde_json::to_string(&case).unwrap()).unwrap();
+
+    // Without the adapter's report there is no line to point at.
+    let (code, _, v) = verdicts(&path, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(v["matches"], json!([]), "{v}");
+    assert_eq!(
+        v["partial_matches"][0]["name"], "h-prev-wraps-around",
+        "{v}"
+    );
+    assert_eq!(v["your_code"], json!([]), "{v}");
+
+    std::fs::copy(
+        fixture("min_char_rnn_h_list.adapter.json"),
+        dir.path().join("two.adapter.json"),
+    )
+    .unwrap();
+    let (_, _, v) = verdicts(&path, &[]);
+    assert_eq!(v["your_code"][0]["variant"], "h-prev-wraps-around", "{v}");
+    assert_eq!(v["your_code"][0]["closest"], true, "{v}");
+    let (_, text, _) = check(&path, &[]);
+    assert!(
+        text.contains(
+            "look at:   (the line h-prev-wraps-around changes) dWhh += np.dot(dhraw, hs[t-1].T)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("your code:"), "{text}");
 }

@@ -358,6 +358,7 @@ fn the_readme_shows_the_real_output_on_the_committed_example() {
     readme_block_is_real_output("fixtures/cases/original_question.json", 1);
     readme_block_is_real_output("fixtures/cases/softmax_wrong.json", 1);
     readme_block_is_real_output("fixtures/cases/min_char_rnn_clipped.json", 1);
+    readme_block_is_real_output("fixtures/cases/min_char_rnn_h_list.json", 1);
     readme_block_is_real_output("fixtures/cases/batch_wrong.json", 1);
 }
 

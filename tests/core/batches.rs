@@ -134,7 +134,7 @@ fn rel_error(a: &rnn_gradcheck::Gradients, b: &rnn_gradcheck::Gradients) -> f64 
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(crate::common::config(64, "proptest-regressions/batches.txt"))]
 
     /// The batch's BPTT is the derivative of the batch loss: against the
     /// exact derivative of every entry (dual numbers through the same
@@ -149,7 +149,11 @@ proptest! {
         prop_assert_eq!(bptt.h_0.len(), p.rnn.params.h_0.len());
     }
 
-    /// A batch gradient that counts sequence 0 twice is never certified.
+    /// A batch gradient that counts sequence 0 twice is never certified,
+    /// whenever counting it twice changes some block by more than 0.1% of
+    /// its norm (a sequence whose gradient is zero, e.g. behind a ReLU unit
+    /// that is off at every step, can be counted any number of times: the
+    /// gradient stays right).
     #[test]
     fn a_sequence_counted_twice_is_never_certified(p in problems()) {
         prop_assume!(p.n >= 2);
@@ -164,6 +168,7 @@ proptest! {
             }
             g2
         });
+        prop_assume!(rel_error(&twice, &batch.bptt()) > 1e-3);
         let mut rnn = p.rnn.clone();
         let report = check_central(&mut rnn, &twice, |r: &Rnn| batch.with(r).loss(), &CheckOptions::default()).unwrap();
         prop_assert_ne!(report.verdict(), Verdict::Correct, "{}", report);

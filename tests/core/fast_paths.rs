@@ -3,6 +3,11 @@
 //! check against `checker::check_central`, over random shapes, lengths, scales,
 //! activations, with and without biases.
 //!
+//! The random cases carry step weights too (`Rnn::step_weights`: none, a
+//! 0/1 mask, the last step only, a mean over the steps or over a mask,
+//! arbitrary positive weights), so every property below covers
+//! `L = Σ_t w_t ℓ_t` as well as the plain sum.
+//!
 //! Two kinds of agreement are asserted, and the tests say which:
 //! * **bit for bit**: the fast check's report equals `checker::check_central` run
 //!   with `f = Workspace::loss` (same loss function, so the structure
@@ -13,10 +18,10 @@
 //!   with `f = Rnn::loss`; the tolerance is stated where it is asserted.
 
 use crate::common;
-use nalgebra::DMatrix;
+use nalgebra::{DMatrix, DVector};
 use proptest::prelude::*;
 use rand::rngs::ChaCha8Rng;
-use rand::SeedableRng;
+use rand::{RngExt, SeedableRng};
 use rnn_gradcheck::checker::{self, CheckOptions, EntryCheck, Parameters, Selection};
 use rnn_gradcheck::fast::{self, Isa, Workspace};
 use rnn_gradcheck::random::{random_params, uniform_matrix};
@@ -48,7 +53,12 @@ fn case() -> impl Strategy<Value = Case> {
         T_LEN,
         SCALE,
         activation(&[Activation::Sigmoid, Activation::Tanh, Activation::Identity]),
-        activation(&[Activation::Sigmoid, Activation::Tanh, Activation::Identity]),
+        activation(&[
+            Activation::Sigmoid,
+            Activation::Tanh,
+            Activation::Identity,
+            Activation::Softmax,
+        ]),
         any::<bool>(),
         any::<u64>(),
     )
@@ -57,14 +67,50 @@ fn case() -> impl Strategy<Value = Case> {
                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
                 let params = random_params(&mut rng, (n_in, n_h, n_out), scale, biases);
                 let x = uniform_matrix(&mut rng, n_in, t_len, 1.0);
-                let y = uniform_matrix(&mut rng, n_out, t_len, 0.5).add_scalar(0.5);
-                Case {
-                    rnn: Rnn::new(params, hidden, output),
-                    x,
-                    y,
+                let mut y = uniform_matrix(&mut rng, n_out, t_len, 0.5).add_scalar(0.5);
+                if output == Activation::Softmax {
+                    y = one_hot(&y);
                 }
+                let mut rnn = Rnn::new(params, hidden, output);
+                // The kind of weights from the seed, drawn last: the same
+                // shapes, weights and data for a seed as without them.
+                let kind = (seed % WEIGHT_KINDS as u64) as usize;
+                rnn.step_weights = step_weights(&mut rng, kind, t_len);
+                Case { rnn, x, y }
             },
         )
+}
+
+/// One-hot targets for a softmax head: each step's class is the largest
+/// entry of that column of `y` (no extra random draws).
+fn one_hot(y: &DMatrix<f64>) -> DMatrix<f64> {
+    DMatrix::from_fn(y.nrows(), y.ncols(), |o, t| {
+        f64::from(y.column(t).argmax().0 == o)
+    })
+}
+
+/// How many kinds of [`step_weights`] there are.
+const WEIGHT_KINDS: usize = 6;
+
+/// Step weights of length `t_len`, of kind `kind`: none, a random 0/1 mask,
+/// the last step only, a mean over the steps, a mean over a random mask,
+/// random positive weights.
+fn step_weights(rng: &mut ChaCha8Rng, kind: usize, t_len: usize) -> Option<DVector<f64>> {
+    let mask = |rng: &mut ChaCha8Rng| {
+        DVector::from_fn(t_len, |_, _| if rng.random_bool(0.6) { 1.0 } else { 0.0 })
+    };
+    match kind {
+        0 => None,
+        1 => Some(mask(rng)),
+        2 => Some(DVector::from_fn(t_len, |t, _| f64::from(t + 1 == t_len))),
+        3 => Some(DVector::from_element(t_len, 1.0 / t_len.max(1) as f64)),
+        4 => {
+            let m = mask(rng);
+            let counted = m.sum().max(1.0);
+            Some(m / counted)
+        }
+        _ => Some(DVector::from_fn(t_len, |_, _| rng.random_range(0.01..2.0))),
+    }
 }
 
 /// The larger of `a` and `b`, and NaN if either is: `f64::max` (and
@@ -76,6 +122,22 @@ fn nan_max(a: f64, b: f64) -> f64 {
     } else {
         a.max(b)
     }
+}
+
+/// The first entry where `g` and `reference` differ by more than rounding
+/// (different summation orders): 1e-12 of the block's largest entry
+/// (observed: about 1e-15). NaN never agrees.
+fn gradient_mismatch(g: &Gradients, reference: &Gradients) -> Option<String> {
+    for (g, r) in g.blocks().iter().zip(reference.blocks().iter()) {
+        assert_eq!(g.name, r.name);
+        let scale = r.values.iter().fold(0.0f64, |m, v| nan_max(m, v.abs()));
+        for (a, b) in g.values.iter().zip(r.values) {
+            if (a - b).abs().is_nan() || (a - b).abs() > 1e-12 * scale + 1e-300 {
+                return Some(format!("{} {a} vs {b}", g.name));
+            }
+        }
+    }
+    None
 }
 
 fn reference_gradient(c: &Case) -> Gradients {
@@ -123,14 +185,8 @@ proptest! {
         let loss = ws.loss_and_gradient(&c.rnn, &c.x, &c.y, &mut grad);
         prop_assert_eq!(loss.to_bits(), Workspace::new().loss(&c.rnn, &c.x, &c.y).to_bits());
         let reference = reference_gradient(&c);
-        for (g, r) in grad.blocks().iter().zip(reference.blocks().iter()) {
-            prop_assert_eq!(g.name, r.name);
-            let scale = r.values.iter().fold(0.0f64, |m, v| nan_max(m, v.abs()));
-            for (a, b) in g.values.iter().zip(r.values) {
-                // Different summation order: agreement to 1e-12 of the block's
-                // largest entry (observed: about 1e-15).
-                prop_assert!((a - b).abs() <= 1e-12 * scale + 1e-300, "{} {} vs {}", g.name, a, b);
-            }
+        if let Some(m) = gradient_mismatch(&grad, &reference) {
+            prop_assert!(false, "{}", m);
         }
     }
 
@@ -172,18 +228,22 @@ fn the_fast_check_is_the_same_for_every_isa_and_thread_count() {
         Activation::Sigmoid,
         true,
     );
-    let grad = reference_gradient(&c);
-    let options = CheckOptions::default();
-    let run = |isa: Isa, threads: usize| {
-        in_pool(threads, || {
-            fast::check_with_isa(&c.rnn, &c.x, &c.y, &grad, &options, isa).unwrap()
-        })
-    };
-    let one = run(Isa::Portable, 1);
-    assert!(one.passed(), "{one}");
-    for isa in Isa::all_supported() {
-        for threads in [1, 2, 3] {
-            assert_eq!(run(isa, threads), one, "{isa:?} on {threads} threads");
+    let mut weighted = c.clone();
+    weighted.rnn.step_weights = Some(DVector::from_fn(9, |t, _| f64::from(t % 3 != 1) / 6.0));
+    for c in [c, weighted] {
+        let grad = reference_gradient(&c);
+        let options = CheckOptions::default();
+        let run = |isa: Isa, threads: usize| {
+            in_pool(threads, || {
+                fast::check_with_isa(&c.rnn, &c.x, &c.y, &grad, &options, isa).unwrap()
+            })
+        };
+        let one = run(Isa::Portable, 1);
+        assert!(one.passed(), "{one}");
+        for isa in Isa::all_supported() {
+            for threads in [1, 2, 3] {
+                assert_eq!(run(isa, threads), one, "{isa:?} on {threads} threads");
+            }
         }
     }
 }
@@ -251,6 +311,183 @@ fn the_bit_for_bit_comparison_can_fail() {
     assert_eq!(differing[0].0.index, (1, 2));
 }
 
+/// Negative controls for step weights: a computation that ignored one step's
+/// weight would fail both the bit-for-bit property of the check and the
+/// rounding property of the gradient.
+#[test]
+fn ignoring_a_step_weight_fails_the_properties() {
+    let mut c = fixed_case(
+        31,
+        (3, 5, 2),
+        7,
+        Activation::Tanh,
+        Activation::Sigmoid,
+        true,
+    );
+    c.rnn.step_weights = Some(DVector::from_vec(vec![1.0, 0.0, 0.5, 1.0, 0.0, 2.0, 1.0]));
+    let mut ignored = c.rnn.clone();
+    ignored.step_weights.as_mut().unwrap()[2] = 1.0; // step 3's weight left out
+    let grad = reference_gradient(&c);
+    let options = CheckOptions::default();
+    let fast = fast::check_central(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
+    assert!(fast.passed(), "{fast}");
+    assert_eq!(fast, plain_check(&c, &grad, &options));
+    let wrong_f = plain_check(
+        &Case {
+            rnn: ignored.clone(),
+            ..c.clone()
+        },
+        &grad,
+        &options,
+    );
+    assert_ne!(fast, wrong_f);
+    let mut ws = Workspace::new();
+    let mut g = c.rnn.params.zeros_like();
+    ws.loss_and_gradient(&c.rnn, &c.x, &c.y, &mut g);
+    assert_eq!(gradient_mismatch(&g, &grad), None);
+    ws.loss_and_gradient(&ignored, &c.x, &c.y, &mut g);
+    assert!(gradient_mismatch(&g, &grad).is_some());
+    // A masked step's output does not reach the loss: not even a NaN target.
+    let mut nan_target = c.clone();
+    nan_target.y[(0, 1)] = f64::NAN;
+    let l = ws.loss(&nan_target.rnn, &nan_target.x, &nan_target.y);
+    assert_eq!(l.to_bits(), ws.loss(&c.rnn, &c.x, &c.y).to_bits());
+    assert!(
+        (l - nan_target.rnn.loss(&nan_target.x, &nan_target.y)).abs() <= 1e-14 * l,
+        "{l}"
+    );
+}
+
+/// The rounding scale of the loss for `CheckOptions::loss_scale`:
+/// `numerics::loss_rounding_scale` (what `diagnose` sets) with each step's
+/// residuals weighted by `|w_t|`, `|L| + Σ_t |w_t| Σ_o |y − target| ·
+/// max(|y|, |target|)`: each residual is rounded to about `ε max(|y|,
+/// |target|)`, which moves `½ w_t r²` by `|w_t r| ε max(|y|, |target|)`.
+///
+/// For a softmax head the residual is `p − target` (`∂ℓ_t/∂z_t`) and the
+/// magnitude `|z|`: each `z_o` is rounded to about `ε |z_o|`, which moves
+/// `ℓ_t` by `|p_o − target_o| ε |z_o|`.
+fn rounding_scale(c: &Case) -> f64 {
+    let trace = c.rnn.forward(&c.x, &c.y);
+    let w = |t: usize| c.rnn.step_weights.as_ref().map_or(1.0, |w| w[t].abs());
+    let softmax = c.rnn.output == Activation::Softmax;
+    let residuals: f64 = (0..c.x.ncols())
+        .map(|t| {
+            let (y, target, z) = (trace.y.column(t), c.y.column(t), trace.z.column(t));
+            w(t) * y
+                .iter()
+                .zip(target.iter())
+                .zip(z.iter())
+                .map(|((y, g), z)| {
+                    let size = if softmax {
+                        z.abs()
+                    } else {
+                        y.abs().max(g.abs())
+                    };
+                    (y - g).abs() * size
+                })
+                .sum::<f64>()
+        })
+        .sum();
+    trace.loss.abs() + residuals
+}
+
+/// A softmax + cross-entropy case (tanh hidden units, one-hot targets), with
+/// the given step weights.
+fn softmax_case(
+    seed: u64,
+    sizes: (usize, usize, usize),
+    t_len: usize,
+    weights: Option<DVector<f64>>,
+) -> Case {
+    let mut c = fixed_case(
+        seed,
+        sizes,
+        t_len,
+        Activation::Tanh,
+        Activation::Softmax,
+        true,
+    );
+    c.y = one_hot(&c.y);
+    c.rnn.step_weights = weights;
+    c
+}
+
+/// The softmax head on the fast paths: the same report on every instruction
+/// set and thread count (enough entries for several batches of lanes), and
+/// bit for bit the plain check on `Workspace::loss`.
+#[test]
+fn the_softmax_head_is_the_same_for_every_isa_and_thread_count() {
+    let mask = DVector::from_fn(9, |t, _| f64::from(t % 4 != 2) / 7.0);
+    for weights in [None, Some(mask)] {
+        let c = softmax_case(12, (5, 17, 6), 9, weights);
+        let grad = reference_gradient(&c);
+        let options = CheckOptions::default();
+        let run = |isa: Isa, threads: usize| {
+            in_pool(threads, || {
+                fast::check_with_isa(&c.rnn, &c.x, &c.y, &grad, &options, isa).unwrap()
+            })
+        };
+        let one = run(Isa::Portable, 1);
+        assert!(one.passed(), "{one}");
+        assert_eq!(one, plain_check(&c, &grad, &options));
+        for isa in Isa::all_supported() {
+            for threads in [1, 2, 3] {
+                assert_eq!(run(isa, threads), one, "{isa:?} on {threads} threads");
+            }
+        }
+    }
+}
+
+/// Negative controls for the softmax head: min-char-rnn's classic bug (the
+/// delta `p` without `− target`) fails the gradient property and the fast
+/// check; and the bit-for-bit property is not vacuous: the plain check on
+/// the model's own loss (the standard library's `exp`) differs in bits.
+#[test]
+fn the_softmax_properties_can_fail() {
+    let c = softmax_case(13, (4, 6, 5), 8, None);
+    let grad = reference_gradient(&c);
+    let trace = c.rnn.forward(&c.x, &c.y);
+    let mut buggy = c.rnn.clone();
+    // dW_hy from the delta dz_t = p_t instead of p_t − target_t.
+    let dz = trace.y.clone();
+    buggy.params = grad.clone();
+    let h = trace.h.columns(1, 8);
+    buggy.params.w_hy = &dz * h.transpose();
+    let mut ws = Workspace::new();
+    let mut g = c.rnn.params.zeros_like();
+    ws.loss_and_gradient(&c.rnn, &c.x, &c.y, &mut g);
+    assert_eq!(gradient_mismatch(&g, &grad), None);
+    assert!(gradient_mismatch(&buggy.params, &grad).is_some());
+    let options = CheckOptions::default();
+    let wrong = fast::check_central(&c.rnn, &c.x, &c.y, &buggy.params, &options).unwrap();
+    assert_eq!(wrong.verdict(), Verdict::Wrong, "{wrong}");
+    assert_eq!(wrong.failing_blocks(), vec!["W_hy"], "{wrong}");
+    let fast = fast::check_central(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
+    assert_eq!(fast, plain_check(&c, &grad, &options));
+    let mut rnn = c.rnn.clone();
+    let on_model =
+        checker::check_central(&mut rnn, &grad, |r: &Rnn| r.loss(&c.x, &c.y), &options).unwrap();
+    assert_eq!(fast.verdict(), on_model.verdict());
+    assert_ne!(fast, on_model);
+}
+
+/// Logits of ±700: probabilities underflow to 0, the loss stays finite and
+/// agrees with the model's stable cross-entropy to rounding.
+#[test]
+fn huge_logits_keep_the_cross_entropy_finite() {
+    let mut c = softmax_case(14, (3, 4, 3), 6, None);
+    c.rnn.params.w_hy *= 300.0;
+    let fast = Workspace::new().loss(&c.rnn, &c.x, &c.y);
+    let plain = c.rnn.loss(&c.x, &c.y);
+    assert!(fast.is_finite() && fast > 100.0, "{fast}");
+    assert!((fast - plain).abs() <= 1e-12 * plain, "{fast} vs {plain}");
+    let grad = reference_gradient(&c);
+    let mut g = c.rnn.params.zeros_like();
+    Workspace::new().loss_and_gradient(&c.rnn, &c.x, &c.y, &mut g);
+    assert_eq!(gradient_mismatch(&g, &grad), None);
+}
+
 /// True when entry `e` of a check lies within `band` of a boundary where
 /// its verdict or its refinement changes: the tolerance, the noise floor,
 /// or the refinement threshold.
@@ -273,9 +510,14 @@ proptest! {
     /// the refinement threshold: small entries often are, by this bound;
     /// `the_fast_check_agrees_on_fixed_cases` compares every entry).
     ///
-    /// Why the floor: the two losses differ by a few ulps of `L` (other sum
-    /// orders, another `exp`); a central difference divides that by `2h`,
-    /// and the floor `32 ε |f| / h` is exactly the bound on such rounding.
+    /// Why the floor: the two losses differ by a few ulps of the loss's
+    /// rounding scale (other sum orders, another `exp`); a central
+    /// difference divides that by `2h`, and the floor `32 ε max(|f|,
+    /// loss_scale) / h` is exactly the bound on such rounding. `loss_scale`
+    /// is [`rounding_scale`], as `diagnose` sets it: with step weights `L`
+    /// can be one near-zero residual (the last step only), whose rounding is
+    /// that of `y_t`, not of `L` (seen: `numeric`s 1.2e-12 apart with `32 ε
+    /// |f| / h` = 6.2e-13, the loss one residual of 0.005).
     #[test]
     fn the_fast_check_agrees_with_the_plain_check_on_the_model_loss(c in case(), wrong in any::<bool>()) {
         let grad = if wrong {
@@ -284,7 +526,7 @@ proptest! {
         } else {
             reference_gradient(&c)
         };
-        let options = CheckOptions::default();
+        let options = CheckOptions { loss_scale: rounding_scale(&c), ..CheckOptions::default() };
         let fast = fast::check_central(&c.rnn, &c.x, &c.y, &grad, &options).unwrap();
         let mut rnn = c.rnn.clone();
         let plain = checker::check_central(&mut rnn, &grad, |r: &Rnn| r.loss(&c.x, &c.y), &options).unwrap();

@@ -58,6 +58,7 @@ fn case_of(rnn: &Rnn, x: &DMatrix<f64>, y: &DMatrix<f64>, g: &Gradients) -> Case
         f32_evidence: None,
         reference: Default::default(),
         names: Vec::new(),
+        lines: Vec::new(),
     }
 }
 

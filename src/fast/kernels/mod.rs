@@ -9,7 +9,9 @@
 //! * the sigmoid is [`sigmoid`] below (our own `exp`, built from `+ − × ÷`,
 //!   `fma`, `floor`, round-half-even and exponent-bit arithmetic: operations
 //!   IEEE-754 rounds exactly, so scalar and vector code agree bit for bit);
-//! * `tanh` is the standard library's, called per element.
+//! * `tanh` is the standard library's, called per element;
+//! * the softmax head's `e^{z − max z}` is our `exp` too, its `ln Σ` the
+//!   standard library's `ln`, called per element (see [`heads`]).
 //!
 //! Every [`Isa`] therefore produces bit-identical results; the vector paths
 //! only run the independent chains side by side.
@@ -122,6 +124,7 @@ macro_rules! multiversion {
 pub(crate) use multiversion;
 
 mod batched;
+mod heads;
 mod products;
 mod recurrences;
 mod sigmoid;
@@ -129,6 +132,7 @@ mod sigmoid;
 mod tests;
 
 pub(crate) use batched::*;
+pub(crate) use heads::*;
 pub(crate) use products::*;
 pub(crate) use recurrences::*;
 pub(crate) use sigmoid::*;

@@ -1,23 +1,8 @@
-//! The forward and backward recurrences of one sequence, and the output
-//! layer's loss and deltas.
+//! The forward and backward recurrences of one sequence (the output layer's
+//! loss and deltas are in `heads`).
 
 use super::*;
 use crate::activation::Activation;
-
-multiversion! {
-    /// `dz_t = (y_t − target_t) ⊙ g'(z_t)` from the outputs `y` (`n_out × T`)
-    /// into `dz` (leading dimension `ld`).
-    pub(crate) fn output_delta(act: Activation, n_out: usize, y: &[f64], targets: &[f64], dz: &mut [f64], ld: usize) {
-        if n_out == 0 {
-            return;
-        }
-        for ((dz, y), targets) in dz.chunks_exact_mut(ld).zip(y.chunks_exact(n_out)).zip(targets.chunks_exact(n_out)) {
-            for o in 0..n_out {
-                dz[o] = (y[o] - targets[o]) * act.derivative_from_output(y[o]);
-            }
-        }
-    }
-}
 
 multiversion! {
     /// The forward recurrence `h_t = f(W_hh h_{t-1} + xterm_t)`, `t = 1..=T`,
@@ -169,17 +154,4 @@ fn backward_in_registers<const L: usize>(
         next = d;
     }
     dh_next[..L].copy_from_slice(&next);
-}
-
-multiversion! {
-    /// `Σ_i (y_i − target_i)²` as one chain `s ← fma(d_i, d_i, s)` from `+0.0`
-    /// in index order (for column-major `n_out × T` data: `t` outer, `o` inner).
-    pub(crate) fn squared_error_chain(y: &[f64], targets: &[f64]) -> f64 {
-        let mut s = 0.0f64;
-        for (y, target) in y.iter().zip(targets) {
-            let d = y - target;
-            s = d.mul_add(d, s);
-        }
-        s
-    }
 }

@@ -213,3 +213,110 @@ fn gemm_abt_is_the_sum_of_outer_products() {
         }
     }
 }
+
+/// The heads' kernels give the same bits on every instruction set, and the
+/// lanes' softmax is the scalar one lane by lane.
+#[test]
+fn the_heads_are_bit_identical_across_instruction_sets_and_lanes() {
+    let v = specials();
+    let finite: Vec<f64> = v.iter().copied().filter(|x| x.abs() < 50.0).collect();
+    let (n_out, t_len, lanes) = (7, 40, 16);
+    let z: Vec<f64> = (0..n_out * t_len)
+        .map(|i| finite[(i * 131 + 7) % finite.len()])
+        .collect();
+    let targets: Vec<f64> = (0..n_out * t_len)
+        .map(|i| f64::from(i % n_out == (i / n_out) % n_out))
+        .collect();
+    let weights: Vec<f64> = (0..t_len).map(|t| f64::from(t % 3 != 0) * 0.3).collect();
+    let mut dz1 = vec![0.0; n_out * t_len];
+    let mut dz2 = dz1.clone();
+    for isa in Isa::all_supported() {
+        for ce in [false, true] {
+            for w in [None, Some(&weights[..])] {
+                let a = sequence_loss(Isa::Portable, ce, n_out, &z, &targets, w);
+                let b = sequence_loss(isa, ce, n_out, &z, &targets, w);
+                assert_eq!(a.to_bits(), b.to_bits());
+                for act in [Activation::Softmax, Activation::Tanh] {
+                    output_delta(Isa::Portable, act, n_out, &z, &targets, w, &mut dz1, n_out);
+                    output_delta(isa, act, n_out, &z, &targets, w, &mut dz2, n_out);
+                    assert!(dz1
+                        .iter()
+                        .zip(&dz2)
+                        .all(|(p, q)| p.to_bits() == q.to_bits()));
+                }
+            }
+        }
+        // Lanes: lane q holds step q's column, row-major n_out × lanes.
+        let bias: Vec<f64> = (0..n_out).map(|o| 0.1 * o as f64 - 0.2).collect();
+        let mut rows = vec![0.0; n_out * lanes];
+        for q in 0..lanes {
+            for o in 0..n_out {
+                rows[o * lanes + q] = z[q * n_out + o];
+            }
+        }
+        let target = &targets[3 * n_out..4 * n_out];
+        let (mut m, mut lse, mut c) = (vec![0.0; lanes], vec![0.0; lanes], vec![0.0; lanes]);
+        log_likelihood_lanes(
+            isa,
+            n_out,
+            &rows,
+            lanes,
+            Some(&bias),
+            target,
+            &mut m,
+            &mut lse,
+            &mut c,
+        );
+        for (q, c) in c.iter().enumerate() {
+            let column: Vec<f64> = (0..n_out).map(|o| z[q * n_out + o] + bias[o]).collect();
+            assert_eq!(
+                c.to_bits(),
+                log_likelihood(&column, target).to_bits(),
+                "lane {q}"
+            );
+        }
+    }
+}
+
+/// Our cross-entropy agrees with the model's (`model::softmax_cross_entropy`,
+/// the standard library's `exp`) to rounding, also where a probability
+/// underflows; and the delta is `p − target`.
+#[test]
+fn our_cross_entropy_is_the_models_to_rounding() {
+    let columns = [
+        vec![0.3, -1.2, 2.5, 0.0],
+        vec![700.0, -700.0, 0.0, 1.0],
+        vec![-1e-3, 1e-3, 5.0, 5.0],
+        vec![40.0, -40.0, 39.0, 0.5],
+    ];
+    for (k, z) in columns.iter().enumerate() {
+        let target: Vec<f64> = (0..4).map(|o| f64::from(o == k % 4)).collect();
+        let zm = nalgebra::DMatrix::from_column_slice(4, 1, z);
+        let tm = nalgebra::DMatrix::from_column_slice(4, 1, &target);
+        let (p, loss) = crate::model::softmax_cross_entropy(&zm, &tm);
+        let ours = sequence_loss(Isa::Portable, true, 4, z, &target, None);
+        assert!(
+            (ours - loss).abs() <= 4.0 * f64::EPSILON * (loss.abs() + z[k % 4].abs()),
+            "{ours} vs {loss}"
+        );
+        let mut dz = vec![0.0; 4];
+        output_delta(
+            Isa::Portable,
+            Activation::Softmax,
+            4,
+            z,
+            &target,
+            None,
+            &mut dz,
+            4,
+        );
+        for o in 0..4 {
+            let want = p[o] - target[o];
+            assert!(
+                (dz[o] - want).abs() <= 4.0 * f64::EPSILON,
+                "{} vs {want}",
+                dz[o]
+            );
+        }
+    }
+}
