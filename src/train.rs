@@ -108,8 +108,9 @@ impl GradientFn for Backward {
 ///   the fast paths sum in fused multiply-add chains and have their own
 ///   `exp`). One workspace serves the whole run: after the first epoch no
 ///   epoch allocates.
-/// * [`Backward::Correct`] on what the fast paths do not compute yet (a
-///   softmax head, step weights; [`fast::unsupported`]): the plain
+/// * [`Backward::Correct`] on what the fast paths do not compute
+///   ([`fast::unsupported`]; today every network the crate models is
+///   supported, softmax heads and step weights included): the plain
 ///   [`Rnn::forward`] and [`crate::bptt::bptt`], the same bits as
 ///   [`Backward`]'s.
 /// * A catalogue bug: [`Backward`]'s own computation (`engine::tied`), the
@@ -601,6 +602,8 @@ mod tests {
                     // ...and another computation: not always the same bits.
                     told_apart += usize::from(!same_bits(&g, &plain));
                 } else {
+                    // (Nothing the crate models is unsupported today; this
+                    // branch holds whatever a later model adds to the plain path.)
                     assert_eq!(loss.to_bits(), plain_loss.to_bits());
                     assert!(same_bits(&g, &plain), "the plain BPTT's bits");
                     assert_eq!(

@@ -15,8 +15,8 @@
 //!   after `e` updates, `e = 0 ..= epochs`. `correct` runs on one
 //!   allocation-free `fast::Workspace` per run (`train::FastBackward`: the
 //!   equations of `bptt`, to rounding), or the plain `bptt` for what the fast
-//!   paths do not compute (a softmax head, step weights); a bug is the
-//!   catalogue's own computation.
+//!   paths do not compute (`fast::unsupported`); a bug is the catalogue's
+//!   own computation.
 
 use std::fmt;
 
