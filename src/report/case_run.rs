@@ -12,7 +12,11 @@
 //!   gradient descent (`train::train`), one update per epoch with
 //!   the backward pass's gradient of the loss of the whole sequence, from the
 //!   case's `h0` every epoch (not trained). The loss of epoch `e` is the loss
-//!   after `e` updates, `e = 0 ..= epochs`.
+//!   after `e` updates, `e = 0 ..= epochs`. `correct` runs on one
+//!   allocation-free `fast::Workspace` per run (`train::FastBackward`: the
+//!   equations of `bptt`, to rounding), or the plain `bptt` for what the fast
+//!   paths do not compute (`fast::unsupported`); a bug is the catalogue's
+//!   own computation.
 
 use std::fmt;
 
@@ -182,7 +186,7 @@ pub fn train_case(
                 train_initial_state: false,
             };
             let mut backward = crate::train::Batched {
-                backward: spec.backward,
+                inner: crate::train::FastBackward::new(spec.backward),
                 n: case.batch,
             };
             train(

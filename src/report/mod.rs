@@ -19,7 +19,11 @@
 //!    catalogue's [`crate::bugs::Bug::Original`], each defect fixed alone,
 //!    the correct BPTT) under one protocol: full-sequence gradient descent
 //!    `θ ← θ − lr·g(θ)` on `L = Σ_t ½ (y_t − target_t)²`, constant learning
-//!    rate, the same initial weights per seed. Only `g` differs.
+//!    rate, the same initial weights per seed. Only `g` differs. (The
+//!    correct row runs on the allocation-free [`crate::fast::Workspace`],
+//!    whose forward pass and BPTT agree with the plain ones to rounding: over
+//!    the 50,000 epochs of seeds 0–4 its losses stay within 7e-15 (relative)
+//!    of the plain `bptt`'s, below every digit the narrative prints.)
 //! 3. **Learning-rate decay** (`lr_decay`): the original's gradient with the
 //!    decaying rate `lr / (1 + epoch / half_life)` against the correct
 //!    gradient with the same decay (protocol of 2).

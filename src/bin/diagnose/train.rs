@@ -19,7 +19,8 @@ Variants:
              backward pass, full-sequence gradient descent.
   correct    full BPTT, full-sequence gradient descent: one update per epoch with
              the gradient of the whole sequence from the case's h0; the loss of
-             epoch e is the loss after e updates (e = 0..=N).
+             epoch e is the loss after e updates (e = 0..=N). On the fast paths
+             (allocation-free, equal to the plain BPTT to rounding).
   any bug of the catalogue (src/bugs.rs), full-sequence gradient descent:
              wrong-preactivation, dh-next-dropped, derivative-at-activation, ...
 
