@@ -192,6 +192,39 @@ impl<'a> Batch<'a> {
         self.gradient(|r, x, y| r.exact_gradient(x, y))
     }
 
+    /// The exact derivatives `∂L/∂θ_e` of the batch's loss for the entries
+    /// `e = (param, index)` of `entries` (indices column-major, as
+    /// [`Params::get`] lays them out), in order: per sequence by the blocked
+    /// forward-mode oracle ([`crate::exact::blocked::exact_entries`]), summed
+    /// over the sequences in order. A sequence's own `h_0` entries are its
+    /// alone. The same numbers (up to the sign of a zero) as
+    /// [`Batch::directional_derivative`] along each unit direction, one
+    /// block of tangents for all the entries instead of one dual pass each.
+    ///
+    /// # Panics
+    /// If an entry's block is absent or its index out of range.
+    pub fn exact_entries(&self, entries: &[crate::exact::blocked::Entry]) -> Vec<f64> {
+        use crate::model::Param;
+        let n_h = self.rnn.params.n_h();
+        let mut total: Vec<Option<f64>> = vec![None; entries.len()];
+        for (k, s) in self.sequences().enumerate() {
+            // This sequence's entries: every shared one, and its own h_0.
+            let (positions, local): (Vec<usize>, Vec<_>) = entries
+                .iter()
+                .enumerate()
+                .filter_map(|(pos, &(p, i))| match p {
+                    Param::H0 if !self.shared_h0() => (i / n_h == k).then_some((pos, (p, i % n_h))),
+                    _ => Some((pos, (p, i))),
+                })
+                .unzip();
+            let values = crate::exact::blocked::exact_entries(&s.rnn, &s.x, &s.targets, &local, 0);
+            for (pos, v) in positions.into_iter().zip(values) {
+                total[pos] = Some(total[pos].map_or(v, |t| t + v));
+            }
+        }
+        total.into_iter().map(|t| t.unwrap_or(0.0)).collect()
+    }
+
     /// `∇L · d`, exactly ([`Rnn::directional_derivative`]): the sum over the
     /// sequences, each with its part of `d`'s `h_0`.
     pub fn directional_derivative(&self, direction: &Params) -> f64 {

@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use crate::bptt::bptt;
 use crate::bugs::Backward;
-use crate::fast::{self, Workspace};
+use crate::fast::Workspace;
 use crate::model::{Gradients, Param, Rnn};
 
 /// A gradient computation: the seam through which training asks for
@@ -99,20 +99,15 @@ impl GradientFn for Backward {
 }
 
 /// A backward pass for training: the correct BPTT on an allocation-free
-/// [`Workspace`] where the fast paths compute the network
-/// ([`fast::supports`]), a catalogue bug exactly as [`Backward`] computes it.
+/// [`Workspace`] (every network the crate models: each head, step weights),
+/// a catalogue bug exactly as [`Backward`] computes it.
 ///
-/// * [`Backward::Correct`] on a supported network: the loss and full-BPTT
-///   gradient of [`Workspace::loss_and_gradient`] (the equations of
+/// * [`Backward::Correct`]: the loss and full-BPTT gradient of
+///   [`Workspace::loss_and_gradient`] (the equations of
 ///   [`crate::bptt::bptt`]; they agree with it to rounding, not bit for bit:
 ///   the fast paths sum in fused multiply-add chains and have their own
 ///   `exp`). One workspace serves the whole run: after the first epoch no
 ///   epoch allocates.
-/// * [`Backward::Correct`] on what the fast paths do not compute
-///   ([`fast::unsupported`]; today every network the crate models is
-///   supported, softmax heads and step weights included): the plain
-///   [`Rnn::forward`] and [`crate::bptt::bptt`], the same bits as
-///   [`Backward`]'s.
 /// * A catalogue bug: [`Backward`]'s own computation (`engine::tied`), the
 ///   same bits; bugs are not BPTT, so the fast paths do not apply.
 ///
@@ -133,9 +128,9 @@ impl FastBackward {
         }
     }
 
-    /// True when `rnn`'s correct gradient is computed on the workspace.
-    fn on_workspace(&self, rnn: &Rnn) -> bool {
-        self.backward == Backward::Correct && fast::supports(rnn)
+    /// True when the correct gradient is computed on the workspace.
+    fn on_workspace(&self) -> bool {
+        self.backward == Backward::Correct
     }
 }
 
@@ -147,7 +142,7 @@ impl GradientFn for FastBackward {
         targets: &DMatrix<f64>,
         grad: &mut Gradients,
     ) -> f64 {
-        if self.on_workspace(rnn) {
+        if self.on_workspace() {
             self.workspace.loss_and_gradient(rnn, x, targets, grad)
         } else {
             self.backward.loss_and_gradient(rnn, x, targets, grad)
@@ -155,7 +150,7 @@ impl GradientFn for FastBackward {
     }
 
     fn loss(&mut self, rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> f64 {
-        if self.on_workspace(rnn) {
+        if self.on_workspace() {
             self.workspace.loss(rnn, x, targets)
         } else {
             self.backward.loss(rnn, x, targets)
@@ -577,7 +572,7 @@ mod tests {
     }
 
     #[test]
-    fn fast_backward_is_the_workspace_where_supported_and_the_plain_pass_elsewhere() {
+    fn fast_backward_is_the_workspace_for_the_correct_pass_and_the_catalogues_own_for_bugs() {
         use crate::bugs::Bug;
         let mut told_apart = 0;
         for (rnn, x, y) in kinds() {
@@ -586,31 +581,20 @@ mod tests {
             for _ in 0..2 {
                 let (loss, g) = loss_and_grad(&mut fast_correct, &rnn, &x, &y);
                 let (plain_loss, plain) = loss_and_grad(&mut Backward::Correct, &rnn, &x, &y);
-                if fast::supports(&rnn) {
-                    let mut ws = Workspace::new();
-                    let mut ws_g = rnn.params.zeros_like();
-                    let ws_loss = ws.loss_and_gradient(&rnn, &x, &y, &mut ws_g);
-                    assert_eq!(loss.to_bits(), ws_loss.to_bits());
-                    assert!(same_bits(&g, &ws_g));
-                    assert_eq!(
-                        fast_correct.loss(&rnn, &x, &y).to_bits(),
-                        ws.loss(&rnn, &x, &y).to_bits()
-                    );
-                    // The same gradient to rounding...
-                    approx::assert_relative_eq!(loss, plain_loss, max_relative = 1e-14);
-                    assert_close(&g, &plain, 1e-12);
-                    // ...and another computation: not always the same bits.
-                    told_apart += usize::from(!same_bits(&g, &plain));
-                } else {
-                    // (Nothing the crate models is unsupported today; this
-                    // branch holds whatever a later model adds to the plain path.)
-                    assert_eq!(loss.to_bits(), plain_loss.to_bits());
-                    assert!(same_bits(&g, &plain), "the plain BPTT's bits");
-                    assert_eq!(
-                        fast_correct.loss(&rnn, &x, &y).to_bits(),
-                        rnn.loss(&x, &y).to_bits()
-                    );
-                }
+                let mut ws = Workspace::new();
+                let mut ws_g = rnn.params.zeros_like();
+                let ws_loss = ws.loss_and_gradient(&rnn, &x, &y, &mut ws_g);
+                assert_eq!(loss.to_bits(), ws_loss.to_bits());
+                assert!(same_bits(&g, &ws_g));
+                assert_eq!(
+                    fast_correct.loss(&rnn, &x, &y).to_bits(),
+                    ws.loss(&rnn, &x, &y).to_bits()
+                );
+                // The same gradient to rounding...
+                approx::assert_relative_eq!(loss, plain_loss, max_relative = 1e-14);
+                assert_close(&g, &plain, 1e-12);
+                // ...and another computation: not always the same bits.
+                told_apart += usize::from(!same_bits(&g, &plain));
             }
             // A bug is the catalogue's own computation, bit for bit.
             for b in [Bug::Original, Bug::DhNextDropped, Bug::OutputErrorSign] {

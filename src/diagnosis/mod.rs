@@ -499,13 +499,6 @@ pub fn diagnose(case: Case, options: &DiagnoseOptions) -> Result<Diagnosis, Diag
             options.seed
         ));
     }
-
-    if let Some(what) = refereed.slow {
-        warnings.push(format!(
-            "the fast paths do not compute {what} yet: the reference was confirmed on the \
-             plain path (slower on long sequences)"
-        ));
-    }
     let allowances = allowances(&case, &refereed, precision, options.seed);
     // A truncated reference replaces the gradient of the loss as what the
     // user's numbers are compared with; the allowances stay those of the
@@ -938,9 +931,6 @@ struct Refereed {
     conditioning: Gradients,
     /// How it was confirmed.
     check: ReferenceCheck,
-    /// What kept the central-difference confirmation off the fast paths
-    /// (`None` when it ran on them, or did not run).
-    slow: Option<&'static str>,
 }
 
 /// Step 1: the reference, refereed.
@@ -1003,7 +993,6 @@ fn reference(
             bptt: bptt_reference.clone(),
             grads: exact,
             conditioning,
-            slow: None,
             check: ReferenceCheck {
                 referee: Referee::Exact,
                 checked: total,
@@ -1026,39 +1015,40 @@ fn reference(
         loss_scale,
         ..CheckOptions::default()
     };
-    // A model the fast paths compute (one sequence or a minibatch): the same
+    // On the fast paths (one sequence or a minibatch, every head): the same
     // report as `checker::check_central` on `Workspace::batch_loss`, on every
-    // core (`tests/core/fast_paths.rs`, `tests/core/fast_batches.rs`);
-    // otherwise the plain check on the batch.
-    let slow = crate::fast::unsupported(rnn);
-    let report = if slow.is_none() {
-        crate::fast::check_batch(&batch.with(rnn), bptt_reference, &opts)
-    } else {
-        checker::check_central(rnn, bptt_reference, |r: &Rnn| batch.with(r).loss(), &opts)
-    }
-    .expect("the reference has the parameters' blocks by construction");
+    // core (`tests/core/fast_paths.rs`, `tests/core/fast_batches.rs`).
+    let report = crate::fast::check_batch(&batch.with(rnn), bptt_reference, &opts)
+        .expect("the reference has the parameters' blocks by construction");
+    // Every entry the central differences could not settle, decided by its
+    // exact derivative: all of them in one run of the blocked oracle.
+    let unsettled: Vec<(crate::model::Param, usize)> = report
+        .blocks
+        .iter()
+        .flat_map(|b| {
+            let param = crate::model::Param::ALL
+                .into_iter()
+                .find(|p| p.name() == b.name)
+                .expect("the report's blocks are the parameters'");
+            b.entries
+                .iter()
+                .filter(|e| e.verdict != Verdict::Correct)
+                .map(move |e| (param, e.index.0 + e.index.1 * b.shape.0))
+        })
+        .collect();
     let mut grads = bptt_reference.clone();
-    let mut escalated = 0;
-    let mut direction = rnn.params.zeros_like();
-    for b in &report.blocks {
-        let rows = b.shape.0;
-        for e in b.entries.iter().filter(|e| e.verdict != Verdict::Correct) {
-            let k = e.index.0 + e.index.1 * rows;
-            direction.block_mut(&b.name).expect("block")[k] = 1.0;
-            let exact = batch.with(rnn).directional_derivative(&direction);
-            direction.block_mut(&b.name).expect("block")[k] = 0.0;
-            let r = grads.block_mut(&b.name).expect("block");
-            conditioning.block_mut(&b.name).expect("block")[k] = (r[k] - exact).abs();
-            r[k] = exact;
-            escalated += 1;
-        }
+    let exact = batch.with(rnn).exact_entries(&unsettled);
+    for (&(p, k), exact) in unsettled.iter().zip(exact) {
+        let r = &mut grads.get_mut(p).expect("block")[k];
+        conditioning.get_mut(p).expect("block")[k] = (*r - exact).abs();
+        *r = exact;
     }
+    let escalated = unsettled.len();
     let confirmed = report.blocks.iter().flat_map(|b| &b.entries);
     Refereed {
         bptt: bptt_reference.clone(),
         grads,
         conditioning,
-        slow,
         check: ReferenceCheck {
             referee: Referee::Central { escalated },
             checked: report.blocks.iter().map(|b| b.checked()).sum(),

@@ -113,10 +113,6 @@ pub fn check_batch_with_isa(
 ) -> Result<CheckReport, CheckError> {
     let rnn = batch.rnn;
     let layout = same_layout(rnn, grad)?;
-    if !super::supports(rnn) {
-        let mut model = rnn.clone();
-        return checker::check_central(&mut model, grad, |r: &Rnn| batch.with(r).loss(), options);
-    }
     let sequences = sequences(batch);
     let mut workspaces = vec![Workspace::with_isa(isa); batch.n];
     let losses: Vec<f64> = workspaces

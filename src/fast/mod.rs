@@ -40,24 +40,6 @@
 //! [`Rnn::forward`](crate::Rnn::forward) (nalgebra's sums, the standard
 //! library's `exp`) they agree to rounding: a few ulps of the loss.
 
-/// True when the fast paths compute `rnn` themselves: every model the case
-/// format accepts (sigmoid, tanh, identity or ReLU hidden units; squared
-/// error or a softmax + cross-entropy head; with or without step weights).
-/// A model they did not compute would fall back to the plain path
-/// ([`crate::Rnn::forward`], [`crate::bptt()`],
-/// [`crate::checker::check_central`]), with the same results the plain path
-/// gives; [`unsupported`] would name it.
-pub fn supports(rnn: &crate::Rnn) -> bool {
-    unsupported(rnn).is_none()
-}
-
-/// What the fast paths do not compute yet in `rnn` (for a one-line note
-/// when a command falls back to the plain path), or `None`: today always
-/// `None` (minibatches too: [`check_batch`]).
-pub fn unsupported(_rnn: &crate::Rnn) -> Option<&'static str> {
-    None
-}
-
 mod check;
 mod kernels;
 mod lanes;

@@ -213,9 +213,6 @@ impl Workspace {
     /// If `x` is not `n_in × T`, `targets` not `n_out × T`, `h_0` not `n_h`
     /// or the step weights not `T`.
     pub fn loss(&mut self, rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> f64 {
-        if !super::supports(rnn) {
-            return rnn.loss(x, targets);
-        }
         let seq = Sequence::of(rnn, x, targets);
         self.forward(rnn, &seq)
     }
@@ -236,9 +233,6 @@ impl Workspace {
     /// assert!((fast - batch.loss()).abs() <= 1e-12 * fast.abs());
     /// ```
     pub fn batch_loss(&mut self, batch: &Batch) -> f64 {
-        if !super::supports(batch.rnn) {
-            return batch.loss();
-        }
         let mut total = None;
         for k in 0..batch.n {
             let l = self.forward(batch.rnn, &Sequence::nth(batch, k));
@@ -278,11 +272,6 @@ impl Workspace {
         targets: &DMatrix<f64>,
         grad: &mut Gradients,
     ) -> f64 {
-        if !super::supports(rnn) {
-            let trace = rnn.forward(x, targets);
-            *grad = crate::bptt::bptt(rnn, x, targets, &trace);
-            return trace.loss;
-        }
         let seq = Sequence::of(rnn, x, targets);
         let loss = self.forward(rnn, &seq);
         self.backward(rnn, &seq, grad);

@@ -14,9 +14,8 @@
 //!   case's `h0` every epoch (not trained). The loss of epoch `e` is the loss
 //!   after `e` updates, `e = 0 ..= epochs`. `correct` runs on one
 //!   allocation-free `fast::Workspace` per run (`train::FastBackward`: the
-//!   equations of `bptt`, to rounding), or the plain `bptt` for what the fast
-//!   paths do not compute (`fast::unsupported`); a bug is the catalogue's
-//!   own computation.
+//!   equations of `bptt`, to rounding); a bug is the catalogue's own
+//!   computation.
 
 use std::fmt;
 

@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use rnn_gradcheck::batch::Batch;
+use rnn_gradcheck::model::Param;
 use rnn_gradcheck::random::{random_params, uniform_matrix};
 use rnn_gradcheck::{check_central, Activation, CheckOptions, GradientReport, Rnn, Verdict};
 
@@ -172,6 +173,30 @@ proptest! {
         let mut rnn = p.rnn.clone();
         let report = check_central(&mut rnn, &twice, |r: &Rnn| batch.with(r).loss(), &CheckOptions::default()).unwrap();
         prop_assert_ne!(report.verdict(), Verdict::Correct, "{}", report);
+    }
+
+    /// The blocked oracle on a subset of a batch's entries (what `diagnose`
+    /// escalates the entries central differences cannot settle to) gives,
+    /// entry by entry, the batch's directional derivative along that unit
+    /// direction, bit for bit up to the sign of a zero.
+    #[test]
+    fn exact_entries_are_the_directional_derivatives_along_unit_directions(
+        p in problems(),
+        pick in proptest::collection::vec(any::<proptest::sample::Index>(), 1..12),
+    ) {
+        let batch = Batch::new(&p.rnn, &p.x, &p.y, p.n);
+        let all: Vec<(Param, usize)> = Param::ALL
+            .into_iter()
+            .flat_map(|q| (0..p.rnn.params.get(q).map_or(0, <[f64]>::len)).map(move |k| (q, k)))
+            .collect();
+        let entries: Vec<(Param, usize)> = pick.iter().map(|i| *i.get(&all)).collect();
+        let got = batch.exact_entries(&entries);
+        for (&(q, k), &g) in entries.iter().zip(&got) {
+            let mut d = p.rnn.params.zeros_like();
+            d.get_mut(q).unwrap()[k] = 1.0;
+            let want = batch.directional_derivative(&d);
+            prop_assert!(g == want, "{q:?}[{k}]: {g:e} vs {want:e}");
+        }
     }
 }
 
