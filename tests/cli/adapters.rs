@@ -143,6 +143,16 @@ fn assert_your_code(v: &Value, variant: &str, yours: &str, fix: &str) {
     assert!(f.contains(fix), "{f:?} lacks {fix:?}");
 }
 
+/// The committed fixture `fixtures/cases/NAME` (a README transcript or
+/// excerpt) is this dump's case file, byte for byte.
+fn assert_committed(dump: &Dump, name: &str) {
+    assert_eq!(
+        std::fs::read(&dump.case).unwrap(),
+        std::fs::read(root().join("fixtures/cases").join(name)).unwrap(),
+        "fixtures/cases/{name} is the adapter's dump"
+    );
+}
+
 /// A code shape as `export.py` names it: the parameters its network has, and
 /// those its code returns gradients for.
 struct Shape {
@@ -273,6 +283,7 @@ fn min_char_rnn_habits_are_named_a_mean_over_the_steps_and_the_update_direction(
         numpy!("min_char_rnn_habits_are_named_a_mean_over_the_steps_and_the_update_direction");
     let all = ["W_xh", "W_hh", "W_hy", "b_h", "b_y"];
     let dump = assert_verdicts(&python, &MIN_CHAR, "mean-over-steps", &all);
+    assert_committed(&dump, "min_char_rnn_mean_over_steps.json");
     let (_, _, v) = verdicts(&dump.case, &[]);
     assert_eq!(v["habit"]["kind"], "scaled", "{v}");
     assert_eq!(v["habit"]["fraction"], "1/20", "{}", v["habit"]);
@@ -285,6 +296,7 @@ fn min_char_rnn_habits_are_named_a_mean_over_the_steps_and_the_update_direction(
         v["habit"]
     );
     let dump = assert_verdicts(&python, &MIN_CHAR, "update-direction", &all);
+    assert_committed(&dump, "min_char_rnn_update_direction.json");
     let (_, _, v) = verdicts(&dump.case, &[]);
     assert_eq!(
         v["habit"],
@@ -371,6 +383,9 @@ fn rnnnumpy_correct_truncated_code_is_correct_against_its_truncated_reference() 
         numpy!("rnnnumpy_correct_truncated_code_is_correct_against_its_truncated_reference");
     for file in ["case.json", "case.npz"] {
         let dump = export(&python, "rnnnumpy", "correct", file);
+        if file == "case.json" {
+            assert_committed(&dump, "rnnnumpy_correct.json");
+        }
         assert_eq!(dump.report["reference"], json!({"truncate": 4}), "{file}");
         assert_eq!(dump.report["reduction"], "sum", "{file}");
         assert_eq!(

@@ -359,7 +359,37 @@ fn the_readme_shows_the_real_output_on_the_committed_example() {
     readme_block_is_real_output("fixtures/cases/softmax_wrong.json", 1);
     readme_block_is_real_output("fixtures/cases/min_char_rnn_clipped.json", 1);
     readme_block_is_real_output("fixtures/cases/min_char_rnn_h_list.json", 1);
+    for (file, args) in [
+        ("fixtures/cases/min_char_rnn_mean_over_steps.json", ""),
+        ("fixtures/cases/min_char_rnn_update_direction.json", ""),
+        ("fixtures/cases/rnnnumpy_correct.json", " --reference full"),
+    ] {
+        readme_excerpt_is_real_output(file, args);
+    }
     readme_block_is_real_output("fixtures/cases/batch_wrong.json", 1);
+}
+
+/// The README's excerpt after `$ diagnose check FILE ARGS   # excerpt` is a
+/// run of consecutive lines of what the command prints (exit status 1: the
+/// excerpts show habits of wrong gradients).
+fn readme_excerpt_is_real_output(file: &str, args: &str) {
+    let readme = std::fs::read_to_string(case_support::root().join("README.md")).unwrap();
+    let head = format!("$ diagnose check {file}{args}   # excerpt\n");
+    let start = readme
+        .find(&head)
+        .unwrap_or_else(|| panic!("the README shows an excerpt of {file}{args}"));
+    let block = &readme[start + head.len()..];
+    let block: Vec<&str> = block[..block.find("\n```").unwrap()].lines().collect();
+    let extra: Vec<&str> = args.split_whitespace().collect();
+    let (found, out, err) = check(std::path::Path::new(file), &extra);
+    assert_eq!(found, 1, "{err}");
+    let out: Vec<&str> = out.lines().collect();
+    assert!(
+        !block.is_empty() && out.windows(block.len()).any(|w| w == block.as_slice()),
+        "README excerpt of {file}{args} is not in the real output:\n{}\n---\n{}",
+        block.join("\n"),
+        out.join("\n")
+    );
 }
 
 /// The README's block after `$ diagnose check FILE` is what the command
