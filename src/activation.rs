@@ -7,7 +7,7 @@
 //! | [`Activation::Tanh`] | `tanh(a)` | `1 - y²` |
 //! | [`Activation::Identity`] | `a` | `1` |
 //! | [`Activation::Relu`] (hidden only) | `max(0, a)` | `1` if `y > 0`, else `0` (the left derivative at the kink `a = 0`) |
-//! | [`Activation::Softmax`] (output only) | `e^{a_i − max a} / Σ_j e^{a_j − max a}` over the output vector | not elementwise: with cross-entropy, `∂L/∂z = p − target` ([`crate::bptt`]) |
+//! | [`Activation::Softmax`] (output only) | `e^{a_i − max a} / Σ_j e^{a_j − max a}` over the output vector | not elementwise: with cross-entropy, `∂L/∂z = p − target` ([`crate::bptt()`]) |
 
 use std::fmt;
 use std::str::FromStr;

@@ -9,7 +9,7 @@
 //!
 //! The sequences are independent given the weights, so every quantity of a
 //! batch is the sum of the single-sequence ones of [`crate::model`] and
-//! [`crate::bptt`]: a [`Batch`] splits, computes per sequence and merges.
+//! [`crate::bptt()`]: a [`Batch`] splits, computes per sequence and merges.
 //! The reductions of the literature are step weights: `mean_batch` (CS231n)
 //! is `w_{n,t} = 1/N`, `mean_steps` (d2l) is `1/Σ_{n,t} mask_{n,t}`.
 //!

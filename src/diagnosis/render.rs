@@ -219,7 +219,7 @@ impl Diagnosis {
     /// The lines of the user's code (from their adapter, in their names)
     /// that the catalogue variants their wrong numbers match change, in the
     /// order of the matches; without a match, the line of the closest
-    /// variant ([`PartialMatch`]) that has one, marked `closest`; none for
+    /// variant ([`super::PartialMatch`]) that has one, marked `closest`; none for
     /// correct numbers.
     pub fn your_lines(&self) -> Vec<(&crate::case::CodeLine, bool)> {
         if self.verdict != Overall::Wrong {
