@@ -21,6 +21,9 @@ const LONG_CHECK: f64 = 3e10;
 #[derive(ClapArgs, Debug)]
 pub struct Args {
     /// The case file, JSON or numpy .npz (format: fixtures/README.md).
+    /// examples/rnn_adapters.py writes one from your unchanged numpy code,
+    /// with its report beside it (CASE.adapter.json), from which check takes
+    /// your parameter names and the lines of your code to look at.
     pub file: PathBuf,
     /// Print one JSON object instead of the table.
     #[arg(long)]
