@@ -133,6 +133,13 @@ impl<'a> Batch<'a> {
         }
     }
 
+    /// The step weights' one nonzero factor over the whole batch (a mean's
+    /// `1/N` or `1/T'`; 1 without step weights or with none nonzero): what a
+    /// fully masked sequence's own weights cannot say.
+    pub fn mask_factor(&self) -> f64 {
+        crate::bugs::engine::weight_factor(self.rnn.step_weights.as_ref())
+    }
+
     /// Every sequence, in order.
     pub fn sequences(&self) -> impl Iterator<Item = Sequence> + '_ {
         (0..self.n).map(|k| self.sequence(k))

@@ -795,6 +795,27 @@ impl Bug {
         engine::tie(&rnn.params, &steps, &h_0)
     }
 
+    /// The network this bug's gradient of one sequence of a minibatch is
+    /// computed on: the sequence's own (`seq`), except that a bug which
+    /// keeps the mean's factor but drops the mask
+    /// ([`Bug::MaskLeftOutOfGradient`]) gives a fully masked sequence the
+    /// batch's factor `f` (`batch_factor`, the batch's one nonzero step
+    /// weight) at every step: its code computes `f ×` the unmasked gradient
+    /// there (CS231n's `dx / N`), and the sequence's own weights, all 0,
+    /// carry no factor.
+    pub fn in_batch<'a>(&self, seq: &'a Rnn, batch_factor: f64) -> std::borrow::Cow<'a, Rnn> {
+        let fully_masked = seq
+            .step_weights
+            .as_ref()
+            .is_some_and(|w| w.iter().all(|&v| v == 0.0));
+        if self.rules().mask_in_gradient || !fully_masked {
+            return std::borrow::Cow::Borrowed(seq);
+        }
+        let mut rnn = seq.clone();
+        rnn.step_weights = rnn.step_weights.map(|w| w.map(|_| batch_factor));
+        std::borrow::Cow::Owned(rnn)
+    }
+
     /// The gradient this bug's backward pass gives when it is truncated to
     /// a window of `window` steps, as truncated-BPTT code is written: the
     /// loss at step `t` is propagated back through steps `t, t − 1, …,

@@ -46,13 +46,17 @@ pub fn catalogue(rnn: &Rnn, x: &DMatrix<f64>, targets: &DMatrix<f64>) -> Vec<Can
 /// ([`Bug::windowed_gradient`]): what to match against when the reference is
 /// truncated BPTT.
 pub fn catalogue_of(batch: &crate::batch::Batch<'_>, window: Option<usize>) -> Vec<Candidate> {
+    let factor = batch.mask_factor();
     Bug::ALL
         .iter()
         .map(|b| Candidate {
             name: b.name().to_string(),
-            grads: batch.gradient(|r, x, y| match window {
-                None => b.gradient(r, x, y),
-                Some(k) => b.windowed_gradient(r, x, y, k),
+            grads: batch.gradient(|r, x, y| {
+                let r = b.in_batch(r, factor);
+                match window {
+                    None => b.gradient(&r, x, y),
+                    Some(k) => b.windowed_gradient(&r, x, y, k),
+                }
             }),
         })
         .collect()

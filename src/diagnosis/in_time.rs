@@ -177,13 +177,18 @@ struct Terms {
 impl Terms {
     fn of(batch: &Batch<'_>, backward: Backward, window: Option<usize>) -> Terms {
         let mut sum: Option<Terms> = None;
+        let factor = batch.mask_factor();
         for s in batch.sequences() {
+            let rnn = match backward {
+                Backward::Bug(b) => b.in_batch(&s.rnn, factor),
+                Backward::Correct => std::borrow::Cow::Borrowed(&s.rnn),
+            };
             let (steps, lags) = match window {
                 None => (
-                    attribution::per_step(&s.rnn, &s.x, &s.targets, backward),
-                    attribution::by_lag(&s.rnn, &s.x, &s.targets, backward),
+                    attribution::per_step(&rnn, &s.x, &s.targets, backward),
+                    attribution::by_lag(&rnn, &s.x, &s.targets, backward),
                 ),
-                Some(k) => attribution::windowed(&s.rnn, &s.x, &s.targets, backward, k),
+                Some(k) => attribution::windowed(&rnn, &s.x, &s.targets, backward, k),
             };
             let one = Terms {
                 steps: steps.steps().to_vec(),

@@ -622,3 +622,49 @@ fn mask_left_out_of_the_gradient_is_caught_and_named() {
         caught_and_named(bug, &summed, &[], &[Bug::WeightsLeftOutOfGradient]);
     }
 }
+
+/// `mask-left-out-of-gradient` in a minibatch whose sequence 1 is fully
+/// masked: CS231n's `dx = (p − onehot) / N` without `* mask` gives every
+/// sequence, the fully masked one too, `1/N ×` its unmasked gradient. The
+/// candidate is that sum, and the correct gradient differs from it.
+#[test]
+fn a_fully_masked_sequence_keeps_the_batch_mean_in_the_mask_left_out_candidate() {
+    use rnn_gradcheck::batch::Batch;
+    use rnn_gradcheck::diagnosis::fingerprint::catalogue_of;
+    let (n, t_len) = (3, 4);
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let params = random_params(&mut rng, (3, 4, 5), 1.0, true);
+    let x = uniform_matrix(&mut rng, 3, n * t_len, 1.0);
+    let y = DMatrix::from_fn(5, n * t_len, |o, j| f64::from(o == (j * 3) % 5));
+    let mut rnn = Rnn::new(params, Activation::Tanh, Activation::Softmax);
+    // Sequence 0: steps 1–3 counted; sequence 1: none; sequence 2: all.
+    let mask = [1., 1., 1., 0., 0., 0., 0., 0., 1., 1., 1., 1.];
+    rnn.step_weights = Some(DVector::from_iterator(
+        n * t_len,
+        mask.iter().map(|m| m / 3.0),
+    ));
+    let batch = Batch::new(&rnn, &x, &y, n);
+    let candidates = catalogue_of(&batch, None);
+    let got = &candidates
+        .iter()
+        .find(|c| c.name == Bug::MaskLeftOutOfGradient.name())
+        .unwrap()
+        .grads;
+    let mut unmasked = rnn.clone();
+    unmasked.step_weights = Some(DVector::from_element(n * t_len, 1.0 / 3.0));
+    let expected = Batch::new(&unmasked, &x, &y, n).bptt();
+    for p in Param::ALL {
+        let (Some(a), Some(b)) = (got.get(p), expected.get(p)) else {
+            continue;
+        };
+        let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for (u, v) in a.iter().zip(b) {
+            assert!((u - v).abs() <= 1e-12 * scale, "{p:?}: {u} vs {v}");
+        }
+    }
+    let correct = batch.bptt();
+    assert!(
+        (got.w_xh.clone() - &correct.w_xh).norm() > 1e-3 * correct.w_xh.norm(),
+        "the masked steps make a difference"
+    );
+}
