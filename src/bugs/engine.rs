@@ -841,13 +841,13 @@ pub(crate) fn by_lag(
                 )
             };
             sink(s, &dx, &dhh);
-            if s == 1 {
-                dh_0 += carry(rnn, rules.carry, &dhh); // the window reached h_0
-            }
-            if !rules.through_time {
+            if s > 1 && !rules.through_time {
                 break;
             }
             dh = carry(rnn, rules.carry, &dhh);
+            if s == 1 {
+                dh_0 += &dh; // the window reached h_0
+            }
         }
     };
 

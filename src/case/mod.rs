@@ -148,11 +148,11 @@ pub struct Case {
     /// What the user's gradients are to be compared with (key `reference`).
     pub reference: Reference,
     /// The user's own names of the parameters (`W_xh` is their `Wxh`), from
-    /// the adapter's report beside the case ([`adapter_names`]); empty
+    /// the adapter's report beside the case (`case.adapter.json`); empty
     /// without one.
     pub names: Vec<(Param, String)>,
     /// The lines of the user's code shape that catalogue variants change,
-    /// in their names, from the adapter's report ([`adapter_lines`]); empty
+    /// in their names, from the adapter's report (`case.adapter.json`); empty
     /// without one.
     pub lines: Vec<CodeLine>,
 }
@@ -404,8 +404,9 @@ pub fn load(path: impl AsRef<Path>) -> Result<Case, CaseError> {
     }
     let bytes = std::fs::read(path).map_err(read_err)?;
     let mut case = parse(&bytes, &shown)?;
-    case.names = adapter_names(path);
-    case.lines = adapter_lines(path);
+    let report = adapter_report(path).unwrap_or_default();
+    case.names = adapter_names(&report);
+    case.lines = adapter_lines(&report);
     Ok(case)
 }
 
@@ -430,10 +431,8 @@ fn printable(s: &str, max: usize) -> bool {
 /// can write, in the user's names. Empty without a report; entries that are
 /// not a known variant with two printable lines are left out (a courtesy,
 /// never an error).
-pub fn adapter_lines(case: &Path) -> Vec<CodeLine> {
-    let Some(serde_json::Value::Object(lines)) =
-        adapter_report(case).and_then(|mut r| r.remove("lines"))
-    else {
+fn adapter_lines(report: &serde_json::Map<String, serde_json::Value>) -> Vec<CodeLine> {
+    let Some(serde_json::Value::Object(lines)) = report.get("lines") else {
         return Vec::new();
     };
     lines
@@ -455,10 +454,8 @@ pub fn adapter_lines(case: &Path) -> Vec<CodeLine> {
 /// case (`case.json` → `case.adapter.json`): `{"W_xh": "Wxh", …}`. Empty
 /// when there is no such file, or it is not that report (it is a
 /// courtesy, never an error).
-pub fn adapter_names(case: &Path) -> Vec<(Param, String)> {
-    let Some(serde_json::Value::Object(names)) =
-        adapter_report(case).and_then(|mut r| r.remove("names"))
-    else {
+fn adapter_names(report: &serde_json::Map<String, serde_json::Value>) -> Vec<(Param, String)> {
+    let Some(serde_json::Value::Object(names)) = report.get("names") else {
         return Vec::new();
     };
     Param::ALL

@@ -113,10 +113,7 @@ pub(super) fn reference(
         .blocks
         .iter()
         .flat_map(|b| {
-            let param = crate::model::Param::ALL
-                .into_iter()
-                .find(|p| p.name() == b.name)
-                .expect("the report's blocks are the parameters'");
+            let param = Param::from_key(&b.name).expect("the report's blocks are the parameters'");
             b.entries
                 .iter()
                 .filter(|e| e.verdict != Verdict::Correct)
